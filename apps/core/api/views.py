@@ -1,0 +1,78 @@
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+from rest_framework.views import APIView
+from rest_framework_simplejwt.views import TokenObtainPairView
+
+from apps.core import selectors, services
+from apps.core.api.serializers import (
+    ApiKeyCreatedSerializer,
+    ApiKeyCreateSerializer,
+    ApiKeySerializer,
+    AuditEventSerializer,
+    ThrottledTokenObtainPairSerializer,
+    UserSerializer,
+)
+from apps.core.filtersets import AuditEventFilter
+from apps.core.models import ApiKey, AuditEvent
+from apps.core.permissions import require_perm
+
+
+class TokenObtainView(TokenObtainPairView):
+    """Exchange a username and password for a JWT access/refresh pair.
+    Repeated failures lock the (username, address) pair for a while (429)."""
+
+    serializer_class = ThrottledTokenObtainPairSerializer
+
+
+class MeView(APIView):
+    @extend_schema(responses=UserSerializer)
+    def get(self, request):
+        return Response(UserSerializer(request.user).data)
+
+
+class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin,
+                    viewsets.GenericViewSet):
+    """Your API keys. The secret is in the creation response only; DELETE or
+    ``revoke`` revokes a key (it stays listed, inactive)."""
+
+    queryset = ApiKey.objects.none()  # for the schema; get_queryset scopes to the user
+    serializer_class = ApiKeySerializer
+    filterset_fields = ["revoked_at"]
+    ordering_fields = ["created_at", "last_used_at"]
+
+    def get_queryset(self):
+        return selectors.api_key_list(user=self.request.user)
+
+    @extend_schema(request=ApiKeyCreateSerializer, responses={201: ApiKeyCreatedSerializer})
+    def create(self, request):
+        require_perm(request.user, "core.add_apikey")
+        data = ApiKeyCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        issued = services.api_key_create(user=request.user, **data.validated_data)
+        body = ApiKeySerializer(issued.api_key).data | {"key": issued.raw_key}
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses=ApiKeySerializer)
+    @action(detail=True, methods=["post"])
+    def revoke(self, request, pk=None):
+        api_key = services.api_key_revoke(api_key=self.get_object(), actor=request.user)
+        return Response(ApiKeySerializer(api_key).data)
+
+    def destroy(self, request, pk=None):
+        services.api_key_revoke(api_key=self.get_object(), actor=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class AuditEventViewSet(viewsets.ReadOnlyModelViewSet):
+    """The audit trail, newest first. Auditors (Approver, Admin) see every
+    event; others see their own."""
+
+    queryset = AuditEvent.objects.none()
+    serializer_class = AuditEventSerializer
+    filterset_class = AuditEventFilter
+    ordering_fields = ["created_at"]
+
+    def get_queryset(self):
+        return selectors.audit_event_list(user=self.request.user)

@@ -1,0 +1,151 @@
+"""The one permissions helper. Every app checks access through these functions.
+
+Access to an object needs two things:
+
+* the **capability**, a model permission held through a role group
+  (e.g. ``registry.approve_registeredmodel`` from the Approver role), and
+* the **scope**, the same permission on that object (django-guardian),
+  held by the user or one of their groups.
+
+Superusers and the Admin role have every permission. Only top-level objects
+carry object permissions (datasets, experiments, registered models,
+endpoints); their children (versions, runs, deployments) are checked through
+their parent. When an object is created its owner gets every object
+permission of its model; with ``OBJECT_SHARING = "lab"`` (the default) each
+role group also gets the object permissions it holds as capabilities, so a
+lab works like a shared workspace, and an owner may take an object private.
+See docs/permissions.md.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth.models import Group, Permission
+from django.contrib.contenttypes.models import ContentType
+from django.db import models
+from guardian.core import ObjectPermissionChecker
+from guardian.shortcuts import assign_perm, get_objects_for_user, remove_perm
+
+from apps.core.choices import Role
+from apps.core.errors import NotFound, PermissionDenied
+
+
+def is_admin(user) -> bool:
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return False
+    if user.is_superuser:
+        return True
+    return user.groups.filter(name=Role.ADMIN).exists()
+
+
+def _split(perm: str, obj: models.Model | None) -> tuple[str, str]:
+    if "." in perm:
+        app_label, codename = perm.split(".", 1)
+        return app_label, codename
+    if obj is None:
+        raise ValueError("A permission without an app label needs an object")
+    return obj._meta.app_label, perm
+
+
+def has_perm(user, perm: str, obj: models.Model | None = None) -> bool:
+    """True when ``user`` may do ``perm`` (``"app.codename"``), on ``obj`` if given."""
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return False
+    if is_admin(user):
+        return True
+    app_label, codename = _split(perm, obj)
+    if not user.has_perm(f"{app_label}.{codename}"):
+        return False
+    if obj is None:
+        return True
+    return ObjectPermissionChecker(user).has_perm(codename, obj)
+
+
+def require_perm(user, perm: str, obj: models.Model | None = None, *, hide: bool = True) -> None:
+    """Raise unless allowed. A user who may not even view ``obj`` gets a 404
+    (``hide``), so that ids of other people's objects reveal nothing."""
+    if has_perm(user, perm, obj):
+        return
+    if obj is not None and hide:
+        view_perm = f"{obj._meta.app_label}.view_{obj._meta.model_name}"
+        if not has_perm(user, view_perm, obj):
+            raise NotFound(f"{obj._meta.verbose_name.capitalize()} not found.")
+    raise PermissionDenied("You do not have permission to perform this action.",
+                           details={"permission": perm})
+
+
+def filter_visible(user, queryset: models.QuerySet, perm: str | None = None, *, via: str | None = None):
+    """The part of ``queryset`` the user may see (or do ``perm`` on).
+
+    ``via`` names the relation to the object that carries permissions, e.g.
+    ``filter_visible(user, Run.objects.all(), via="experiment")``."""
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return queryset.none()
+    if is_admin(user):
+        return queryset
+    target_model = queryset.model
+    if via:
+        for part in via.split("__"):
+            target_model = target_model._meta.get_field(part).related_model
+    if perm is None:
+        perm = f"{target_model._meta.app_label}.view_{target_model._meta.model_name}"
+    if not user.has_perm(perm):
+        return queryset.none()
+    visible = get_objects_for_user(
+        user, perm, klass=target_model.objects.all(), accept_global_perms=False, with_superuser=True
+    )
+    if via:
+        return queryset.filter(**{f"{via}__in": visible.values("pk")})
+    return queryset.filter(pk__in=visible.values("pk"))
+
+
+def object_permission_codenames(model: type[models.Model]) -> list[str]:
+    ct = ContentType.objects.get_for_model(model)
+    return list(Permission.objects.filter(content_type=ct).exclude(codename__startswith="add_")
+                .values_list("codename", flat=True))
+
+
+def grant(obj: models.Model, *, perms: list[str], user=None, group: Group | None = None) -> None:
+    for codename in perms:
+        assign_perm(codename, user or group, obj)
+
+
+def revoke(obj: models.Model, *, perms: list[str], user=None, group: Group | None = None) -> None:
+    for codename in perms:
+        remove_perm(codename, user or group, obj)
+
+
+def grant_on_create(obj: models.Model, *, owner) -> None:
+    """Give a new top-level object its owner's rights, and the lab's rights
+    when the lab shares by default (``OBJECT_SHARING``)."""
+    codenames = object_permission_codenames(type(obj))
+    if owner is not None and getattr(owner, "is_authenticated", False):
+        grant(obj, perms=codenames, user=owner)
+    if settings.OBJECT_SHARING != "lab":
+        return
+    ct = ContentType.objects.get_for_model(type(obj))
+    for group in Group.objects.filter(name__in=[r for r in Role.values if r != Role.ADMIN]):
+        held = set(group.permissions.filter(content_type=ct).values_list("codename", flat=True))
+        shared = [c for c in codenames if c in held]
+        if shared:
+            grant(obj, perms=shared, group=group)
+
+
+def make_private(obj: models.Model) -> None:
+    """Withdraw every group's rights on ``obj``; the owner's and individual
+    users' rights stay."""
+    codenames = object_permission_codenames(type(obj))
+    for group in Group.objects.all():
+        revoke(obj, perms=codenames, group=group)
+
+
+__all__ = [
+    "filter_visible",
+    "grant",
+    "grant_on_create",
+    "has_perm",
+    "is_admin",
+    "make_private",
+    "require_perm",
+    "revoke",
+]
