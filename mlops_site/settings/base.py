@@ -39,6 +39,9 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "django_celery_results",
     "apps.core",
+    "apps.datasets",
+    "apps.experiments",
+    "apps.registry",
     "apps.dashboard",
 ]
 
@@ -295,3 +298,14 @@ DEMO_ADMIN_PASSWORD = env.str("DEMO_ADMIN_PASSWORD", default="")
 # Require PostgreSQL, Redis and the browser in the test run instead of skipping.
 MLOPS_CI = env.bool("MLOPS_CI", default=False)
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+
+# Types a model file may contain beyond those skops trusts by default: exact
+# names, or module prefixes ending in ".". Anything else is refused on upload
+# and on load.
+MODEL_TRUSTED_TYPES = env.list("MODEL_TRUSTED_TYPES", default=[
+    "numpy.dtype",
+    "sklearn.",
+    "scipy.sparse.",
+    "collections.OrderedDict",
+    "builtins.slice",
+])

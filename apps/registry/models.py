@@ -1,0 +1,116 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from apps.registry.choices import ApprovalStatus, ModelTaskType, RequestStatus, Stage
+
+
+class RegisteredModel(models.Model):
+    """A named model the lab relies on (e.g. ``sample-qc``), whose versions
+    move through Staging and Production only with an approver's decision.
+    Carries object permissions, including who may approve."""
+
+    name = models.SlugField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="registered_models")
+    task_type = models.CharField(max_length=20, choices=ModelTaskType.choices)
+    tags = models.JSONField(default=dict, blank=True)
+    # Quality gates evaluated when a promotion is requested, e.g.
+    # {"metrics": [{"metric": "roc_auc", "op": ">=", "threshold": 0.85}],
+    #  "max_regression": {"metric": "roc_auc", "margin": 0.02},
+    #  "require_valid_signature": true, "require_valid_dataset": true}
+    quality_gates = models.JSONField(default=dict, blank=True)
+    champion_follows_production = models.BooleanField(default=True)
+    latest_version = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        permissions = [("approve_registeredmodel", "Can approve or reject promotions of a registered model")]
+
+    def __str__(self):
+        return self.name
+
+
+class ModelVersion(models.Model):
+    """Version N of a registered model: an immutable skops file with its
+    SHA-256, input signature, input example, metrics and lineage to the run
+    and dataset version it came from."""
+
+    registered_model = models.ForeignKey(RegisteredModel, on_delete=models.PROTECT, related_name="versions")
+    version = models.PositiveIntegerField()
+    description = models.TextField(blank=True)
+    source_run = models.ForeignKey("experiments.Run", null=True, blank=True, on_delete=models.PROTECT,
+                                   related_name="model_versions")
+    dataset_version = models.ForeignKey("datasets.DatasetVersion", null=True, blank=True,
+                                        on_delete=models.PROTECT, related_name="model_versions")
+    artifact = models.CharField(max_length=500, help_text="Name of the skops file in artifact storage.")
+    sha256 = models.CharField(max_length=64)
+    size_bytes = models.BigIntegerField(default=0)
+    # {"inputs": [{"name", "type", "nullable", "categories"?}], "target", "task", "classes"?}
+    signature = models.JSONField(default=dict)
+    input_example = models.JSONField(default=list, blank=True)
+    metrics = models.JSONField(default=dict, blank=True)
+    stage = models.CharField(max_length=20, choices=Stage.choices, default=Stage.NONE, db_index=True)
+    approval_status = models.CharField(max_length=20, choices=ApprovalStatus.choices, default=ApprovalStatus.NONE)
+    tags = models.JSONField(default=dict, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    stage_changed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["registered_model", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["registered_model", "version"], name="model_version_number_unique"),
+            models.UniqueConstraint(fields=["registered_model"], condition=Q(stage=Stage.PRODUCTION),
+                                    name="one_production_version_per_model"),
+        ]
+
+    def __str__(self):
+        return f"{self.registered_model.name} v{self.version}"
+
+
+class ModelAlias(models.Model):
+    """A movable name (``champion``, ``challenger``, …) for one version."""
+
+    registered_model = models.ForeignKey(RegisteredModel, on_delete=models.CASCADE, related_name="aliases")
+    alias = models.SlugField(max_length=50)
+    version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="aliases")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["alias"]
+        constraints = [models.UniqueConstraint(fields=["registered_model", "alias"], name="model_alias_unique")]
+
+    def __str__(self):
+        return f"{self.registered_model.name}@{self.alias}"
+
+
+class PromotionRequest(models.Model):
+    """A request to move a version to Staging or Production: the quality-gate
+    results at request time, and one approver's decision (never the
+    requester's)."""
+
+    version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="promotion_requests")
+    target_stage = models.CharField(max_length=20, choices=[(Stage.STAGING, "Staging"),
+                                                            (Stage.PRODUCTION, "Production")])
+    status = models.CharField(max_length=20, choices=RequestStatus.choices, default=RequestStatus.PENDING,
+                              db_index=True)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    justification = models.TextField()
+    # [{"gate": "metric_threshold", "metric": "roc_auc", "passed": true, "value": 0.91, ...}, ...]
+    gate_results = models.JSONField(default=list)
+    gates_passed = models.BooleanField(default=False)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                   related_name="+")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_comment = models.TextField(blank=True)
+    override_reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.version} → {self.target_stage} ({self.status})"

@@ -1,0 +1,29 @@
+// Progress of long jobs. <div data-progress-url="/api/..." data-done="valid,invalid,finished,failed">
+// polls the URL (JSON with "status", "progress" 0..1 and "progress_message") every second,
+// fills .progress > div and [data-progress-text], and reloads the page once the status is terminal.
+(function () {
+  "use strict";
+  function watch(el) {
+    const done = (el.dataset.done || "").split(",");
+    const bar = el.querySelector(".progress > div");
+    const text = el.querySelector("[data-progress-text]");
+    const status = el.querySelector("[data-progress-status]");
+    function tick() {
+      fetch(el.dataset.progressUrl, { credentials: "same-origin", headers: { Accept: "application/json" } })
+        .then(function (r) { return r.json(); })
+        .then(function (body) {
+          const pct = Math.round(100 * (body.progress || 0));
+          if (bar) bar.style.width = pct + "%";
+          if (text) text.textContent = (body.progress_message || "") + " (" + pct + "%)";
+          if (status) { status.textContent = body.status; status.className = "badge " + body.status; }
+          if (done.indexOf(body.status) !== -1) { window.location.reload(); return; }
+          setTimeout(tick, 1000);
+        })
+        .catch(function () { setTimeout(tick, 3000); });
+    }
+    tick();
+  }
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("[data-progress-url]").forEach(watch);
+  });
+})();
