@@ -1,0 +1,32 @@
+from django.apps import AppConfig
+
+
+class ServingConfig(AppConfig):
+    name = "apps.serving"
+    label = "serving"
+    verbose_name = "Serving: endpoints and deployments"
+
+    role_permissions = {
+        "Viewer": [
+            "serving.view_endpoint",
+            "serving.view_deployment",
+            "serving.view_rolloutevent",
+            "serving.view_predictionlog",
+            "serving.view_feedback",
+        ],
+        # Data scientists try their models on an endpoint ("try it") and send feedback.
+        "Data Scientist": ["serving.predict_endpoint"],
+        "ML Engineer": [
+            "serving.add_endpoint",
+            "serving.change_endpoint",
+            "serving.delete_endpoint",
+            "serving.deploy_endpoint",
+            "serving.add_deployment",
+            "serving.change_deployment",
+        ],
+    }
+
+    def ready(self):
+        from apps.core import navigation
+
+        navigation.register("Endpoints", "serving:list", order=40)
