@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "apps.datasets",
     "apps.experiments",
     "apps.registry",
+    "apps.serving",
     "apps.dashboard",
 ]
 
