@@ -178,6 +178,29 @@ STORAGES = {
 }
 MEDIA_ROOT = str(ARTIFACT_ROOT)
 
+# --- Deployment backend (docs/kubernetes.md) ---------------------------------
+# "local": this platform's own web processes serve every deployed version.
+# "kubernetes": each (endpoint, version) also gets a Kubernetes Deployment and
+# Service running this image in serving mode.
+DEPLOYMENT_BACKEND = env.str("DEPLOYMENT_BACKEND", default="local")
+# Empty: the namespace the platform's own pod runs in (or "default" outside a cluster).
+KUBERNETES_NAMESPACE = env.str("KUBERNETES_NAMESPACE", default="")
+KUBERNETES_IMAGE = env.str("KUBERNETES_IMAGE", default="tracseq/mlops:latest")
+KUBERNETES_IMAGE_PULL_POLICY = env.str("KUBERNETES_IMAGE_PULL_POLICY", default="IfNotPresent")
+# In the cluster the pod's service account is used (docker/k8s/rbac.yaml);
+# outside it, a kubeconfig file (empty: ~/.kube/config) and optional context.
+KUBERNETES_IN_CLUSTER = env.bool("KUBERNETES_IN_CLUSTER", default=True)
+KUBERNETES_KUBECONFIG = env.str("KUBERNETES_KUBECONFIG", default="")
+KUBERNETES_CONTEXT = env.str("KUBERNETES_CONTEXT", default="")
+# Service account of the serving pods (they need no API access; empty: the namespace default).
+KUBERNETES_SERVICE_ACCOUNT = env.str("KUBERNETES_SERVICE_ACCOUNT", default="")
+KUBERNETES_CONFIG_MAP = env.str("KUBERNETES_CONFIG_MAP", default="mlops-config")
+KUBERNETES_SECRET = env.str("KUBERNETES_SECRET", default="mlops-secrets")
+KUBERNETES_SERVING_WORKERS = env.int("KUBERNETES_SERVING_WORKERS", default=2)
+KUBERNETES_SERVING_THREADS = env.int("KUBERNETES_SERVING_THREADS", default=4)
+KUBERNETES_MAX_REPLICAS = env.int("KUBERNETES_MAX_REPLICAS", default=20)
+KUBERNETES_REQUEST_TIMEOUT = env.float("KUBERNETES_REQUEST_TIMEOUT", default=10.0)
+
 # --- Static -------------------------------------------------------------------
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "staticfiles"
