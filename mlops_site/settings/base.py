@@ -323,6 +323,12 @@ DEMO_ADMIN_PASSWORD = env.str("DEMO_ADMIN_PASSWORD", default="")
 MLOPS_CI = env.bool("MLOPS_CI", default=False)
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
+# Webhook deliveries (apps.registry): attempts per delivery, the first retry
+# delay in seconds (doubled after each failure) and the HTTP timeout.
+WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=6)
+WEBHOOK_RETRY_BACKOFF_SECONDS = env.float("WEBHOOK_RETRY_BACKOFF_SECONDS", default=30.0)
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=5.0)
+
 # Types a model file may contain beyond those skops trusts by default: exact
 # names, or module prefixes ending in ".". Anything else is refused on upload
 # and on load.
