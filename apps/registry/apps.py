@@ -6,19 +6,33 @@ class RegistryConfig(AppConfig):
     label = "registry"
     verbose_name = "Model registry"
 
+    # Webhook targets are configured by Admins only (who hold every
+    # permission): the platform sends requests to them from the lab network.
     role_permissions = {
         "Viewer": ["registry.view_registeredmodel", "registry.view_modelversion",
-                   "registry.view_promotionrequest"],
+                   "registry.view_promotionrequest", "registry.view_modelalias", "registry.view_stagetransition"],
         "Data Scientist": [
             "registry.add_registeredmodel",
             "registry.change_registeredmodel",
             "registry.add_modelversion",
             "registry.add_promotionrequest",
         ],
-        "Approver": ["registry.approve_registeredmodel"],
+        "ML Engineer": [
+            "registry.rollback_registeredmodel",
+            "registry.view_webhooksubscription",
+            "registry.view_webhookdelivery",
+        ],
+        "Approver": [
+            "registry.approve_registeredmodel",
+            "registry.rollback_registeredmodel",
+            "registry.view_webhooksubscription",
+            "registry.view_webhookdelivery",
+        ],
     }
 
     def ready(self):
         from apps.core import navigation
 
         navigation.register("Models", "registry:list", order=30)
+        navigation.register("Approvals", "registry:approvals", order=31,
+                            permission="registry.approve_registeredmodel")

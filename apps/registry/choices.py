@@ -25,3 +25,39 @@ class RequestStatus(models.TextChoices):
 class ModelTaskType(models.TextChoices):
     CLASSIFICATION = "classification", "Classification"
     REGRESSION = "regression", "Regression"
+
+
+class TransitionKind(models.TextChoices):
+    APPROVAL = "approval", "Approved promotion"
+    SUPERSEDED = "superseded", "Archived by a newer Production version"
+    ROLLBACK = "rollback", "Rollback"
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RETRYING = "retrying", "Retrying"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class RegistryEvent(models.TextChoices):
+    """Domain events the registry publishes (apps.core.events) and delivers to
+    webhooks. Webhooks also carry events of higher apps (serving sends its
+    deployment events through ``webhooks_emit``), so subscriptions are not
+    limited to this list."""
+
+    VERSION_CREATED = "registry.model_version.created", "Version created"
+    PROMOTION_REQUESTED = "registry.promotion.requested", "Promotion requested"
+    PROMOTION_APPROVED = "registry.promotion.approved", "Promotion approved"
+    PROMOTION_REJECTED = "registry.promotion.rejected", "Promotion rejected"
+    STAGE_CHANGED = "registry.model_version.stage_changed", "Stage changed"
+    ALIAS_MOVED = "registry.alias.moved", "Alias moved"
+    ALIAS_DELETED = "registry.alias.deleted", "Alias deleted"
+    ROLLED_BACK = "registry.model.rolled_back", "Model rolled back"
+
+
+# Published once the demo models exist, so the serving demo can start; not a
+# webhook event anyone subscribes to on purpose.
+DEMO_READY_EVENT = "registry.demo.ready"
+# Sent by the "send test event" button to one subscription only.
+WEBHOOK_TEST_EVENT = "webhook.test"

@@ -1,0 +1,67 @@
+"""Writes of the model registry, split by subdomain and re-exported here:
+``from apps.registry import services; services.transition_request_approve(...)``.
+
+Other apps rely on ``webhooks_emit`` (deliver their own events, e.g.
+serving's deployment events, to registry webhooks) and on the domain events
+listed in ``apps.registry.choices.RegistryEvent``."""
+
+from apps.registry.services.approvals import (
+    transition_request_approve,
+    transition_request_cancel,
+    transition_request_create,
+    transition_request_reject,
+)
+from apps.registry.services.gates import evaluation_rows, quality_gates_evaluate
+from apps.registry.services.models import clean_quality_gates, registered_model_create, registered_model_update
+from apps.registry.services.stages import (
+    model_alias_delete,
+    model_alias_set,
+    previous_production_version,
+    registered_model_rollback,
+)
+from apps.registry.services.versions import (
+    model_version_load,
+    model_version_read_bytes,
+    model_version_register,
+    model_version_update,
+    model_version_upload,
+)
+from apps.registry.services.webhooks import (
+    DeliveryOutcome,
+    backoff_seconds,
+    webhook_delivery_attempt,
+    webhook_send_test,
+    webhook_subscription_create,
+    webhook_subscription_delete,
+    webhook_subscription_update,
+    webhooks_emit,
+)
+
+__all__ = [
+    "DeliveryOutcome",
+    "backoff_seconds",
+    "clean_quality_gates",
+    "evaluation_rows",
+    "model_alias_delete",
+    "model_alias_set",
+    "model_version_load",
+    "model_version_read_bytes",
+    "model_version_register",
+    "model_version_update",
+    "model_version_upload",
+    "previous_production_version",
+    "quality_gates_evaluate",
+    "registered_model_create",
+    "registered_model_rollback",
+    "registered_model_update",
+    "transition_request_approve",
+    "transition_request_cancel",
+    "transition_request_create",
+    "transition_request_reject",
+    "webhook_delivery_attempt",
+    "webhook_send_test",
+    "webhook_subscription_create",
+    "webhook_subscription_delete",
+    "webhook_subscription_update",
+    "webhooks_emit",
+]

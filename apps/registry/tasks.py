@@ -1,0 +1,18 @@
+"""Registry background work: webhook deliveries and the demo models."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from apps.registry import services
+
+
+@shared_task(bind=True, queue="default", max_retries=None, soft_time_limit=60, time_limit=90)
+def deliver_webhook(self, delivery_id: int) -> str:
+    """One attempt of a webhook delivery; retried with exponential backoff
+    while the service says so (it counts attempts and stops at
+    WEBHOOK_MAX_ATTEMPTS)."""
+    outcome = services.webhook_delivery_attempt(delivery_id=delivery_id)
+    if outcome.retry_in is not None:
+        raise self.retry(countdown=outcome.retry_in)
+    return outcome.status
