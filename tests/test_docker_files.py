@@ -70,3 +70,22 @@ def test_dockerfile_runs_as_non_root_with_gunicorn():
     assert '"gunicorn", "mlops_site.wsgi"' in text
     assert "requirements/base.txt" in text
     assert "mlops_site.settings.production" in text
+
+
+def test_rbac_lets_the_deploying_pods_do_exactly_what_the_kubernetes_backend_does():
+    docs = {(doc["kind"], doc["metadata"]["name"]): doc for _, doc in _k8s_documents()}
+    account = docs[("ServiceAccount", "mlops-deployer")]
+    role = docs[("Role", "mlops-deployer")]
+    binding = docs[("RoleBinding", "mlops-deployer")]
+    assert account["apiVersion"] == "v1"
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "mlops-deployer"}
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "mlops-deployer"}]
+    granted = {(group, resource): set(rule["verbs"])
+               for rule in role["rules"] for group in rule["apiGroups"] for resource in rule["resources"]}
+    # apps/serving/backends/kubernetes.py: read, create, patch (apply, scale down), delete (remove).
+    assert granted == {("apps", "deployments"): {"get", "create", "patch", "delete"},
+                       ("", "services"): {"get", "create", "patch", "delete"}}
+    # The web pods and the rollouts workers call the backend; nothing else gets the account.
+    users = {name for (kind, name), doc in docs.items() if kind == "Deployment"
+             and doc["spec"]["template"]["spec"].get("serviceAccountName") == "mlops-deployer"}
+    assert users == {"mlops-web", "mlops-worker-rollouts"}
