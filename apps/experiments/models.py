@@ -3,6 +3,9 @@ from django.db import models
 
 from apps.experiments.choices import JobStatus, RunStatus, SearchKind, TaskType
 
+PARAM_VALUE_MAX_LENGTH = 6000
+TAG_VALUE_MAX_LENGTH = 8000
+
 
 class Experiment(models.Model):
     """A question being worked on (e.g. "predict library-prep QC"), grouping
@@ -51,7 +54,8 @@ class Run(models.Model):
 
 class Param(models.Model):
     """A run's input, written once: the same value again is accepted, a
-    different value is refused."""
+    different value is refused. Values are at most ``PARAM_VALUE_MAX_LENGTH``
+    characters (MLflow's limit)."""
 
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="params")
     key = models.CharField(max_length=250)
@@ -59,7 +63,11 @@ class Param(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["run", "key"], name="param_key_unique_per_run")]
-        indexes = [models.Index(fields=["key", "value"], name="param_key_value_idx")]
+        # Search joins a run to its param of one key and compares the value
+        # on the joined row; (key, run) serves that join from either side. A
+        # btree over the value itself would fail on PostgreSQL for long
+        # values (an entry must stay under ~2700 bytes) and is not needed.
+        indexes = [models.Index(fields=["key", "run"], name="param_key_run_idx")]
 
     def __str__(self):
         return f"{self.key}={self.value}"
@@ -100,7 +108,8 @@ class LatestMetric(models.Model):
 
 
 class RunTag(models.Model):
-    """A mutable label on a run."""
+    """A mutable label on a run; values are at most ``TAG_VALUE_MAX_LENGTH``
+    characters."""
 
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="tags")
     key = models.CharField(max_length=250)
@@ -108,7 +117,8 @@ class RunTag(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["run", "key"], name="run_tag_unique")]
-        indexes = [models.Index(fields=["key", "value"], name="run_tag_key_value_idx")]
+        # See Param: values are compared on the joined row, never indexed.
+        indexes = [models.Index(fields=["key", "run"], name="run_tag_key_run_idx")]
 
     def __str__(self):
         return f"{self.key}={self.value}"
@@ -149,6 +159,8 @@ class TrainingJob(models.Model):
     the job produced."""
 
     run = models.OneToOneField(Run, on_delete=models.CASCADE, related_name="training_job")
+    # A hyperparameter search is one job with one child job per candidate.
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="children")
     dataset_version = models.ForeignKey(
         "datasets.DatasetVersion", on_delete=models.PROTECT, related_name="training_jobs"
     )
@@ -168,6 +180,10 @@ class TrainingJob(models.Model):
     progress_message = models.CharField(max_length=200, blank=True)
     error = models.TextField(blank=True)
     celery_task_id = models.CharField(max_length=64, blank=True)
+    worker = models.CharField(max_length=200, blank=True, help_text="Hostname of the worker that ran it.")
+    # Written every few seconds while a worker trains; the reaper fails jobs
+    # whose worker went silent (killed, out of memory, machine gone).
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -175,6 +191,7 @@ class TrainingJob(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "heartbeat_at"], name="training_job_status_beat_idx")]
 
     def __str__(self):
         return f"training job {self.pk} ({self.estimator})"

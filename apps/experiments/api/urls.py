@@ -1,1 +1,9 @@
-urlpatterns = []
+from rest_framework.routers import SimpleRouter
+
+from apps.experiments.api import views
+
+router = SimpleRouter()
+router.register("experiments", views.ExperimentViewSet, basename="experiment")
+router.register("runs", views.RunViewSet, basename="run")
+
+urlpatterns = router.urls

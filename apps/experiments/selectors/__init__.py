@@ -1,0 +1,40 @@
+"""Reads of the experiments app, split by subdomain and re-exported here."""
+
+from apps.experiments.selectors.run_search import SearchError, SearchPage, run_search, run_search_queryset
+from apps.experiments.selectors.tracking import (
+    HISTORY_EXACT_LIMIT,
+    artifact_get,
+    artifact_list,
+    attach_details,
+    experiment_get,
+    experiment_get_by_name,
+    experiment_list,
+    metric_history,
+    metric_keys,
+    overview_card,
+    run_children,
+    run_get,
+    run_list,
+    visible_experiment_ids,
+)
+
+__all__ = [
+    "HISTORY_EXACT_LIMIT",
+    "SearchError",
+    "SearchPage",
+    "artifact_get",
+    "artifact_list",
+    "attach_details",
+    "experiment_get",
+    "experiment_get_by_name",
+    "experiment_list",
+    "metric_history",
+    "metric_keys",
+    "overview_card",
+    "run_children",
+    "run_get",
+    "run_list",
+    "run_search",
+    "run_search_queryset",
+    "visible_experiment_ids",
+]

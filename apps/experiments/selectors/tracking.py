@@ -1,0 +1,236 @@
+"""Reads of experiment tracking: experiments, runs with their params, latest
+metrics and tags, artifacts and metric histories. Everything is scoped to
+what the user may view (runs through their experiment)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+from django.db.models import BigIntegerField, Count, ExpressionWrapper, F, Max, Min, QuerySet, Value
+
+from apps.core.errors import NotFound
+from apps.core.permissions import filter_visible, has_perm, require_perm
+from apps.experiments.choices import RunStatus
+from apps.experiments.downsample import downsample
+from apps.experiments.models import Artifact, Experiment, LatestMetric, Metric, Param, Run, RunTag, TrainingJob
+
+# Histories up to this size are read point by point (two numeric columns) and
+# downsampled exactly; longer ones are first reduced in SQL to the minimum and
+# maximum of each of ``4 * max_points`` step buckets, so the database sends a
+# few thousand rows instead of millions.
+HISTORY_EXACT_LIMIT = 200_000
+HISTORY_MAX_POINTS = 20_000
+
+
+# --- Experiments --------------------------------------------------------------------
+
+def experiment_list(*, user) -> QuerySet:
+    qs = Experiment.objects.select_related("owner").annotate(run_count=Count("runs"))
+    return filter_visible(user, qs)
+
+
+def experiment_get(*, user, pk) -> Experiment:
+    try:
+        experiment = Experiment.objects.select_related("owner").annotate(run_count=Count("runs")).get(pk=pk)
+    except (Experiment.DoesNotExist, ValueError, TypeError):
+        raise NotFound("Experiment not found.")
+    require_perm(user, "experiments.view_experiment", experiment)
+    return experiment
+
+
+def experiment_get_by_name(*, user, name: str) -> Experiment:
+    experiment = Experiment.objects.select_related("owner").filter(name=name).first()
+    if experiment is None:
+        raise NotFound(f"No experiment named {name!r}.")
+    require_perm(user, "experiments.view_experiment", experiment)
+    return experiment
+
+
+def visible_experiment_ids(*, user, ids=None) -> list[int]:
+    """Ids of the experiments the user may view, among ``ids`` if given."""
+    qs = Experiment.objects.all()
+    if ids is not None:
+        qs = qs.filter(pk__in=list(ids))
+    return list(filter_visible(user, qs).values_list("pk", flat=True))
+
+
+# --- Runs ---------------------------------------------------------------------------
+
+def run_list(*, user, experiment_id=None) -> QuerySet:
+    qs = Run.objects.select_related("user").order_by("-start_time", "-id")
+    if experiment_id is not None:
+        qs = qs.filter(experiment_id=experiment_id)
+    return filter_visible(user, qs, via="experiment")
+
+
+def run_get(*, user, pk, perm: str = "experiments.view_experiment") -> Run:
+    """One run with its details, or 404 when the user may not see it."""
+    try:
+        run = Run.objects.select_related("experiment", "user", "dataset_version").get(pk=pk)
+    except (Run.DoesNotExist, ValueError, TypeError):
+        raise NotFound("Run not found.")
+    if not has_perm(user, "experiments.view_experiment", run.experiment):
+        raise NotFound("Run not found.")
+    if perm != "experiments.view_experiment":
+        require_perm(user, perm, run.experiment)
+    attach_details([run])
+    return run
+
+
+def attach_details(runs: list[Run]) -> list[Run]:
+    """Give each run ``param_map``, ``metric_map`` (latest values),
+    ``tag_map``, ``artifact_count`` and ``training_job_id``: four queries for
+    any number of runs."""
+    ids = [run.pk for run in runs]
+    params, metrics, tags = defaultdict(dict), defaultdict(dict), defaultdict(dict)
+    if ids:
+        for run_id, key, value in Param.objects.filter(run_id__in=ids).values_list("run_id", "key", "value"):
+            params[run_id][key] = value
+        for run_id, key, value in (LatestMetric.objects.filter(run_id__in=ids)
+                                   .values_list("run_id", "key", "value")):
+            metrics[run_id][key] = value
+        for run_id, key, value in RunTag.objects.filter(run_id__in=ids).values_list("run_id", "key", "value"):
+            tags[run_id][key] = value
+        counts = dict(Artifact.objects.filter(run_id__in=ids).values("run_id").annotate(n=Count("id"))
+                      .values_list("run_id", "n"))
+        jobs = dict(TrainingJob.objects.filter(run_id__in=ids).values_list("run_id", "pk"))
+    else:
+        counts, jobs = {}, {}
+    for run in runs:
+        run.param_map = dict(sorted(params[run.pk].items()))
+        run.metric_map = dict(sorted(metrics[run.pk].items()))
+        run.tag_map = dict(sorted(tags[run.pk].items()))
+        run.artifact_count = counts.get(run.pk, 0)
+        run.training_job_id = jobs.get(run.pk)
+    return runs
+
+
+def run_children(*, run: Run) -> list[Run]:
+    return attach_details(list(run.children.select_related("user").order_by("id")))
+
+
+# --- Artifacts ----------------------------------------------------------------------
+
+def artifact_list(*, run: Run) -> QuerySet:
+    return Artifact.objects.filter(run=run).order_by("path")
+
+
+def artifact_get(*, run: Run, path: str) -> Artifact:
+    artifact = Artifact.objects.filter(run=run, path=path).first()
+    if artifact is None:
+        raise NotFound(f"Run {run.pk} has no artifact at {path!r}.", details={"path": path})
+    return artifact
+
+
+# --- Metric history -----------------------------------------------------------------
+
+def metric_keys(*, run: Run) -> list[str]:
+    return list(LatestMetric.objects.filter(run=run).order_by("key").values_list("key", flat=True))
+
+
+def metric_history(*, run: Run, key: str, max_points: int | None = None) -> dict:
+    """The history of one metric, oldest step first, as
+    ``{"key", "points": [{"step", "value", "timestamp"}], "total", "downsampled"}``.
+
+    With ``max_points`` below the number of points, the series is reduced with
+    LTTB (first, last and global extremes kept). Reads stay cheap for long
+    histories: numeric columns only, and above ``HISTORY_EXACT_LIMIT`` points
+    a min/max-per-bucket aggregation in SQL first."""
+    history = Metric.objects.filter(run_id=run.pk, key=key)
+    total = history.count()
+    if total == 0:
+        raise NotFound(f"Run {run.pk} has no metric {key!r}.", details={"key": key})
+    if max_points is not None:
+        max_points = max(3, min(int(max_points), HISTORY_MAX_POINTS))
+    ordered = history.order_by("step", "timestamp", "id")
+    if max_points is None or total <= max_points:
+        points = [{"step": s, "value": v, "timestamp": t} for s, v, t in
+                  ordered.values_list("step", "value", "timestamp").iterator(chunk_size=10_000)]
+        return {"key": key, "points": points, "total": total, "downsampled": False, "method": "none"}
+    if total <= HISTORY_EXACT_LIMIT:
+        rows = list(ordered.values_list("step", "value", "id").iterator(chunk_size=10_000))
+        data = np.array(rows, dtype=np.float64)
+        # Several points may share a step; LTTB needs increasing x, so use
+        # the position in the ordered history and report the real step.
+        chosen = downsample(np.arange(len(data)), data[:, 1], max_points)
+        ids = [int(data[i, 2]) for i in chosen]
+        stamps = dict(Metric.objects.filter(pk__in=ids).values_list("pk", "timestamp"))
+        points = [{"step": int(data[i, 0]), "value": float(data[i, 1]), "timestamp": stamps[int(data[i, 2])]}
+                  for i in chosen]
+        return {"key": key, "points": points, "total": total, "downsampled": True, "method": "lttb"}
+    return _aggregated_history(history, key=key, total=total, max_points=max_points)
+
+
+def _aggregated_history(history: QuerySet, *, key: str, total: int, max_points: int) -> dict:
+    """Reduce in SQL to min and max per step bucket (an M4-style reduction),
+    then LTTB over those candidates. Both points of a bucket are placed at
+    its middle step; a bucket is a quarter of a final point's width, so the
+    shift does not show in a chart. The first and last points are exact."""
+    bounds = history.aggregate(lo=Min("step"), hi=Max("step"))
+    lo, hi = bounds["lo"], bounds["hi"]
+    buckets = 4 * max_points
+    width = max(1, -(-(hi - lo + 1) // buckets))  # ceiling division
+    bucket = ExpressionWrapper((F("step") - Value(lo)) / Value(width), output_field=BigIntegerField())
+    rows = list(history.annotate(bucket=bucket).values("bucket").order_by("bucket").annotate(
+        vmin=Min("value"), vmax=Max("value"), smin=Min("step"), smax=Max("step"), tmax=Max("timestamp")
+    ).values_list("smin", "smax", "vmin", "vmax", "tmax"))
+    ordered = history.order_by("step", "timestamp", "id").values_list("step", "value", "timestamp")
+    first = ordered.first()
+    last = history.order_by("-step", "-timestamp", "-id").values_list("step", "value", "timestamp").first()
+    candidates = [first]
+    for smin, smax, vmin, vmax, tmax in rows:
+        middle = (smin + smax) // 2
+        candidates.append((middle, vmin, tmax))
+        if vmax != vmin:
+            candidates.append((middle, vmax, tmax))
+    candidates.append(last)
+    values = np.array([c[1] for c in candidates], dtype=np.float64)
+    chosen = downsample(np.arange(len(candidates)), values, max_points)
+    points = [{"step": int(candidates[i][0]), "value": float(candidates[i][1]), "timestamp": candidates[i][2]}
+              for i in chosen]
+    return {"key": key, "points": points, "total": total, "downsampled": True, "method": "minmax+lttb"}
+
+
+# --- Dashboard ------------------------------------------------------------------------
+
+def overview_card(*, user) -> dict | None:
+    """The experiments card on the overview page, or None for a user who
+    may not see experiments."""
+    if not has_perm(user, "experiments.view_experiment"):
+        return None
+    from django.urls import reverse
+
+    experiments = filter_visible(user, Experiment.objects.all())
+    runs = Run.objects.filter(experiment__in=experiments.values("pk"))
+    jobs = TrainingJob.objects.filter(run__experiment__in=experiments.values("pk"), parent__isnull=True)
+    by_status = dict(runs.values("status").annotate(n=Count("id")).values_list("status", "n"))
+    return {
+        "title": "Experiments",
+        "url": reverse("experiments:list"),
+        "stats": [
+            ("Experiments", experiments.count()),
+            ("Runs", sum(by_status.values())),
+            ("Running", by_status.get(RunStatus.RUNNING, 0) + by_status.get(RunStatus.QUEUED, 0)),
+            ("Finished", by_status.get(RunStatus.FINISHED, 0)),
+            ("Training jobs", jobs.count()),
+        ],
+    }
+
+
+__all__ = [
+    "HISTORY_EXACT_LIMIT",
+    "artifact_get",
+    "artifact_list",
+    "attach_details",
+    "experiment_get",
+    "experiment_get_by_name",
+    "experiment_list",
+    "metric_history",
+    "metric_keys",
+    "overview_card",
+    "run_children",
+    "run_get",
+    "run_list",
+    "visible_experiment_ids",
+]
