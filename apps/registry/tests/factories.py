@@ -85,15 +85,15 @@ def _store_artifact(run, path: str, data: bytes, content_type: str):
                                    sha256=stored.sha256, content_type=content_type)
 
 
-def make_run(user, *, dataset_version, model=None, C: float = 1.0, features=FEATURES, signature: dict | None = None,
-             status: str = "finished", experiment_name: str = "sample-qc", seed: int = 0, metrics: dict | None = None,
-             with_test_indices: bool = True, model_bytes: bytes | None = None):
-    """A finished run as a training job leaves it. Metrics are computed on the
-    test split unless given."""
-    from apps.datasets.selectors import dataset_version_read_frame
+def make_run(user, *, dataset_version, frame: pd.DataFrame, model=None, C: float = 1.0, features=FEATURES,
+             signature: dict | None = None, status: str = "finished", experiment_name: str = "sample-qc",
+             seed: int = 0, metrics: dict | None = None, with_test_indices: bool = True,
+             model_bytes: bytes | None = None):
+    """A finished run as a training job leaves it, trained on ``frame`` (the
+    content of ``dataset_version``). Metrics are computed on the test split
+    unless given."""
     from apps.experiments.models import Experiment, LatestMetric, Run
 
-    frame = dataset_version_read_frame(version=dataset_version)
     train, test = split_indices(len(frame), seed=seed)
     if model is None and model_bytes is None:
         model = fit_pipeline(frame.iloc[train], C=C, features=features, seed=seed)

@@ -1,0 +1,240 @@
+import json
+
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from apps.registry.choices import Stage
+from apps.registry.models import (
+    ModelAlias,
+    ModelVersion,
+    PromotionRequest,
+    RegisteredModel,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookSubscription,
+)
+
+
+class JSONStringOrValueField(serializers.JSONField):
+    """A JSON value given either as JSON (application/json) or as a JSON
+    string (a multipart form field)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, str):
+            try:
+                data = json.loads(data)
+            except ValueError:
+                raise serializers.ValidationError("Not valid JSON.")
+        return super().to_internal_value(data)
+
+
+# --- Registered models ------------------------------------------------------------
+
+class RegisteredModelSerializer(serializers.ModelSerializer):
+    owner = serializers.CharField(source="owner.username", read_only=True)
+    production_version = serializers.IntegerField(read_only=True, allow_null=True,
+                                                  help_text="The version number in Production, if any.")
+    pending_requests = serializers.IntegerField(read_only=True)
+    aliases = serializers.SerializerMethodField()
+
+    class Meta:
+        model = RegisteredModel
+        fields = ["id", "name", "description", "owner", "task_type", "tags", "quality_gates",
+                  "champion_follows_production", "latest_version", "production_version", "pending_requests",
+                  "aliases", "created_at", "updated_at"]
+        read_only_fields = fields
+
+    def get_aliases(self, obj) -> dict[str, int]:
+        return {a.alias: a.version.version for a in obj.aliases.all()}
+
+
+class RegisteredModelCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    task_type = serializers.ChoiceField(choices=RegisteredModel._meta.get_field("task_type").choices)
+    quality_gates = serializers.JSONField(required=False, default=dict, help_text=(
+        '{"metrics": [{"metric": "test_roc_auc", "op": ">=", "threshold": 0.85}], '
+        '"max_regression": {"metric": "test_roc_auc", "margin": 0.02}, '
+        '"require_valid_signature": true, "require_valid_dataset": true}'))
+    tags = serializers.JSONField(required=False, default=dict)
+    champion_follows_production = serializers.BooleanField(required=False, default=True)
+
+
+class RegisteredModelUpdateSerializer(serializers.Serializer):
+    description = serializers.CharField(required=False, allow_blank=True)
+    quality_gates = serializers.JSONField(required=False)
+    tags = serializers.JSONField(required=False)
+    champion_follows_production = serializers.BooleanField(required=False)
+
+
+class RollbackSerializer(serializers.Serializer):
+    reason = serializers.CharField()
+
+
+# --- Versions ------------------------------------------------------------------------
+
+class ModelVersionSerializer(serializers.ModelSerializer):
+    registered_model = serializers.CharField(source="registered_model.name", read_only=True)
+    created_by = serializers.CharField(source="created_by.username", read_only=True)
+    aliases = serializers.SerializerMethodField()
+    download_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ModelVersion
+        fields = ["id", "registered_model", "version", "description", "stage", "approval_status", "source_run",
+                  "dataset_version", "sha256", "size_bytes", "signature", "input_example", "metrics", "tags",
+                  "aliases", "created_by", "created_at", "stage_changed_at", "download_url"]
+        read_only_fields = fields
+
+    def get_aliases(self, obj) -> list[str]:
+        return sorted(a.alias for a in obj.aliases.all())
+
+    def get_download_url(self, obj) -> str:
+        return reverse("registry-model-version-download",
+                       kwargs={"name": obj.registered_model.name, "version": obj.version})
+
+
+class ModelVersionRegisterSerializer(serializers.Serializer):
+    run_id = serializers.IntegerField(help_text="A finished run with a model/model.skops artifact.")
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class ModelVersionUploadSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="A skops file (skops.io.dump). Pickle and joblib files are refused.")
+    signature = JSONStringOrValueField(help_text='{"inputs": [{"name", "type"}], "target", "task"}')
+    input_example = JSONStringOrValueField(required=False, default=list)
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    dataset_version_id = serializers.IntegerField(required=False, allow_null=True, default=None)
+
+
+class ModelVersionUpdateSerializer(serializers.Serializer):
+    description = serializers.CharField(required=False, allow_blank=True)
+    tags = serializers.JSONField(required=False)
+
+
+class LineageSerializer(serializers.Serializer):
+    dataset_version = serializers.JSONField(allow_null=True)
+    run = serializers.JSONField(allow_null=True)
+    model_version = serializers.JSONField()
+    deployments = serializers.ListField(child=serializers.JSONField())
+    deployments_available = serializers.BooleanField(
+        help_text="False while no serving app is installed to record deployments.")
+
+
+# --- Aliases ---------------------------------------------------------------------------
+
+class ModelAliasSerializer(serializers.ModelSerializer):
+    registered_model = serializers.CharField(source="registered_model.name", read_only=True)
+    version = serializers.IntegerField(source="version.version", read_only=True)
+    version_id = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = ModelAlias
+        fields = ["registered_model", "alias", "version", "version_id", "updated_at"]
+        read_only_fields = fields
+
+
+class ModelAliasSetSerializer(serializers.Serializer):
+    version = serializers.IntegerField(min_value=1)
+
+
+# --- Promotion requests -------------------------------------------------------------------
+
+class PromotionRequestSerializer(serializers.ModelSerializer):
+    registered_model = serializers.CharField(source="version.registered_model.name", read_only=True)
+    version = serializers.IntegerField(source="version.version", read_only=True)
+    version_id = serializers.IntegerField(read_only=True)
+    requested_by = serializers.CharField(source="requested_by.username", read_only=True)
+    decided_by = serializers.SerializerMethodField()
+
+    class Meta:
+        model = PromotionRequest
+        fields = ["id", "registered_model", "version", "version_id", "target_stage", "status", "requested_by",
+                  "justification", "gate_results", "gates_passed", "decided_by", "decided_at", "decision_comment",
+                  "override_reason", "created_at"]
+        read_only_fields = fields
+
+    def get_decided_by(self, obj) -> str | None:
+        return obj.decided_by.username if obj.decided_by_id else None
+
+
+class TransitionRequestCreateSerializer(serializers.Serializer):
+    stage = serializers.ChoiceField(choices=[Stage.STAGING, Stage.PRODUCTION])
+    justification = serializers.CharField()
+
+
+class ApproveSerializer(serializers.Serializer):
+    comment = serializers.CharField()
+    override_reason = serializers.CharField(required=False, allow_blank=True, default="", help_text=(
+        "Admins only: why the promotion may go ahead although quality gates failed."))
+
+
+class RejectSerializer(serializers.Serializer):
+    comment = serializers.CharField()
+
+
+# --- Webhooks -----------------------------------------------------------------------------
+
+class WebhookSubscriptionSerializer(serializers.ModelSerializer):
+    registered_model = serializers.SerializerMethodField()
+    created_by = serializers.CharField(source="created_by.username", read_only=True)
+
+    class Meta:
+        model = WebhookSubscription
+        fields = ["id", "name", "url", "registered_model", "events", "is_active", "created_by", "created_at",
+                  "updated_at"]
+        read_only_fields = fields
+
+    def get_registered_model(self, obj) -> str | None:
+        return obj.registered_model.name if obj.registered_model_id else None
+
+
+class WebhookCreatedSerializer(WebhookSubscriptionSerializer):
+    secret = serializers.CharField(read_only=True, help_text="The signing secret. Shown once; store it now.")
+
+    class Meta(WebhookSubscriptionSerializer.Meta):
+        fields = [*WebhookSubscriptionSerializer.Meta.fields, "secret"]
+        read_only_fields = fields
+
+
+@extend_schema_field({"type": "array", "items": {"type": "string"}})
+class EventListField(serializers.JSONField):
+    pass
+
+
+class WebhookCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    url = serializers.CharField(max_length=500, help_text="http:// or https:// only; redirects are not followed.")
+    registered_model = serializers.CharField(required=False, allow_null=True, default=None,
+                                             help_text="A model name; empty for every model.")
+    events = EventListField(required=False, default=list, help_text="Event names; empty for every event.")
+    secret = serializers.CharField(required=False, allow_blank=True, default="", write_only=True,
+                                   help_text="At least 16 characters; generated when empty.")
+    is_active = serializers.BooleanField(required=False, default=True)
+
+
+class WebhookUpdateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100, required=False)
+    url = serializers.CharField(max_length=500, required=False)
+    events = EventListField(required=False)
+    secret = serializers.CharField(required=False, write_only=True)
+    is_active = serializers.BooleanField(required=False)
+
+
+class WebhookAttemptSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = WebhookAttempt
+        fields = ["number", "status_code", "response_time_ms", "error", "response_excerpt", "created_at"]
+        read_only_fields = fields
+
+
+class WebhookDeliverySerializer(serializers.ModelSerializer):
+    attempts = WebhookAttemptSerializer(many=True, read_only=True)
+    subscription = serializers.IntegerField(source="subscription_id", read_only=True)
+
+    class Meta:
+        model = WebhookDelivery
+        fields = ["id", "uuid", "subscription", "event", "status", "attempt_count", "last_status_code",
+                  "last_error", "next_attempt_at", "created_at", "completed_at", "body", "attempts"]
+        read_only_fields = fields

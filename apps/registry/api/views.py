@@ -1,0 +1,305 @@
+from django.http import FileResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.response import Response
+
+from apps.core.errors import NotFound
+from apps.core.middleware import max_body_size
+from apps.core.storage import open_artifact
+from apps.registry import selectors, services
+from apps.registry.api import serializers as s
+from apps.registry.filtersets import ModelVersionFilter, PromotionRequestFilter, WebhookDeliveryFilter
+from apps.registry.models import ModelVersion, PromotionRequest, RegisteredModel, WebhookSubscription
+
+NAME_PATTERN = r"[-a-z0-9_]+"
+ALIAS_PATTERN = r"[-a-z0-9_]+"
+
+
+def _created(data) -> Response:
+    return Response(data, status=status.HTTP_201_CREATED)
+
+
+class RegisteredModelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Registered models, looked up by name. Creating one makes you its owner;
+    with lab sharing (the default) every role gets its usual rights on it."""
+
+    queryset = RegisteredModel.objects.none()
+    serializer_class = s.RegisteredModelSerializer
+    lookup_field = "name"
+    lookup_value_regex = NAME_PATTERN
+    ordering_fields = ["name", "created_at", "updated_at"]
+
+    def get_queryset(self):
+        return selectors.registered_model_list(user=self.request.user)
+
+    def get_object(self):
+        return selectors.registered_model_get(user=self.request.user, name=self.kwargs["name"])
+
+    @extend_schema(request=s.RegisteredModelCreateSerializer, responses={201: s.RegisteredModelSerializer})
+    def create(self, request):
+        data = s.RegisteredModelCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        model = services.registered_model_create(actor=request.user, **data.validated_data)
+        return _created(s.RegisteredModelSerializer(self._fresh(model.name)).data)
+
+    @extend_schema(request=s.RegisteredModelUpdateSerializer, responses=s.RegisteredModelSerializer)
+    def partial_update(self, request, name=None):
+        data = s.RegisteredModelUpdateSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        services.registered_model_update(registered_model=self.get_object(), actor=request.user,
+                                         **data.validated_data)
+        return Response(s.RegisteredModelSerializer(self._fresh(name)).data)
+
+    def _fresh(self, name):
+        return selectors.registered_model_get(user=self.request.user, name=name)
+
+    @extend_schema(request=s.RollbackSerializer, responses=s.ModelVersionSerializer,
+                   summary="Put the previous Production version back")
+    @action(detail=True, methods=["post"])
+    def rollback(self, request, name=None):
+        data = s.RollbackSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        version = services.registered_model_rollback(registered_model=self.get_object(), actor=request.user,
+                                                     reason=data.validated_data["reason"])
+        return Response(s.ModelVersionSerializer(selectors.model_version_get(
+            user=request.user, registered_model=version.registered_model, version=version.version)).data)
+
+    @extend_schema(methods=["GET"], responses=s.ModelAliasSerializer, summary="Which version an alias names")
+    @extend_schema(methods=["PUT"], request=s.ModelAliasSetSerializer, responses=s.ModelAliasSerializer,
+                   summary="Point an alias at a version (moves it atomically)")
+    @extend_schema(methods=["DELETE"], request=None, responses={204: None}, summary="Remove an alias")
+    @action(detail=True, methods=["get", "put", "delete"], url_path=rf"aliases/(?P<alias>{ALIAS_PATTERN})",
+            url_name="alias")
+    def alias(self, request, name=None, alias=None):
+        model = self.get_object()
+        if request.method == "PUT":
+            data = s.ModelAliasSetSerializer(data=request.data)
+            data.is_valid(raise_exception=True)
+            found = services.model_alias_set(registered_model=model, alias=alias, actor=request.user,
+                                             version_number=data.validated_data["version"])
+            return Response(s.ModelAliasSerializer(found).data)
+        if request.method == "DELETE":
+            services.model_alias_delete(registered_model=model, alias=alias, actor=request.user)
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        found = model.aliases.filter(alias=alias).select_related("version", "registered_model").first()
+        if found is None:
+            raise NotFound(f"{model.name} has no alias {alias!r}.")
+        return Response(s.ModelAliasSerializer(found).data)
+
+
+class ModelVersionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Versions of one registered model. POST registers a finished run's model
+    (JSON ``{"run_id"}``) or an uploaded skops file (multipart ``file`` +
+    ``signature``); pickle and joblib files are refused."""
+
+    queryset = ModelVersion.objects.none()
+    serializer_class = s.ModelVersionSerializer
+    lookup_field = "version"
+    lookup_value_regex = r"\d+"
+    filterset_class = ModelVersionFilter
+    parser_classes = [JSONParser, MultiPartParser, FormParser]
+    ordering_fields = ["version", "created_at"]
+
+    def registered_model(self) -> RegisteredModel:
+        if not hasattr(self, "_registered_model"):
+            self._registered_model = selectors.registered_model_get(user=self.request.user, name=self.kwargs["name"])
+        return self._registered_model
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return ModelVersion.objects.none()
+        return selectors.model_version_list(user=self.request.user, registered_model=self.registered_model())
+
+    def get_object(self):
+        return selectors.model_version_get(user=self.request.user, registered_model=self.registered_model(),
+                                           version=int(self.kwargs["version"]))
+
+    def _fresh(self, version: ModelVersion):
+        return selectors.model_version_get(user=self.request.user, registered_model=version.registered_model,
+                                           version=version.version)
+
+    @extend_schema(
+        request={"application/json": s.ModelVersionRegisterSerializer,
+                 "multipart/form-data": s.ModelVersionUploadSerializer},
+        responses={201: s.ModelVersionSerializer},
+    )
+    @max_body_size("MODEL_MAX_UPLOAD_SIZE")
+    def create(self, request, name=None):
+        model = self.registered_model()
+        if "file" in request.FILES:
+            data = s.ModelVersionUploadSerializer(data=request.data)
+            data.is_valid(raise_exception=True)
+            dataset_version = None
+            if data.validated_data["dataset_version_id"] is not None:
+                from apps.datasets.models import DatasetVersion
+
+                dataset_version = (DatasetVersion.objects.select_related("dataset")
+                                   .filter(pk=data.validated_data["dataset_version_id"]).first())
+                if dataset_version is None:
+                    raise NotFound("Dataset version not found.")
+            version = services.model_version_upload(
+                registered_model=model, actor=request.user, data=data.validated_data["file"].read(),
+                signature=data.validated_data["signature"], input_example=data.validated_data["input_example"],
+                description=data.validated_data["description"], dataset_version=dataset_version,
+            )
+        else:
+            from apps.experiments.models import Run
+
+            data = s.ModelVersionRegisterSerializer(data=request.data)
+            data.is_valid(raise_exception=True)
+            run = Run.objects.select_related("experiment").filter(pk=data.validated_data["run_id"]).first()
+            if run is None:
+                raise NotFound(f"Run {data.validated_data['run_id']} not found.")
+            version = services.model_version_register(registered_model=model, run=run, actor=request.user,
+                                                      description=data.validated_data["description"])
+        return _created(s.ModelVersionSerializer(self._fresh(version)).data)
+
+    @extend_schema(responses=s.ModelVersionSerializer)
+    def retrieve(self, request, name=None, version=None):
+        return Response(s.ModelVersionSerializer(self.get_object()).data)
+
+    @extend_schema(request=s.ModelVersionUpdateSerializer, responses=s.ModelVersionSerializer)
+    def partial_update(self, request, name=None, version=None):
+        data = s.ModelVersionUpdateSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        updated = services.model_version_update(version=self.get_object(), actor=request.user, **data.validated_data)
+        return Response(s.ModelVersionSerializer(self._fresh(updated)).data)
+
+    @extend_schema(methods=["GET"], responses=s.PromotionRequestSerializer(many=True),
+                   summary="Promotion requests of this version")
+    @extend_schema(methods=["POST"], request=s.TransitionRequestCreateSerializer,
+                   responses={201: s.PromotionRequestSerializer},
+                   summary="Ask to move this version to Staging or Production; gates are evaluated now")
+    @action(detail=True, methods=["get", "post"], url_path="transition-requests", url_name="transition-requests",
+            filterset_class=None, pagination_class=None)
+    def transition_requests(self, request, name=None, version=None):
+        model_version = self.get_object()
+        if request.method == "POST":
+            data = s.TransitionRequestCreateSerializer(data=request.data)
+            data.is_valid(raise_exception=True)
+            created = services.transition_request_create(
+                version=model_version, actor=request.user, target_stage=data.validated_data["stage"],
+                justification=data.validated_data["justification"])
+            return _created(s.PromotionRequestSerializer(
+                selectors.transition_request_get(user=request.user, pk=created.pk)).data)
+        requests = selectors.transition_request_list(user=request.user, version=model_version)
+        return Response(s.PromotionRequestSerializer(requests, many=True).data)
+
+    @extend_schema(responses=s.LineageSerializer, summary="dataset version → run → model version → deployments")
+    @action(detail=True, methods=["get"], filterset_class=None)
+    def lineage(self, request, name=None, version=None):
+        return Response(s.LineageSerializer(selectors.version_lineage(version=self.get_object())).data)
+
+    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
+                   summary="The version's skops file")
+    @action(detail=True, methods=["get"], filterset_class=None)
+    def download(self, request, name=None, version=None):
+        model_version = self.get_object()
+        response = FileResponse(open_artifact(model_version.artifact), as_attachment=True,
+                                filename=f"{model_version.registered_model.name}-v{model_version.version}.skops",
+                                content_type="application/octet-stream")
+        response["X-Content-SHA256"] = model_version.sha256
+        return response
+
+
+class TransitionRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Promotion requests across the models you may see; ``?status=pending``
+    is the approval queue. Approve or reject needs approve rights on the model
+    and is refused to the requester (four eyes)."""
+
+    queryset = PromotionRequest.objects.none()
+    serializer_class = s.PromotionRequestSerializer
+    filterset_class = PromotionRequestFilter
+    ordering_fields = ["created_at", "decided_at"]
+
+    def get_queryset(self):
+        return selectors.transition_request_list(user=self.request.user)
+
+    def get_object(self):
+        return selectors.transition_request_get(user=self.request.user, pk=int(self.kwargs["pk"]))
+
+    @extend_schema(request=s.ApproveSerializer, responses=s.PromotionRequestSerializer)
+    @action(detail=True, methods=["post"])
+    def approve(self, request, pk=None):
+        data = s.ApproveSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        decided = services.transition_request_approve(request=self.get_object(), actor=request.user,
+                                                      **data.validated_data)
+        return Response(s.PromotionRequestSerializer(
+            selectors.transition_request_get(user=request.user, pk=decided.pk)).data)
+
+    @extend_schema(request=s.RejectSerializer, responses=s.PromotionRequestSerializer)
+    @action(detail=True, methods=["post"])
+    def reject(self, request, pk=None):
+        data = s.RejectSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        decided = services.transition_request_reject(request=self.get_object(), actor=request.user,
+                                                     comment=data.validated_data["comment"])
+        return Response(s.PromotionRequestSerializer(
+            selectors.transition_request_get(user=request.user, pk=decided.pk)).data)
+
+    @extend_schema(request=None, responses=s.PromotionRequestSerializer, summary="Withdraw your own pending request")
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        cancelled = services.transition_request_cancel(request=self.get_object(), actor=request.user)
+        return Response(s.PromotionRequestSerializer(
+            selectors.transition_request_get(user=request.user, pk=cancelled.pk)).data)
+
+
+class WebhookViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Webhook subscriptions, per model or global. Configured by Admins; the
+    secret is returned once, at creation. Each delivery is signed
+    (``X-Mlops-Signature: sha256=<HMAC-SHA256 of the body>``) and retried with
+    exponential backoff; ``deliveries`` lists every attempt."""
+
+    queryset = WebhookSubscription.objects.none()
+    serializer_class = s.WebhookSubscriptionSerializer
+
+    def get_queryset(self):
+        return selectors.webhook_list(user=self.request.user)
+
+    def get_object(self):
+        return selectors.webhook_get(user=self.request.user, pk=int(self.kwargs["pk"]))
+
+    @extend_schema(request=s.WebhookCreateSerializer, responses={201: s.WebhookCreatedSerializer})
+    def create(self, request):
+        data = s.WebhookCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = dict(data.validated_data)
+        model_name = fields.pop("registered_model")
+        model = selectors.registered_model_get(user=request.user, name=model_name) if model_name else None
+        subscription = services.webhook_subscription_create(actor=request.user, registered_model=model, **fields)
+        body = s.WebhookSubscriptionSerializer(subscription).data | {"secret": subscription.secret}
+        return _created(body)
+
+    @extend_schema(request=s.WebhookUpdateSerializer, responses=s.WebhookSubscriptionSerializer)
+    def partial_update(self, request, pk=None):
+        data = s.WebhookUpdateSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        subscription = services.webhook_subscription_update(subscription=self.get_object(), actor=request.user,
+                                                            **data.validated_data)
+        return Response(s.WebhookSubscriptionSerializer(subscription).data)
+
+    def destroy(self, request, pk=None):
+        services.webhook_subscription_delete(subscription=self.get_object(), actor=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=None, responses={202: s.WebhookDeliverySerializer}, summary="Send a test event")
+    @action(detail=True, methods=["post"])
+    def test(self, request, pk=None):
+        delivery = services.webhook_send_test(subscription=self.get_object(), actor=request.user)
+        return Response(s.WebhookDeliverySerializer(delivery).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(responses=s.WebhookDeliverySerializer(many=True),
+                   parameters=[OpenApiParameter("status", str), OpenApiParameter("event", str)],
+                   summary="Deliveries of this webhook, newest first, with every attempt")
+    @action(detail=True, methods=["get"])
+    def deliveries(self, request, pk=None):
+        queryset = WebhookDeliveryFilter(
+            request.query_params,
+            queryset=selectors.webhook_delivery_list(user=request.user, subscription=self.get_object())).qs
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(s.WebhookDeliverySerializer(page, many=True).data)

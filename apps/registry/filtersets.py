@@ -1,0 +1,28 @@
+import django_filters
+
+from apps.registry.choices import RequestStatus, Stage
+from apps.registry.models import ModelVersion, PromotionRequest, WebhookDelivery
+
+
+class PromotionRequestFilter(django_filters.FilterSet):
+    status = django_filters.ChoiceFilter(choices=RequestStatus.choices)
+    target_stage = django_filters.ChoiceFilter(choices=[(Stage.STAGING, "Staging"), (Stage.PRODUCTION, "Production")])
+    registered_model = django_filters.CharFilter(field_name="version__registered_model__name")
+
+    class Meta:
+        model = PromotionRequest
+        fields = ["status", "target_stage", "registered_model"]
+
+
+class ModelVersionFilter(django_filters.FilterSet):
+    stage = django_filters.ChoiceFilter(choices=Stage.choices)
+
+    class Meta:
+        model = ModelVersion
+        fields = ["stage", "approval_status"]
+
+
+class WebhookDeliveryFilter(django_filters.FilterSet):
+    class Meta:
+        model = WebhookDelivery
+        fields = ["status", "event"]

@@ -1,0 +1,229 @@
+"""Reads of the model registry, always scoped to what the user may see."""
+
+from __future__ import annotations
+
+from django.db.models import Count, OuterRef, Prefetch, Q, Subquery
+from django.urls import reverse
+
+from apps.core.errors import NotFound
+from apps.core.permissions import filter_visible, has_perm
+from apps.registry import quality
+from apps.registry.choices import RequestStatus, Stage
+from apps.registry.models import (
+    ModelAlias,
+    ModelVersion,
+    PromotionRequest,
+    RegisteredModel,
+    StageTransition,
+    WebhookDelivery,
+    WebhookSubscription,
+)
+
+VIA_MODEL = "registered_model"
+VIA_VERSION_MODEL = "version__registered_model"
+
+
+def _production_number():
+    return Subquery(ModelVersion.objects.filter(registered_model=OuterRef("pk"), stage=Stage.PRODUCTION)
+                    .values("version")[:1])
+
+
+def registered_model_list(*, user):
+    """Visible models with their Production version number, pending request
+    count and aliases, in a fixed number of queries."""
+    pending = Count("versions__promotion_requests",
+                    filter=Q(versions__promotion_requests__status=RequestStatus.PENDING), distinct=True)
+    return (filter_visible(user, RegisteredModel.objects.all())
+            .select_related("owner")
+            .annotate(production_version=_production_number(), pending_requests=pending)
+            .prefetch_related(Prefetch("aliases", queryset=ModelAlias.objects.select_related("version")))
+            .order_by("name"))
+
+
+def registered_model_get(*, user, name: str) -> RegisteredModel:
+    """The model called ``name`` when the user may see it (404 otherwise)."""
+    model = registered_model_list(user=user).filter(name=name).first()
+    if model is None:
+        raise NotFound(f"No registered model named {name!r}.")
+    return model
+
+
+def model_version_list(*, user, registered_model: RegisteredModel | None = None):
+    qs = filter_visible(user, ModelVersion.objects.all(), "registry.view_registeredmodel", via=VIA_MODEL)
+    if registered_model is not None:
+        qs = qs.filter(registered_model=registered_model)
+    return (qs.select_related("registered_model", "created_by", "source_run", "dataset_version__dataset")
+            .prefetch_related("aliases")
+            .order_by("registered_model__name", "-version"))
+
+
+def model_version_get(*, user, registered_model: RegisteredModel, version: int) -> ModelVersion:
+    found = model_version_list(user=user, registered_model=registered_model).filter(version=version).first()
+    if found is None:
+        raise NotFound(f"{registered_model.name} has no version {version}.")
+    return found
+
+
+def transition_request_list(*, user, status: str | None = None, registered_model: RegisteredModel | None = None,
+                            version: ModelVersion | None = None):
+    qs = filter_visible(user, PromotionRequest.objects.all(), "registry.view_registeredmodel", via=VIA_VERSION_MODEL)
+    if status:
+        qs = qs.filter(status=status)
+    if registered_model is not None:
+        qs = qs.filter(version__registered_model=registered_model)
+    if version is not None:
+        qs = qs.filter(version=version)
+    return qs.select_related("version__registered_model", "requested_by", "decided_by").order_by("-created_at", "-id")
+
+
+def transition_request_get(*, user, pk: int) -> PromotionRequest:
+    found = transition_request_list(user=user).filter(pk=pk).first()
+    if found is None:
+        raise NotFound("Promotion request not found.")
+    return found
+
+
+def approval_queue(*, user):
+    """Pending requests this user may decide: approve rights on the model,
+    and not their own request (four eyes)."""
+    qs = filter_visible(user, PromotionRequest.objects.filter(status=RequestStatus.PENDING),
+                        "registry.approve_registeredmodel", via=VIA_VERSION_MODEL)
+    return (qs.exclude(requested_by=user)
+            .select_related("version__registered_model", "requested_by", "version__dataset_version")
+            .order_by("created_at", "id"))
+
+
+def stage_history(*, version: ModelVersion):
+    return version.stage_transitions.select_related("actor", "promotion_request").order_by("created_at", "id")
+
+
+def model_stage_history(*, registered_model: RegisteredModel, limit: int = 50):
+    return (StageTransition.objects.filter(version__registered_model=registered_model)
+            .select_related("actor", "version").order_by("-created_at", "-id")[:limit])
+
+
+def production_version(*, registered_model: RegisteredModel) -> ModelVersion | None:
+    return registered_model.versions.filter(stage=Stage.PRODUCTION).first()
+
+
+def metric_comparison(*, candidate: ModelVersion, baseline: ModelVersion | None) -> list[dict]:
+    """Side-by-side evaluation metrics of a candidate and (usually) the
+    current Production version, with the change in the metric's direction."""
+    keys = sorted(k for k in candidate.metrics if k.startswith("test_"))
+    if baseline is not None:
+        keys = sorted(set(keys) | {k for k in baseline.metrics if k.startswith("test_")})
+    rows = []
+    for key in keys:
+        value = quality.lookup_metric(candidate.metrics, key)
+        other = quality.lookup_metric(baseline.metrics, key) if baseline is not None else None
+        delta = value - other if value is not None and other is not None else None
+        name = quality.base_metric(key)
+        better = None
+        if delta is not None and name in quality.SCORABLE and abs(delta) > quality.EPSILON:
+            better = (delta > 0) == (name in quality.HIGHER_IS_BETTER)
+        rows.append({"metric": key, "candidate": value, "baseline": other, "delta": delta, "better": better})
+    return rows
+
+
+# --- Lineage ---------------------------------------------------------------------
+
+def _deployments_relation() -> str | None:
+    """The reverse accessor serving adds to ModelVersion (``deployments``),
+    found through ``_meta`` so the registry never imports serving."""
+    for relation in ModelVersion._meta.related_objects:
+        if relation.get_accessor_name() == "deployments":
+            return "deployments"
+    return None
+
+
+def _describe_deployment(deployment) -> dict:
+    endpoint = getattr(deployment, "endpoint", None)
+    item = {"id": deployment.pk, "name": str(deployment)}
+    if endpoint is not None:
+        item["endpoint"] = getattr(endpoint, "slug", str(endpoint))
+        item["environment"] = getattr(endpoint, "environment", "")
+    for field in ("status", "strategy", "traffic_weight", "rollout_state", "created_at"):
+        if hasattr(deployment, field):
+            item[field] = getattr(deployment, field)
+    return item
+
+
+def version_deployments(*, version: ModelVersion) -> list[dict]:
+    relation = _deployments_relation()
+    if relation is None:
+        return []
+    related = getattr(version, relation).all()
+    if any(f.name == "endpoint" for f in related.model._meta.get_fields()):
+        related = related.select_related("endpoint")
+    return [_describe_deployment(d) for d in related]
+
+
+def version_lineage(*, version: ModelVersion) -> dict:
+    """dataset version → run → model version → deployments."""
+    dataset_version = version.dataset_version
+    run = version.source_run
+    return {
+        "dataset_version": None if dataset_version is None else {
+            "id": dataset_version.pk, "dataset": dataset_version.dataset.name, "version": dataset_version.version,
+            "status": dataset_version.status, "sha256": dataset_version.sha256, "rows": dataset_version.row_count,
+        },
+        "run": None if run is None else {
+            "id": run.pk, "name": str(run), "experiment": run.experiment.name, "status": run.status,
+            "user": run.user.get_username(), "start_time": run.start_time, "end_time": run.end_time,
+        },
+        "model_version": {
+            "id": version.pk, "registered_model": version.registered_model.name, "version": version.version,
+            "stage": version.stage, "sha256": version.sha256, "created_at": version.created_at,
+        },
+        "deployments": version_deployments(version=version),
+        "deployments_available": _deployments_relation() is not None,
+    }
+
+
+# --- Webhooks ----------------------------------------------------------------------
+
+def webhook_list(*, user, registered_model: RegisteredModel | None = None):
+    """Subscriptions the user may see: needs the webhook view capability;
+    per-model ones also need the model to be visible."""
+    if not has_perm(user, "registry.view_webhooksubscription"):
+        return WebhookSubscription.objects.none()
+    visible_models = filter_visible(user, RegisteredModel.objects.all()).values("pk")
+    qs = WebhookSubscription.objects.filter(Q(registered_model__isnull=True) | Q(registered_model__in=visible_models))
+    if registered_model is not None:
+        qs = qs.filter(Q(registered_model__isnull=True) | Q(registered_model=registered_model))
+    return qs.select_related("registered_model", "created_by").order_by("name", "id")
+
+
+def webhook_get(*, user, pk: int) -> WebhookSubscription:
+    found = webhook_list(user=user).filter(pk=pk).first()
+    if found is None:
+        raise NotFound("Webhook not found.")
+    return found
+
+
+def webhook_delivery_list(*, user, subscription: WebhookSubscription | None = None,
+                          registered_model: RegisteredModel | None = None):
+    subscriptions = webhook_list(user=user, registered_model=registered_model)
+    qs = WebhookDelivery.objects.filter(subscription__in=subscriptions.values("pk"))
+    if subscription is not None:
+        qs = qs.filter(subscription=subscription)
+    return qs.select_related("subscription").prefetch_related("attempts").order_by("-created_at", "-id")
+
+
+# --- Overview -----------------------------------------------------------------------
+
+def overview_card(*, user) -> dict | None:
+    """The dashboard's registry card: models, Production versions, and the
+    approvals waiting for this user."""
+    if not has_perm(user, "registry.view_registeredmodel"):
+        return None
+    models = filter_visible(user, RegisteredModel.objects.all())
+    in_production = ModelVersion.objects.filter(registered_model__in=models.values("pk"), stage=Stage.PRODUCTION)
+    pending = transition_request_list(user=user, status=RequestStatus.PENDING)
+    stats = [("Registered models", models.count()), ("In Production", in_production.count()),
+             ("Pending requests", pending.count())]
+    url = reverse("registry:list")
+    if has_perm(user, "registry.approve_registeredmodel"):
+        stats.append(("Waiting for you", approval_queue(user=user).count()))
+        url = reverse("registry:approvals")
+    return {"title": "Model registry", "url": url, "stats": stats}

@@ -1,0 +1,439 @@
+"""Registry services on the real database: registration, gates, four-eyes
+approvals, stage moves, aliases, rollback, audit events and domain events."""
+
+import io
+import json
+import pickle
+
+import pytest
+from django.db import transaction
+
+from apps.core import events, modelio
+from apps.core.errors import Conflict, InvalidState, NotFound, PermissionDenied, ValidationFailed
+from apps.core.models import AuditEvent
+from apps.registry import quality, services
+from apps.registry.choices import ApprovalStatus, RequestStatus, Stage, TransitionKind
+from apps.registry.models import ModelAlias, ModelVersion, StageTransition
+from apps.registry.tests import factories
+
+pytestmark = pytest.mark.django_db
+
+
+class Published(list):
+    """Domain events the registry published, in order; ``committing()`` runs
+    the on-commit callbacks of the block, as a real commit would."""
+
+    def __init__(self, capture):
+        super().__init__()
+        self.committing = lambda: capture(execute=True)
+
+    def __call__(self, event, payload):
+        if event.startswith("registry."):
+            self.append((event, payload))
+
+
+@pytest.fixture
+def published(django_capture_on_commit_callbacks):
+    seen = Published(django_capture_on_commit_callbacks)
+    events.subscribe("*", seen)
+    yield seen
+    events.unsubscribe("*", seen)
+
+
+def register(registered, run, actor):
+    return services.model_version_register(registered_model=registered, run=run, actor=actor)
+
+
+def request(version, actor, stage="production"):
+    return services.transition_request_create(version=version, actor=actor, target_stage=stage,
+                                              justification="better on the March data")
+
+
+def approve(req, actor, **kwargs):
+    return services.transition_request_approve(request=req, actor=actor, comment=kwargs.pop("comment", "ok"),
+                                               **kwargs)
+
+
+def audit_actions(obj):
+    return list(AuditEvent.objects.filter(object_type=obj._meta.label_lower, object_id=str(obj.pk))
+                .order_by("id").values_list("action", flat=True))
+
+
+# --- Registration ---------------------------------------------------------------------
+
+def test_register_from_a_finished_run(people, data, make_run, registered, published):
+    run = make_run()
+    with published.committing():
+        version = register(registered, run, people.scientist)
+    assert version.version == 1
+    assert version.source_run == run and version.dataset_version == data.version
+    assert version.signature == factories.signature_for()
+    assert len(version.input_example) == 3 and set(version.input_example[0]) == set(factories.FEATURES)
+    assert set(version.metrics) == {"test_accuracy", "test_f1", "test_roc_auc", "test_log_loss"}
+    assert version.metrics["test_roc_auc"] > 0.7
+    artifact = run.artifacts.get(path="model/model.skops")
+    assert version.artifact == artifact.file and version.sha256 == artifact.sha256
+    assert version.stage == Stage.NONE and version.approval_status == ApprovalStatus.NONE
+    assert audit_actions(version) == ["model_version.registered"]
+    assert published == [("registry.model_version.created", {
+        "registered_model": "sample-qc", "version_id": version.pk, "version": 1, "run_id": run.pk,
+        "created_by": "sci"})]
+    loaded = services.model_version_load(version=version)
+    assert list(loaded.feature_names_in_) == factories.FEATURES
+
+
+def test_version_numbers_increase_per_model(people, make_run, registered):
+    other = factories.make_model(people.scientist, name="turnaround")
+    run = make_run()
+    numbers = [register(registered, run, people.scientist).version for _ in range(3)]
+    assert numbers == [1, 2, 3]
+    assert register(other, run, people.scientist).version == 1
+    registered.refresh_from_db()
+    assert registered.latest_version == 3
+
+
+def test_only_finished_runs_with_a_model_can_be_registered(people, make_run, registered):
+    with pytest.raises(InvalidState, match="only finished runs"):
+        register(registered, make_run(status="running"), people.scientist)
+    run = make_run()
+    run.artifacts.filter(path="model/model.skops").delete()
+    with pytest.raises(ValidationFailed, match=r"no model/model\.skops"):
+        register(registered, run, people.scientist)
+    assert not ModelVersion.objects.exists()
+
+
+def test_a_pickled_model_in_a_run_is_refused(people, data, make_run, registered):
+    model = factories.fit_pipeline(data.frame)
+    run = make_run(model_bytes=pickle.dumps(model), metrics={"test_roc_auc": 0.9})
+    with pytest.raises(modelio.ModelFileError, match="pickle or joblib") as caught:
+        register(registered, run, people.scientist)
+    assert caught.value.status_code == 400
+    assert not ModelVersion.objects.exists()
+
+
+def _identity(frame):
+    return frame
+
+
+def test_skops_files_with_untrusted_types_are_refused(people, data, make_run, registered):
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    base = factories.fit_pipeline(data.frame)
+    sneaky = make_pipeline(FunctionTransformer(_identity), base).fit(data.frame[factories.FEATURES],
+                                                                     data.frame[factories.TARGET])
+    run = make_run(model_bytes=modelio.dumps(sneaky), metrics={"test_roc_auc": 0.9})
+    with pytest.raises(modelio.ModelFileError) as caught:
+        register(registered, run, people.scientist)
+    assert caught.value.code == "untrusted_model_types"
+    assert any("_identity" in t for t in caught.value.details["untrusted_types"])
+
+
+def test_upload_accepts_skops_and_refuses_pickle(people, data, registered):
+    model = factories.fit_pipeline(data.frame)
+    version = services.model_version_upload(registered_model=registered, actor=people.scientist,
+                                            data=modelio.dumps(model), signature=factories.signature_for(),
+                                            dataset_version=data.version)
+    assert version.version == 1 and version.metrics == {} and version.source_run is None
+    assert services.model_version_load(version=version).predict(data.frame[factories.FEATURES][:2]).shape == (2,)
+    with pytest.raises(modelio.ModelFileError, match="pickle or joblib"):
+        services.model_version_upload(registered_model=registered, actor=people.scientist,
+                                      data=pickle.dumps(model), signature=factories.signature_for())
+    import joblib
+
+    buffer = io.BytesIO()
+    joblib.dump(model, buffer)
+    with pytest.raises(modelio.ModelFileError, match="pickle or joblib"):
+        services.model_version_upload(registered_model=registered, actor=people.scientist,
+                                      data=buffer.getvalue(), signature=factories.signature_for())
+    assert registered.versions.count() == 1
+
+
+def test_loading_checks_the_sha256(people, make_run, registered):
+    version = register(registered, make_run(), people.scientist)
+    ModelVersion.objects.filter(pk=version.pk).update(sha256="0" * 64)
+    version.refresh_from_db()
+    with pytest.raises(modelio.ModelFileError) as caught:
+        services.model_version_load(version=version)
+    assert caught.value.code == "model_hash_mismatch"
+
+
+def test_task_type_must_match(people, make_run):
+    regression = factories.make_model(people.scientist, name="turnaround")
+    regression.task_type = "regression"
+    regression.save()
+    with pytest.raises(ValidationFailed, match="classification model"):
+        register(regression, make_run(), people.scientist)
+
+
+# --- Gates --------------------------------------------------------------------------------
+
+def test_request_evaluates_and_stores_every_gate(people, make_run, registered):
+    version = register(registered, make_run(), people.scientist)
+    req = request(version, people.scientist)
+    gates = {r["gate"]: r for r in req.gate_results}
+    assert set(gates) == {"metric_threshold", "valid_signature", "valid_dataset", "max_regression"}
+    assert all(r["passed"] for r in req.gate_results) and req.gates_passed
+    assert gates["metric_threshold"]["value"] == pytest.approx(version.metrics["test_roc_auc"])
+    assert gates["max_regression"]["skipped"]  # nothing in Production yet
+    assert "predicting the input example" in gates["valid_signature"]["message"]
+    version.refresh_from_db()
+    assert version.approval_status == ApprovalStatus.PENDING
+    assert audit_actions(req) == ["promotion_request.created"]
+    with pytest.raises(Conflict, match="already has a pending"):
+        request(version, people.engineer)
+
+
+def test_failing_gates_are_reported(people, data, make_run, registered):
+    broken_signature = factories.signature_for([*factories.FEATURES[:-1], "rin"])
+    version = register(registered, make_run(signature=broken_signature, metrics={"test_roc_auc": 0.5}),
+                       people.scientist)
+    invalid = factories.make_dataset_version(people.scientist, frame=data.frame.head(200), status="invalid")
+    ModelVersion.objects.filter(pk=version.pk).update(dataset_version=invalid)
+    version.refresh_from_db()
+    req = request(version, people.scientist)
+    gates = {r["gate"]: r for r in req.gate_results}
+    assert not req.gates_passed
+    assert not gates["metric_threshold"]["passed"] and gates["metric_threshold"]["value"] == 0.5
+    assert not gates["valid_signature"]["passed"]
+    assert "lacks: freeze_thaw_cycles" in gates["valid_signature"]["message"]
+    assert "does not use: rin" in gates["valid_signature"]["message"]
+    assert not gates["valid_dataset"]["passed"] and "invalid" in gates["valid_dataset"]["message"]
+
+
+def test_regression_gate_compares_both_models_on_the_same_rows(people, data, make_run, registered):
+    from apps.datasets.selectors import dataset_version_read_frame
+
+    strong = register(registered, make_run(), people.scientist)
+    approve(request(strong, people.scientist), people.qa)
+    weak_features = ["freeze_thaw_cycles"]
+    weak = register(registered, make_run(features=weak_features, seed=2), people.scientist)
+    req = request(weak, people.scientist)
+    gate = next(r for r in req.gate_results if r["gate"] == "max_regression")
+    assert not gate["passed"] and gate["production_version"] == 1
+    # Recompute by hand: both models on the weak run's test rows.
+    rows = dataset_version_read_frame(version=data.version).iloc[factories.split_indices(len(data.frame), seed=2)[1]]
+    expected_weak = quality.score_estimator(services.model_version_load(version=weak), "roc_auc",
+                                            rows[weak_features], rows[factories.TARGET])
+    expected_strong = quality.score_estimator(services.model_version_load(version=strong), "roc_auc",
+                                              rows[factories.FEATURES], rows[factories.TARGET])
+    assert gate["candidate"] == pytest.approx(expected_weak)
+    assert gate["production"] == pytest.approx(expected_strong)
+    assert gate["rows"] == len(rows)
+    assert gate["degradation"] > 0.05
+
+    similar = register(registered, make_run(C=0.5, seed=2), people.scientist)
+    gate = next(r for r in request(similar, people.scientist).gate_results if r["gate"] == "max_regression")
+    assert gate["passed"] and not gate.get("skipped")
+
+
+def test_regression_gate_fails_without_evaluation_rows(people, make_run, registered):
+    approve(request(register(registered, make_run(), people.scientist), people.scientist), people.qa)
+    version = register(registered, make_run(with_test_indices=False), people.scientist)
+    gate = next(r for r in request(version, people.scientist).gate_results if r["gate"] == "max_regression")
+    assert not gate["passed"] and "evaluation/test_indices.json" in gate["message"]
+
+
+# --- Four eyes and decisions ----------------------------------------------------------------
+
+@pytest.mark.parametrize("requester", ["lead", "admin", "root"])
+def test_nobody_approves_their_own_request(people, make_run, registered, requester):
+    actor = getattr(people, requester)
+    version = register(registered, make_run(), people.scientist)
+    req = request(version, actor)
+    with pytest.raises(PermissionDenied) as caught:
+        approve(req, actor)
+    assert caught.value.code == "four_eyes"
+    with pytest.raises(PermissionDenied):
+        services.transition_request_reject(request=req, actor=actor, comment="no")
+    req.refresh_from_db()
+    assert req.status == RequestStatus.PENDING
+
+
+def test_a_data_scientist_cannot_approve(people, make_run, registered):
+    req = request(register(registered, make_run(), people.scientist), people.scientist)
+    with pytest.raises(PermissionDenied):
+        approve(req, people.engineer)
+
+
+def test_approval_moves_archives_and_moves_champion_in_one_go(people, make_run, registered, published):
+    v1 = register(registered, make_run(), people.scientist)
+    v2 = register(registered, make_run(C=0.5), people.scientist)
+    approve(request(v1, people.scientist), people.qa)
+    published.clear()
+    req = request(v2, people.engineer)
+    with published.committing():
+        decided = approve(req, people.qa, comment="validated on March samples")
+    v1.refresh_from_db()
+    v2.refresh_from_db()
+    assert decided.status == RequestStatus.APPROVED and decided.decided_by == people.qa
+    assert decided.decision_comment == "validated on March samples" and decided.override_reason == ""
+    assert (v1.stage, v2.stage) == (Stage.ARCHIVED, Stage.PRODUCTION)
+    assert v2.approval_status == ApprovalStatus.APPROVED
+    assert ModelAlias.objects.get(registered_model=registered, alias="champion").version == v2
+    assert [(t.from_stage, t.to_stage, t.kind) for t in StageTransition.objects.filter(version=v1)
+            .order_by("id")] == [("none", "production", "approval"), ("production", "archived", "superseded")]
+    assert "promotion_request.approved" in audit_actions(decided)
+    assert audit_actions(v2)[-1] == "model_version.stage_changed"
+    assert [e for e, _ in published] == [
+        "registry.model_version.stage_changed", "registry.model_version.stage_changed", "registry.alias.moved",
+        "registry.promotion.approved"]
+    stage_changes = [p for e, p in published if e.endswith("stage_changed")]
+    assert stage_changes == [
+        {"registered_model": "sample-qc", "version_id": v1.pk, "version": 1, "from_stage": "production",
+         "to_stage": "archived"},
+        {"registered_model": "sample-qc", "version_id": v2.pk, "version": 2, "from_stage": "none",
+         "to_stage": "production"},
+    ]
+    with pytest.raises(InvalidState, match="already approved"):
+        approve(req, people.qa2)
+
+
+def test_champion_stays_put_when_not_following(people, make_run, registered):
+    services.registered_model_update(registered_model=registered, actor=people.scientist,
+                                     champion_follows_production=False)
+    version = register(registered, make_run(), people.scientist)
+    approve(request(version, people.scientist), people.qa)
+    assert not ModelAlias.objects.exists()
+
+
+def test_staging_does_not_touch_production(people, make_run, registered):
+    v1 = register(registered, make_run(), people.scientist)
+    approve(request(v1, people.scientist), people.qa)
+    v2 = register(registered, make_run(C=0.5), people.scientist)
+    approve(request(v2, people.scientist, stage="staging"), people.qa)
+    v1.refresh_from_db()
+    v2.refresh_from_db()
+    assert (v1.stage, v2.stage) == (Stage.PRODUCTION, Stage.STAGING)
+
+
+def test_failed_gates_block_approval_unless_an_admin_overrides(people, make_run, registered):
+    version = register(registered, make_run(metrics={"test_roc_auc": 0.55}), people.scientist)
+    req = request(version, people.scientist)
+    assert not req.gates_passed
+    with pytest.raises(Conflict) as caught:
+        approve(req, people.qa)
+    assert caught.value.code == "quality_gates_failed"
+    assert caught.value.details["failed_gates"][0]["gate"] == "metric_threshold"
+    with pytest.raises(PermissionDenied) as caught:
+        approve(req, people.qa, override_reason="urgent")
+    assert caught.value.code == "override_requires_admin"
+    with pytest.raises(Conflict):
+        approve(req, people.admin)  # an Admin still has to write a reason
+    decided = approve(req, people.admin, override_reason="Validated by hand on 200 extra samples; see QA-142.")
+    version.refresh_from_db()
+    assert version.stage == Stage.PRODUCTION
+    assert decided.override_reason == "Validated by hand on 200 extra samples; see QA-142."
+    assert audit_actions(decided) == ["promotion_request.created", "promotion_request.approved",
+                                      "promotion_request.gates_overridden"]
+    overridden = AuditEvent.objects.get(action="promotion_request.gates_overridden")
+    assert overridden.actor == people.admin and overridden.after["failed_gates"] == ["metric_threshold"]
+
+
+def test_reject_needs_a_comment_and_leaves_the_stage(people, make_run, registered):
+    version = register(registered, make_run(), people.scientist)
+    req = request(version, people.scientist)
+    with pytest.raises(ValidationFailed):
+        services.transition_request_reject(request=req, actor=people.qa, comment="  ")
+    decided = services.transition_request_reject(request=req, actor=people.qa, comment="needs FFPE samples")
+    version.refresh_from_db()
+    assert decided.status == RequestStatus.REJECTED and decided.decision_comment == "needs FFPE samples"
+    assert version.stage == Stage.NONE and version.approval_status == ApprovalStatus.REJECTED
+    assert request(version, people.scientist).status == RequestStatus.PENDING  # may ask again
+
+
+def test_requester_can_cancel(people, make_run, registered):
+    version = register(registered, make_run(), people.scientist)
+    req = request(version, people.scientist)
+    with pytest.raises(PermissionDenied):
+        services.transition_request_cancel(request=req, actor=people.engineer)
+    cancelled = services.transition_request_cancel(request=req, actor=people.scientist)
+    version.refresh_from_db()
+    assert cancelled.status == RequestStatus.CANCELLED and version.approval_status == ApprovalStatus.NONE
+
+
+# --- Aliases -----------------------------------------------------------------------------
+
+def test_aliases_move_atomically(people, make_run, registered, published):
+    v1 = register(registered, make_run(), people.scientist)
+    v2 = register(registered, make_run(C=0.5), people.scientist)
+    with published.committing():
+        services.model_alias_set(registered_model=registered, alias="challenger", version_number=1,
+                                 actor=people.scientist)
+        alias = services.model_alias_set(registered_model=registered, alias="challenger", version_number=2,
+                                         actor=people.scientist)
+        services.model_alias_set(registered_model=registered, alias="challenger", version_number=2,
+                                 actor=people.scientist)  # no move, no event
+    assert alias.version == v2 and ModelAlias.objects.filter(alias="challenger").count() == 1
+    moves = [p for e, p in published if e == "registry.alias.moved"]
+    assert [(m["previous_version"], m["version"]) for m in moves] == [(None, 1), (1, 2)]
+    assert v1.aliases.count() == 0
+    with pytest.raises(NotFound):
+        services.model_alias_set(registered_model=registered, alias="challenger", version_number=9,
+                                 actor=people.scientist)
+    with pytest.raises(ValidationFailed):
+        services.model_alias_set(registered_model=registered, alias="Not Valid!", version_number=1,
+                                 actor=people.scientist)
+    services.model_alias_delete(registered_model=registered, alias="challenger", actor=people.scientist)
+    assert not ModelAlias.objects.exists()
+    with pytest.raises(PermissionDenied):
+        services.model_alias_set(registered_model=registered, alias="x", version_number=1, actor=people.viewer)
+
+
+# --- Rollback ---------------------------------------------------------------------------
+
+def test_rollback_puts_the_previous_production_version_back(people, make_run, registered, published):
+    v1 = register(registered, make_run(), people.scientist)
+    v2 = register(registered, make_run(C=0.5), people.scientist)
+    with pytest.raises(InvalidState, match="no Production version"):
+        services.registered_model_rollback(registered_model=registered, actor=people.engineer, reason="x")
+    approve(request(v1, people.scientist), people.qa)
+    with pytest.raises(InvalidState, match="no earlier Production version"):
+        services.registered_model_rollback(registered_model=registered, actor=people.engineer, reason="x")
+    approve(request(v2, people.scientist), people.qa)
+    with pytest.raises(ValidationFailed, match="needs a reason"):
+        services.registered_model_rollback(registered_model=registered, actor=people.engineer, reason=" ")
+    with pytest.raises(PermissionDenied):
+        services.registered_model_rollback(registered_model=registered, actor=people.scientist, reason="x")
+    published.clear()
+    with published.committing():
+        restored = services.registered_model_rollback(registered_model=registered, actor=people.engineer,
+                                                      reason="v2 misclassifies FFPE samples")
+    v1.refresh_from_db()
+    v2.refresh_from_db()
+    assert restored == v1 and (v1.stage, v2.stage) == (Stage.PRODUCTION, Stage.ARCHIVED)
+    assert ModelAlias.objects.get(alias="champion").version == v1
+    event = AuditEvent.objects.get(action="registered_model.rolled_back")
+    assert event.message == "v2 misclassifies FFPE samples" and event.actor == people.engineer
+    assert event.before == {"production_version": 2} and event.after == {"production_version": 1}
+    assert StageTransition.objects.filter(kind=TransitionKind.ROLLBACK).count() == 2
+    rolled = [p for e, p in published if e == "registry.model.rolled_back"]
+    assert rolled == [{"registered_model": "sample-qc", "from_version": 2, "to_version": 1,
+                       "from_version_id": v2.pk, "to_version_id": v1.pk,
+                       "reason": "v2 misclassifies FFPE samples", "actor": "eng"}]
+
+
+def test_quality_gate_settings_are_validated(people):
+    with pytest.raises(ValidationFailed, match="op must be one of"):
+        factories.make_model(people.scientist, name="bad", gates={"metrics": [{"metric": "f1", "op": "~",
+                                                                              "threshold": 1}]})
+    model = factories.make_model(people.scientist, name="good", gates={"metrics": [{"metric": "f1",
+                                                                                   "threshold": 0.5}]})
+    assert model.quality_gates["require_valid_dataset"] is True
+    with pytest.raises(Conflict):
+        factories.make_model(people.scientist, name="good")
+    with pytest.raises(ValidationFailed):
+        factories.make_model(people.scientist, name="Has Spaces")
+
+
+def test_a_failed_registration_leaves_nothing(people, data, registered):
+    with pytest.raises(ValidationFailed), transaction.atomic():
+        services.model_version_upload(registered_model=registered, actor=people.scientist,
+                                      data=modelio.dumps(factories.fit_pipeline(data.frame)), signature=[])
+    registered.refresh_from_db()
+    assert registered.latest_version == 0 and not AuditEvent.objects.filter(action__startswith="model_version")
+
+
+def test_input_examples_are_json_rows(people, make_run, registered):
+    version = register(registered, make_run(), people.scientist)
+    assert json.loads(json.dumps(version.input_example)) == version.input_example
