@@ -34,3 +34,18 @@ class ColumnRole(models.TextChoices):
     TARGET = "target", "Target"
     IDENTIFIER = "identifier", "Identifier"
     TIMESTAMP = "timestamp", "Timestamp"
+
+
+class ExpectationKind(models.TextChoices):
+    COLUMN_EXISTS = "column_exists", "Column is present"
+    COLUMN_TYPE = "column_type", "Column has type"
+    VALUE_RANGE = "value_range", "Values within range"
+    ALLOWED_CATEGORIES = "allowed_categories", "Values among categories"
+    NOT_NULL = "not_null", "No missing values"
+    UNIQUE = "unique", "Values are unique"
+    ROW_COUNT = "row_count", "Row count within range"
+
+
+class Severity(models.TextChoices):
+    ERROR = "error", "Error (version invalid)"
+    WARNING = "warning", "Warning (reported only)"

@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.db import models
 
-from apps.datasets.choices import FileFormat, TaskHint, VersionStatus
+from apps.datasets.choices import ExpectationKind, FileFormat, Severity, TaskHint, VersionStatus
 
 
 class Dataset(models.Model):
@@ -41,6 +41,8 @@ class DatasetVersion(models.Model):
     original_filename = models.CharField(max_length=255)
     file_format = models.CharField(max_length=10, choices=FileFormat.choices)
     encoding = models.CharField(max_length=30, blank=True)
+    # Field separator of CSV/TSV files, sniffed on upload (empty for Parquet).
+    delimiter = models.CharField(max_length=4, blank=True)
     sha256 = models.CharField(max_length=64)
     size_bytes = models.BigIntegerField()
     row_count = models.BigIntegerField(null=True, blank=True)
@@ -54,6 +56,9 @@ class DatasetVersion(models.Model):
     schema = models.JSONField(null=True, blank=True)
     quality_report = models.JSONField(null=True, blank=True)
     quality_score = models.FloatField(null=True, blank=True)
+    # One result per expectation of the dataset at validation time (see
+    # apps.datasets.expectations.evaluate for the shape).
+    expectation_results = models.JSONField(null=True, blank=True)
     note = models.TextField(blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -72,3 +77,33 @@ class DatasetVersion(models.Model):
     @property
     def is_valid(self) -> bool:
         return self.status == VersionStatus.VALID
+
+
+class Expectation(models.Model):
+    """A rule every new version of a dataset is checked against: a column is
+    present, has a type, stays within a range or a set of categories, is never
+    missing or unique, or the table has enough rows. A failed ``error``
+    expectation makes the version invalid; a ``warning`` is only reported.
+    See apps.datasets.expectations for the kinds and their params."""
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="expectations")
+    kind = models.CharField(max_length=30, choices=ExpectationKind.choices)
+    column = models.CharField(max_length=200, blank=True)
+    params = models.JSONField(default=dict, blank=True)
+    severity = models.CharField(max_length=10, choices=Severity.choices, default=Severity.ERROR)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["dataset", "id"]
+
+    def __str__(self):
+        from apps.datasets.expectations import describe
+
+        return describe(self.as_rule())
+
+    def as_rule(self) -> dict:
+        """The plain dict apps.datasets.expectations works on."""
+        return {"id": self.pk, "kind": self.kind, "column": self.column, "params": self.params or {},
+                "severity": self.severity}

@@ -1,0 +1,265 @@
+"""Reads of the datasets app: visible datasets and versions, the version
+file as a DataFrame, lineage and the overview card."""
+
+from __future__ import annotations
+
+import codecs
+
+import pandas as pd
+from django.core.exceptions import FieldDoesNotExist
+from django.db.models import Count, Max, OuterRef, Q, QuerySet, Subquery
+from django.urls import reverse
+
+from apps.core.errors import InvalidState, NotFound, ValidationFailed
+from apps.core.permissions import filter_visible, has_perm
+from apps.core.storage import open_artifact
+from apps.datasets import fileformats
+from apps.datasets.choices import VersionStatus
+from apps.datasets.models import Dataset, DatasetVersion, Expectation
+
+# --- Datasets and versions ----------------------------------------------------------
+
+def dataset_list(*, user) -> QuerySet[Dataset]:
+    """Datasets the user may see, with their version count and latest version number."""
+    latest = DatasetVersion.objects.filter(dataset=OuterRef("pk")).order_by("-version")
+    return (
+        filter_visible(user, Dataset.objects.all())
+        .select_related("owner")
+        .annotate(
+            version_count=Count("versions", distinct=True),
+            latest_version=Max("versions__version"),
+            latest_status=Subquery(latest.values("status")[:1]),
+            latest_quality=Subquery(latest.values("quality_score")[:1]),
+        )
+        .order_by("name")
+    )
+
+
+def dataset_get(*, user, pk) -> Dataset:
+    """The dataset, or NotFound when it does not exist or is not visible."""
+    dataset = Dataset.objects.select_related("owner").filter(pk=pk).first()
+    if dataset is None or not has_perm(user, "datasets.view_dataset", dataset):
+        raise NotFound("Dataset not found.")
+    return dataset
+
+
+def dataset_version_list(*, user, dataset: Dataset | None = None) -> QuerySet[DatasetVersion]:
+    """Versions the user may see (through their dataset), newest first."""
+    queryset = DatasetVersion.objects.select_related("dataset", "created_by", "parent")
+    if dataset is not None:
+        queryset = queryset.filter(dataset=dataset)
+    return filter_visible(user, queryset, "datasets.view_dataset", via="dataset").order_by("dataset__name",
+                                                                                          "-version")
+
+
+def dataset_version_get(*, user, pk) -> DatasetVersion:
+    version = DatasetVersion.objects.select_related("dataset", "created_by", "parent").filter(pk=pk).first()
+    if version is None or not has_perm(user, "datasets.view_dataset", version.dataset):
+        raise NotFound("Dataset version not found.")
+    return version
+
+
+def expectation_list(*, dataset: Dataset) -> QuerySet[Expectation]:
+    return Expectation.objects.filter(dataset=dataset).select_related("created_by").order_by("id")
+
+
+def dataset_version_expectations(*, version: DatasetVersion) -> list[dict]:
+    return [e.as_rule() for e in expectation_list(dataset=version.dataset)]
+
+
+# --- Reading the file ---------------------------------------------------------------
+
+def _head(version: DatasetVersion) -> bytes:
+    with open_artifact(version.file) as handle:
+        return handle.read(fileformats.HEAD_BYTES)
+
+
+def dataset_version_sniffed(*, version: DatasetVersion) -> fileformats.Sniffed:
+    """How to read the version's file: format, encoding, delimiter and header.
+    Taken from the version when it recorded them; sniffed from the file otherwise."""
+    schema_columns = [c["name"] for c in (version.schema or {}).get("columns", [])]
+    if version.file_format == "parquet":
+        if schema_columns:
+            return fileformats.Sniffed(file_format="parquet", columns=schema_columns)
+        with open_artifact(version.file) as handle:
+            import pyarrow.parquet as pq
+
+            names = list(pq.ParquetFile(handle).schema_arrow.names)
+        return fileformats.Sniffed(file_format="parquet", columns=names)
+    if version.delimiter and version.encoding and schema_columns:
+        return fileformats.Sniffed(file_format=version.file_format, encoding=version.encoding,
+                                   delimiter=version.delimiter, columns=schema_columns)
+    head = _head(version)
+    utf8_valid = True
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head)
+    except UnicodeDecodeError:
+        utf8_valid = False
+    sniffed = fileformats.sniff("", file_format=version.file_format, head=head, utf8_valid=utf8_valid,
+                                size=version.size_bytes)
+    if version.encoding:
+        sniffed.encoding = version.encoding
+    return sniffed
+
+
+def dataset_version_column_types(*, version: DatasetVersion) -> dict[str, str]:
+    """Column name → schema type; inferred from the file (one profiling pass)
+    for a version that has no schema yet."""
+    if version.schema and version.schema.get("columns"):
+        return {c["name"]: c["type"] for c in version.schema["columns"]}
+    from apps.datasets.profiling import Profiler
+
+    sniffed = dataset_version_sniffed(version=version)
+    profiler = Profiler(sniffed.columns, block_rows=10**9)
+    with open_artifact(version.file) as handle:
+        for batch, _ in fileformats.iter_batches(handle, sniffed=sniffed, bad_rows=fileformats.BadRows()):
+            profiler.add_batch(batch)
+    return profiler.infer_types()
+
+
+def dataset_version_read_frame(*, version: DatasetVersion, columns: list[str] | None = None,
+                               nrows: int | None = None) -> pd.DataFrame:
+    """The version's file as a pandas DataFrame, with the dtypes its schema implies.
+
+    CSV, TSV and Parquet are read with the encoding and delimiter detected on
+    upload, through the same parser the validation used, so a value is
+    missing, a number or a date here exactly when the schema says so:
+
+    * integer → ``int64`` (``float64`` when the rows read have missing values),
+    * float → ``float64``, boolean → pandas ``boolean``,
+    * datetime → ``datetime64`` (UTC when the file has offsets),
+    * categorical and text → pandas ``str`` (missing values are NaN).
+
+    ``columns`` selects and orders columns (ValidationFailed for unknown
+    ones); ``nrows`` reads only the first rows. Rows whose field count differs
+    from the header (which make a version invalid) are skipped. Access
+    control is the caller's business: this is the internal reader training
+    jobs, quality gates and drift checks use.
+    """
+    if not version.file:
+        raise InvalidState(f"{version} has no stored file.")
+    sniffed = dataset_version_sniffed(version=version)
+    types = dataset_version_column_types(version=version)
+    if columns is not None:
+        columns = list(columns)
+        unknown = [c for c in columns if c not in sniffed.columns]
+        if unknown:
+            raise ValidationFailed(f"{version} has no column(s) {', '.join(repr(c) for c in unknown)}.",
+                                   details={"unknown_columns": unknown, "columns": sniffed.columns})
+    if nrows is not None and nrows < 0:
+        raise ValidationFailed("nrows must not be negative.")
+    with open_artifact(version.file) as handle:
+        return fileformats.read_frame(handle, sniffed=sniffed, column_types=types, columns=columns, nrows=nrows,
+                                      total_bytes=version.size_bytes)
+
+
+# --- Lineage ------------------------------------------------------------------------
+
+def _reverse_relation(model, name: str):
+    """The reverse relation ``name`` on ``model`` if an installed app defines
+    it, else None — so higher apps plug in without an upward import."""
+    try:
+        field = model._meta.get_field(name)
+    except FieldDoesNotExist:
+        return None
+    return field if field.is_relation and field.auto_created else None
+
+
+def dataset_version_lineage(*, version: DatasetVersion, user) -> dict:
+    """What was derived from ``version`` and is visible to ``user``: runs
+    (directly, or through a training job), model versions (registered from
+    it or from those runs) and deployments of those model versions. Each list
+    is empty until the app that owns it is installed."""
+    lineage = {"dataset_version": {"id": version.pk, "dataset": version.dataset.name, "version": version.version},
+               "parent": None, "children": [], "runs": [], "training_jobs": [], "model_versions": [],
+               "deployments": []}
+    if version.parent_id:
+        lineage["parent"] = {"id": version.parent_id, "version": version.parent.version}
+    lineage["children"] = [
+        {"id": child.pk, "version": child.version, "status": child.status}
+        for child in version.children.order_by("version")
+    ]
+    run_ids: list[int] = []
+    run_field = _reverse_relation(DatasetVersion, "runs")
+    if run_field is not None:
+        Run = run_field.related_model
+        runs = Run.objects.filter(dataset_version=version)
+        job_field = _reverse_relation(DatasetVersion, "training_jobs")
+        if job_field is not None:
+            runs = Run.objects.filter(Q(dataset_version=version) | Q(training_job__dataset_version=version))
+        runs = filter_visible(user, runs.distinct(), via="experiment").select_related("experiment")
+        for run in runs.order_by("-pk")[:200]:
+            run_ids.append(run.pk)
+            lineage["runs"].append({"id": run.pk, "name": str(run), "status": run.status,
+                                    "experiment": run.experiment.name, "experiment_id": run.experiment_id})
+    job_field = _reverse_relation(DatasetVersion, "training_jobs")
+    if job_field is not None:
+        jobs = filter_visible(user, job_field.related_model.objects.filter(dataset_version=version),
+                              via="run__experiment")
+        lineage["training_jobs"] = [{"id": job.pk, "status": job.status, "run_id": job.run_id}
+                                    for job in jobs.order_by("-pk")[:200]]
+    mv_field = _reverse_relation(DatasetVersion, "model_versions")
+    model_version_ids: list[int] = []
+    if mv_field is not None:
+        ModelVersion = mv_field.related_model
+        versions = ModelVersion.objects.filter(Q(dataset_version=version) | Q(source_run_id__in=run_ids))
+        versions = filter_visible(user, versions.distinct(), via="registered_model").select_related(
+            "registered_model")
+        for model_version in versions.order_by("-pk")[:200]:
+            model_version_ids.append(model_version.pk)
+            lineage["model_versions"].append({
+                "id": model_version.pk, "model": model_version.registered_model.name,
+                "version": model_version.version, "stage": getattr(model_version, "stage", ""),
+            })
+        deployment_field = _reverse_relation(ModelVersion, "deployments")
+        if deployment_field is not None:
+            Deployment = deployment_field.related_model
+            deployments = Deployment.objects.filter(model_version_id__in=model_version_ids)
+            via = _permission_path(Deployment)
+            if via:
+                deployments = filter_visible(user, deployments, via=via).select_related(via)
+            for deployment in deployments.order_by("-pk")[:200]:
+                lineage["deployments"].append({
+                    "id": deployment.pk, "model_version_id": deployment.model_version_id,
+                    "status": getattr(deployment, "status", ""), "name": str(deployment),
+                    "endpoint": str(getattr(deployment, via)) if via else "",
+                })
+    return lineage
+
+
+def _permission_path(model) -> str | None:
+    """The relation of a child model to the top-level object that carries its
+    permissions (a deployment's endpoint); None when it carries its own."""
+    for name in ("endpoint", "registered_model", "experiment"):
+        try:
+            model._meta.get_field(name)
+        except FieldDoesNotExist:
+            continue
+        return name
+    return None
+
+
+# --- Overview -----------------------------------------------------------------------
+
+def overview_card(*, user) -> dict | None:
+    """The datasets card of the dashboard overview, or None without access."""
+    if not has_perm(user, "datasets.view_dataset"):
+        return None
+    datasets = filter_visible(user, Dataset.objects.all())
+    versions = DatasetVersion.objects.filter(dataset__in=datasets.values("pk"))
+    counts = versions.aggregate(
+        total=Count("pk"),
+        valid=Count("pk", filter=Q(status=VersionStatus.VALID)),
+        invalid=Count("pk", filter=Q(status=VersionStatus.INVALID)),
+        busy=Count("pk", filter=Q(status__in=[VersionStatus.PENDING, VersionStatus.VALIDATING])),
+    )
+    return {
+        "title": "Datasets",
+        "url": reverse("datasets:list"),
+        "stats": [
+            ("Datasets", datasets.count()),
+            ("Valid versions", counts["valid"]),
+            ("Invalid versions", counts["invalid"]),
+            ("Being validated", counts["busy"]),
+        ],
+    }

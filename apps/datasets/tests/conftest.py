@@ -1,0 +1,40 @@
+"""Fixtures of the datasets tests: lab files on disk and profiled schemas."""
+
+from __future__ import annotations
+
+import pytest
+
+from apps.datasets import fileformats, profiling
+from apps.datasets.generator import generate_submissions
+
+
+def profile_path(path, *, target: str = "qc_pass", expectations=None):
+    """Sniff and profile a file on disk the way the validation task does."""
+    file_format = fileformats.format_for_filename(str(path))
+    inspector = fileformats.UploadInspector()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            inspector.feed(chunk)
+    inspector.finish()
+    sniffed = fileformats.sniff(str(path), file_format=file_format, head=inspector.head,
+                                utf8_valid=inspector.utf8_valid, size=inspector.size)
+    result = profiling.profile_file(lambda: open(path, "rb"), sniffed=sniffed,  # noqa: SIM115 - closed by the profiler
+                                    size_bytes=inspector.size, target=target, expectations=expectations or [])
+    return sniffed, result
+
+
+@pytest.fixture(scope="session")
+def reference_frame():
+    return generate_submissions(rows=1500, seed=42)
+
+
+@pytest.fixture(scope="session")
+def reference_csv(tmp_path_factory, reference_frame):
+    path = tmp_path_factory.mktemp("lab") / "submissions.csv"
+    reference_frame.to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def reference_profile(reference_csv):
+    return profile_path(reference_csv)
