@@ -13,8 +13,8 @@ Failures, and where they surface:
 
 * Transient (connection refused, timeout, 5xx, 429): the transport retries
   with exponential backoff. If every retry fails the items stay buffered, the
-  error is raised once from the next logging call, and the thread tries again
-  later. Memory stays bounded: once ``max_buffered_metrics`` metrics are
+  error is raised once (per outage) from the next logging call, and the
+  thread keeps trying every ``retry_pause`` seconds. Memory stays bounded: once ``max_buffered_metrics`` metrics are
   waiting, a logging call blocks until the sender makes room, and raises
   :class:`~mlops_client.errors.MlopsConnectionError` instead while the server
   is unreachable — a point is never dropped without the caller being told.
@@ -81,10 +81,13 @@ class BatchSender:
             self._raise_pending()
             if self._closing:
                 raise MlopsError("This run has ended; nothing more can be logged to it.")
+            was_empty = self._oldest_at is None
             added = 0
             for metric in metrics:
                 while len(self._metrics) >= self.max_buffered_metrics:
                     if self._unreachable is not None:
+                        if isinstance(self._pending_error, MlopsConnectionError):
+                            self._pending_error = None  # this error says the same, and more
                         raise MlopsConnectionError(
                             f"{len(self._metrics)} metrics are buffered (the limit is max_buffered_metrics="
                             f"{self.max_buffered_metrics}) and the server cannot be reached: {self._unreachable}"
@@ -103,7 +106,11 @@ class BatchSender:
             if added:
                 self._enqueued += added
                 self._mark_waiting()
-                if self._batch_full():
+                # Wake the sender only when it has something new to decide:
+                # a first item starts the flush-interval clock, a full batch
+                # goes at once. Waking it on every call would cost a thread
+                # switch per logged point.
+                if was_empty or self._batch_full():
                     self._cond.notify_all()
 
     def flush(self, timeout: float | None = None) -> None:
@@ -140,9 +147,13 @@ class BatchSender:
             self._cond.notify_all()
         self._thread.join()
         with self._cond:
-            self._raise_pending()
-            if self.buffered_count():
-                raise MlopsConnectionError(f"{self.buffered_count()} buffered items could not be sent")
+            pending, self._pending_error = self._pending_error, None
+            left = self.buffered_count()
+            if left:
+                cause = pending or self._unreachable or "the sender stopped"
+                raise MlopsConnectionError(f"{left} buffered items could not be sent: {cause}")
+            if pending is not None:
+                raise pending
 
     def buffered_count(self) -> int:
         """Items waiting to be sent (metrics + params + tags)."""
@@ -233,13 +244,17 @@ class BatchSender:
                 continue
             with self._cond:
                 self._settle(metrics, params, tags)
+                if isinstance(self._pending_error, MlopsConnectionError):
+                    self._pending_error = None  # the outage is over and nothing was lost
                 self._unreachable = None
                 self._cond.notify_all()
 
     def _fail_transient(self, exc: MlopsError) -> bool:
         """Keep the batch for a later attempt; True when the thread should stop."""
         error = exc if isinstance(exc, MlopsConnectionError) else MlopsConnectionError(str(exc))
+        if self._unreachable is None:
+            # Told once per outage, not after every round of retries.
+            self._pending_error = error
         self._unreachable = error
-        self._pending_error = error
         self._pause_until = time.monotonic() + self._retry_pause
         return self._closing
