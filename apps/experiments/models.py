@@ -1,10 +1,17 @@
 from django.conf import settings
 from django.db import models
+from django.db.models import F
+from django.db.models.functions import Left
 
 from apps.experiments.choices import JobStatus, RunStatus, SearchKind, TaskType
 
 PARAM_VALUE_MAX_LENGTH = 6000
 TAG_VALUE_MAX_LENGTH = 8000
+# Params and tags are indexed on (key, the first VALUE_INDEX_PREFIX characters
+# of the value, run): a btree entry over a whole value could exceed
+# PostgreSQL's ~2700-byte limit. Search adds the matching prefix condition
+# to = and in comparisons so the planner can use the index.
+VALUE_INDEX_PREFIX = 100
 
 
 class Experiment(models.Model):
@@ -63,11 +70,8 @@ class Param(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["run", "key"], name="param_key_unique_per_run")]
-        # Search joins a run to its param of one key and compares the value
-        # on the joined row; (key, run) serves that join from either side. A
-        # btree over the value itself would fail on PostgreSQL for long
-        # values (an entry must stay under ~2700 bytes) and is not needed.
-        indexes = [models.Index(fields=["key", "run"], name="param_key_run_idx")]
+        indexes = [models.Index(F("key"), Left("value", VALUE_INDEX_PREFIX), F("run"),
+                                name="param_key_value_prefix_idx")]
 
     def __str__(self):
         return f"{self.key}={self.value}"
@@ -101,7 +105,9 @@ class LatestMetric(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["run", "key"], name="latest_metric_unique")]
-        indexes = [models.Index(fields=["key", "value"], name="latest_metric_key_value_idx")]
+        # (key, value, run): search reads the runs whose metric passes a
+        # comparison, in value order, from the index alone.
+        indexes = [models.Index(fields=["key", "value", "run"], name="latest_metric_key_val_run_idx")]
 
     def __str__(self):
         return f"{self.key}={self.value}"
@@ -117,8 +123,8 @@ class RunTag(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["run", "key"], name="run_tag_unique")]
-        # See Param: values are compared on the joined row, never indexed.
-        indexes = [models.Index(fields=["key", "run"], name="run_tag_key_run_idx")]
+        indexes = [models.Index(F("key"), Left("value", VALUE_INDEX_PREFIX), F("run"),
+                                name="run_tag_key_value_prefix_idx")]
 
     def __str__(self):
         return f"{self.key}={self.value}"

@@ -16,6 +16,7 @@ from apps.experiments.selectors.tracking import (
     run_get,
     run_list,
     visible_experiment_ids,
+    with_summary,
 )
 
 __all__ = [
@@ -37,4 +38,5 @@ __all__ = [
     "run_search",
     "run_search_queryset",
     "visible_experiment_ids",
+    "with_summary",
 ]

@@ -26,9 +26,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db.models import F, FilteredRelation, OrderBy, Q, QuerySet
+from django.db.models.functions import Left
 
 from apps.core.errors import ValidationFailed
-from apps.experiments.models import Run
+from apps.experiments.models import VALUE_INDEX_PREFIX, Run
 from apps.experiments.search import (
     ATTRIBUTE,
     METRIC,
@@ -46,7 +47,7 @@ from apps.experiments.search import (
     parse_filter,
     parse_order_by,
 )
-from apps.experiments.selectors.tracking import attach_details, visible_experiment_ids
+from apps.experiments.selectors.tracking import attach_details, visible_experiment_ids, with_summary
 
 MAX_RESULTS_LIMIT = 1000
 DEFAULT_MAX_RESULTS = 100
@@ -91,6 +92,7 @@ class _Compiler:
     def __init__(self):
         self.relations: dict[str, FilteredRelation] = {}
         self.columns: dict[tuple[str, str], str] = {}
+        self.aliases: dict[str, object] = {}
 
     def column(self, ref: Reference) -> tuple[str, bool]:
         """The lookup name for a reference, and whether it may be null."""
@@ -105,10 +107,11 @@ class _Compiler:
             relation = _RELATION[ref.entity]
             self.relations[f"_j{index}"] = FilteredRelation(relation, condition=Q(**{f"{relation}__key": ref.key}))
             self.columns[slot] = f"_v{index}"
+            self.aliases[f"_v{index}"] = F(f"_j{index}__value")
+            if ref.entity in (PARAM, TAG):
+                # The indexed expression (see VALUE_INDEX_PREFIX on the models).
+                self.aliases[f"_p{index}"] = Left(F(f"_j{index}__value"), VALUE_INDEX_PREFIX)
         return self.columns[slot], True
-
-    def annotations(self) -> dict:
-        return {name: F(f"_j{name[2:]}__value") for name in self.columns.values()}
 
     def compile(self, node, negate: bool = False) -> Q:
         if isinstance(node, Not):
@@ -130,8 +133,11 @@ class _Compiler:
         if op in ("is null", "is not null"):
             is_null = (op == "is null") != negate
             return Q(**{f"{column}__isnull": is_null})
+        prefix = f"_p{column[2:]}" if node.ref.entity in (PARAM, TAG) else None
         if op == "=":
             positive = Q(**{column: value})
+            if prefix:
+                positive &= Q(**{prefix: value[:VALUE_INDEX_PREFIX]})
         elif op == "!=":
             positive = present & ~Q(**{column: value})
         elif op in ("<", "<=", ">", ">="):
@@ -139,6 +145,8 @@ class _Compiler:
             positive = Q(**{f"{column}__{lookup}": value})
         elif op == "in":
             positive = Q(**{f"{column}__in": list(value)})
+            if prefix:
+                positive &= Q(**{f"{prefix}__in": sorted({v[:VALUE_INDEX_PREFIX] for v in value})})
         elif op == "not in":
             positive = present & ~Q(**{f"{column}__in": list(value)})
         elif op in ("like", "ilike"):
@@ -186,23 +194,41 @@ def run_search_queryset(*, user, experiment_ids=None, filter_string: str | None 
 
     compiler = _Compiler()
     condition = compiler.compile(tree) if tree is not None else None
+    present = _required_keys(tree)
     sort_exprs = {}
     sort_columns = []
     for index, term in enumerate(terms):
         column, nullable = compiler.column(term.ref)
+        if (term.ref.entity, term.ref.key) in present:
+            # The filter guarantees the key: no nulls to place, so the sort
+            # can follow the index order (PostgreSQL's default null placement).
+            nullable = False
         name = f"_s{index}"
         sort_exprs[name] = F(column)
         sort_columns.append(_SortColumn(name, term.descending, nullable,
                                         term.ref.entity == ATTRIBUTE and term.ref.kind == TIME))
     if compiler.relations:
-        qs = qs.alias(**compiler.relations).alias(**compiler.annotations())
+        qs = qs.alias(**compiler.relations).alias(**compiler.aliases)
     if condition is not None:
         qs = qs.filter(condition)
     qs = qs.annotate(**sort_exprs)
     ordering = [OrderBy(F(col.name), descending=col.descending, nulls_last=True if col.nullable else None)
                 for col in sort_columns]
-    ordering.append(OrderBy(F("id"), descending=True))
+    # Ties break on id in the first column's direction, so that an index on
+    # (key, value, run) delivers rows already in order, either way round.
+    ordering.append(OrderBy(F("id"), descending=sort_columns[0].descending))
     return qs.order_by(*ordering), sort_columns
+
+
+def _required_keys(tree) -> set[tuple[str, str]]:
+    """Metric, param and tag keys every matching run must have: those of
+    comparisons that are top-level conjuncts of the filter (other than
+    ``is null``)."""
+    if tree is None:
+        return set()
+    conjuncts = tree.children if isinstance(tree, And) else (tree,)
+    return {(node.ref.entity, node.ref.key) for node in conjuncts
+            if isinstance(node, Comparison) and node.ref.entity != ATTRIBUTE and node.op != "is null"}
 
 
 def _clean_ids(values) -> list[int]:
@@ -254,8 +280,8 @@ def _decode_token(token: str, columns: list[_SortColumn], fingerprint: str) -> t
 
 
 def _after(columns: list[_SortColumn], values: list, last_id: int) -> Q:
-    """Rows strictly after the cursor in (sort columns..., id DESC) order,
-    with nulls last in every column."""
+    """Rows strictly after the cursor in (sort columns..., id) order, nulls
+    last in every nullable column, id in the first column's direction."""
     disjuncts = []
     equal_so_far = Q()
     for column, value in zip(columns, values, strict=True):
@@ -271,7 +297,7 @@ def _after(columns: list[_SortColumn], values: list, last_id: int) -> Q:
         if after is not None:
             disjuncts.append(equal_so_far & after)
         equal_so_far &= equal
-    disjuncts.append(equal_so_far & Q(id__lt=last_id))
+    disjuncts.append(equal_so_far & Q(**{"id__lt" if columns[0].descending else "id__gt": last_id}))
     condition = disjuncts[0]
     for part in disjuncts[1:]:
         condition |= part
@@ -293,7 +319,7 @@ def run_search(*, user, experiment_ids=None, filter_string: str | None = "", ord
     if page_token:
         values, last_id = _decode_token(page_token, columns, fingerprint)
         qs = qs.filter(_after(columns, values, last_id))
-    rows = list(qs.select_related("user")[: max_results + 1])
+    rows = list(with_summary(qs.select_related("user"))[: max_results + 1])
     next_token = None
     if len(rows) > max_results:
         rows = rows[:max_results]

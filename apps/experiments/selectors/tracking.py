@@ -7,7 +7,21 @@ from __future__ import annotations
 from collections import defaultdict
 
 import numpy as np
-from django.db.models import BigIntegerField, Count, ExpressionWrapper, F, Max, Min, QuerySet, Value
+from django.db.models import (
+    BigIntegerField,
+    Count,
+    ExpressionWrapper,
+    F,
+    FloatField,
+    Max,
+    Min,
+    OuterRef,
+    QuerySet,
+    Subquery,
+    TextField,
+    Value,
+)
+from django.db.models.functions import Coalesce
 
 from apps.core.errors import NotFound
 from apps.core.permissions import filter_visible, has_perm, require_perm
@@ -58,7 +72,7 @@ def visible_experiment_ids(*, user, ids=None) -> list[int]:
 # --- Runs ---------------------------------------------------------------------------
 
 def run_list(*, user, experiment_id=None) -> QuerySet:
-    qs = Run.objects.select_related("user").order_by("-start_time", "-id")
+    qs = with_summary(Run.objects.select_related("user")).order_by("-start_time", "-id")
     if experiment_id is not None:
         qs = qs.filter(experiment_id=experiment_id)
     return filter_visible(user, qs, via="experiment")
@@ -67,7 +81,7 @@ def run_list(*, user, experiment_id=None) -> QuerySet:
 def run_get(*, user, pk, perm: str = "experiments.view_experiment") -> Run:
     """One run with its details, or 404 when the user may not see it."""
     try:
-        run = Run.objects.select_related("experiment", "user", "dataset_version").get(pk=pk)
+        run = with_summary(Run.objects.select_related("experiment", "user", "dataset_version")).get(pk=pk)
     except (Run.DoesNotExist, ValueError, TypeError):
         raise NotFound("Run not found.")
     if not has_perm(user, "experiments.view_experiment", run.experiment):
@@ -78,36 +92,54 @@ def run_get(*, user, pk, perm: str = "experiments.view_experiment") -> Run:
     return run
 
 
+def with_summary(qs: QuerySet) -> QuerySet:
+    """Annotate runs with ``artifact_count`` and ``training_job_id``. They
+    are correlated subqueries, which PostgreSQL evaluates only for the rows
+    that survive the sort and limit of a page."""
+    artifacts = (Artifact.objects.filter(run_id=OuterRef("pk")).order_by().values("run_id")
+                 .annotate(n=Count("id")).values("n")[:1])
+    job = TrainingJob.objects.filter(run_id=OuterRef("pk")).values("pk")[:1]
+    return qs.annotate(artifact_count=Coalesce(Subquery(artifacts), 0), training_job_id=Subquery(job))
+
+
 def attach_details(runs: list[Run]) -> list[Run]:
-    """Give each run ``param_map``, ``metric_map`` (latest values),
-    ``tag_map``, ``artifact_count`` and ``training_job_id``: four queries for
-    any number of runs."""
+    """Give each run ``param_map``, ``metric_map`` (latest values) and
+    ``tag_map`` in one query for any number of runs (and ``artifact_count``
+    and ``training_job_id`` unless ``with_summary`` annotated them)."""
     ids = [run.pk for run in runs]
-    params, metrics, tags = defaultdict(dict), defaultdict(dict), defaultdict(dict)
+    maps = {"p": defaultdict(dict), "m": defaultdict(dict), "t": defaultdict(dict)}
     if ids:
-        for run_id, key, value in Param.objects.filter(run_id__in=ids).values_list("run_id", "key", "value"):
-            params[run_id][key] = value
-        for run_id, key, value in (LatestMetric.objects.filter(run_id__in=ids)
-                                   .values_list("run_id", "key", "value")):
-            metrics[run_id][key] = value
-        for run_id, key, value in RunTag.objects.filter(run_id__in=ids).values_list("run_id", "key", "value"):
-            tags[run_id][key] = value
-        counts = dict(Artifact.objects.filter(run_id__in=ids).values("run_id").annotate(n=Count("id"))
+        no_number = Value(None, output_field=FloatField())
+        no_text = Value(None, output_field=TextField())
+        params = (Param.objects.filter(run_id__in=ids).order_by()
+                  .annotate(kind=Value("p"), text=F("value"), number=no_number)
+                  .values_list("kind", "run_id", "key", "text", "number"))
+        metrics = (LatestMetric.objects.filter(run_id__in=ids).order_by()
+                   .annotate(kind=Value("m"), text=no_text, number=F("value"))
+                   .values_list("kind", "run_id", "key", "text", "number"))
+        tags = (RunTag.objects.filter(run_id__in=ids).order_by()
+                .annotate(kind=Value("t"), text=F("value"), number=no_number)
+                .values_list("kind", "run_id", "key", "text", "number"))
+        for kind, run_id, key, text, number in params.union(metrics, tags, all=True):
+            maps[kind][run_id][key] = number if kind == "m" else text
+    missing = [run.pk for run in runs if not hasattr(run, "artifact_count")]
+    counts, jobs = {}, {}
+    if missing:
+        counts = dict(Artifact.objects.filter(run_id__in=missing).values("run_id").annotate(n=Count("id"))
                       .values_list("run_id", "n"))
-        jobs = dict(TrainingJob.objects.filter(run_id__in=ids).values_list("run_id", "pk"))
-    else:
-        counts, jobs = {}, {}
+        jobs = dict(TrainingJob.objects.filter(run_id__in=missing).values_list("run_id", "pk"))
     for run in runs:
-        run.param_map = dict(sorted(params[run.pk].items()))
-        run.metric_map = dict(sorted(metrics[run.pk].items()))
-        run.tag_map = dict(sorted(tags[run.pk].items()))
-        run.artifact_count = counts.get(run.pk, 0)
-        run.training_job_id = jobs.get(run.pk)
+        run.param_map = dict(sorted(maps["p"][run.pk].items()))
+        run.metric_map = dict(sorted(maps["m"][run.pk].items()))
+        run.tag_map = dict(sorted(maps["t"][run.pk].items()))
+        if run.pk in counts or not hasattr(run, "artifact_count"):
+            run.artifact_count = counts.get(run.pk, 0)
+            run.training_job_id = jobs.get(run.pk)
     return runs
 
 
 def run_children(*, run: Run) -> list[Run]:
-    return attach_details(list(run.children.select_related("user").order_by("id")))
+    return attach_details(list(with_summary(run.children.select_related("user")).order_by("id")))
 
 
 # --- Artifacts ----------------------------------------------------------------------
@@ -233,4 +265,5 @@ __all__ = [
     "run_get",
     "run_list",
     "visible_experiment_ids",
+    "with_summary",
 ]
