@@ -27,6 +27,10 @@ class ServingConfig(AppConfig):
     }
 
     def ready(self):
-        from apps.core import navigation
+        from apps.core import events, navigation
+        from apps.serving import handlers
 
         navigation.register("Endpoints", "serving:list", order=40)
+        events.subscribe("registry.model_version.stage_changed", handlers.on_model_version_stage_changed)
+        events.subscribe("registry.demo.ready", handlers.on_registry_demo_ready)
+        handlers.connect_worker_signals()

@@ -1,0 +1,216 @@
+"""Reads of the serving app: visible endpoints and deployments, live
+metrics from the prediction log, the dashboard card."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import numpy as np
+from django.db.models import Count, Prefetch, Q
+from django.urls import reverse
+from django.utils import timezone
+
+from apps.core.errors import ValidationFailed
+from apps.core.permissions import filter_visible, require_perm
+from apps.serving.choices import ACTIVE_ROLLOUT_STATES, DeploymentStatus
+from apps.serving.models import Deployment, Endpoint, Feedback, PredictionLog, RolloutEvent
+from apps.serving.policy import WindowStats, summarize
+
+LIVE_STATUSES = (DeploymentStatus.DEPLOYING, DeploymentStatus.HEALTHY, DeploymentStatus.DEGRADED)
+MAX_WINDOW = timedelta(days=7)
+
+
+# --- Endpoints and deployments ------------------------------------------------------
+
+def _live_deployments_prefetch() -> Prefetch:
+    return Prefetch(
+        "deployments",
+        queryset=Deployment.objects.filter(Q(status__in=LIVE_STATUSES) | Q(rollout_state__in=ACTIVE_ROLLOUT_STATES))
+        .select_related("model_version__registered_model").order_by("-created_at", "-id"),
+        to_attr="live_deployments",
+    )
+
+
+def endpoint_list(*, user):
+    """Endpoints the user may see, with owner and live deployments in two
+    extra queries whatever their number."""
+    return (filter_visible(user, Endpoint.objects.all(), "serving.view_endpoint")
+            .select_related("owner").prefetch_related(_live_deployments_prefetch()).order_by("slug"))
+
+
+def endpoint_get(*, user, slug: str, perm: str = "serving.view_endpoint") -> Endpoint:
+    """The endpoint ``slug``; 404 when it does not exist or the user may not
+    see it, 403 when they see it but lack ``perm``."""
+    from apps.core.errors import NotFound
+
+    endpoint = Endpoint.objects.select_related("owner").filter(slug=slug).first()
+    if endpoint is None:
+        raise NotFound(f"No endpoint {slug!r}.")
+    require_perm(user, perm, endpoint)
+    return endpoint
+
+
+def deployment_list(*, user, endpoint: Endpoint | None = None):
+    qs = filter_visible(user, Deployment.objects.all(), "serving.view_endpoint", via="endpoint")
+    if endpoint is not None:
+        qs = qs.filter(endpoint=endpoint)
+    return qs.select_related("endpoint", "model_version__registered_model", "created_by").order_by(
+        "-created_at", "-id")
+
+
+def deployment_get(*, user, pk: int, perm: str = "serving.view_endpoint") -> Deployment:
+    from apps.core.errors import NotFound
+
+    deployment = (Deployment.objects.select_related("endpoint", "model_version__registered_model", "created_by")
+                  .filter(pk=pk).first())
+    if deployment is None:
+        raise NotFound(f"No deployment {pk}.")
+    require_perm(user, perm, deployment.endpoint)
+    return deployment
+
+
+def deployment_timeline(*, deployment: Deployment):
+    return RolloutEvent.objects.filter(deployment=deployment).select_related("actor").order_by("created_at", "id")
+
+
+def endpoint_timeline(*, endpoint: Endpoint, limit: int = 200) -> list[RolloutEvent]:
+    """The latest rollout events of all the endpoint's deployments, oldest first."""
+    events = (RolloutEvent.objects.filter(deployment__endpoint=endpoint)
+              .select_related("actor", "deployment__model_version__registered_model")
+              .order_by("-created_at", "-id")[:limit])
+    return list(reversed(events))
+
+
+def traffic_split(*, endpoint: Endpoint) -> list[dict]:
+    """The endpoint's live deployments and their current share of requests."""
+    deployments = (Deployment.objects.filter(endpoint=endpoint, status__in=LIVE_STATUSES)
+                   .select_related("model_version__registered_model").order_by("created_at", "id"))
+    return [{"deployment_id": d.pk, "model": d.model_version.registered_model.name,
+             "version": d.model_version.version, "traffic_weight": d.traffic_weight, "status": d.status,
+             "rollout_state": d.rollout_state, "strategy": d.strategy} for d in deployments]
+
+
+# --- Live metrics --------------------------------------------------------------------
+
+def parse_window(value: str | None, *, default: timedelta = timedelta(minutes=15)) -> timedelta:
+    """``"90s"``, ``"15m"``, ``"2h"``, ``"1d"`` or plain seconds → a timedelta (max 7 days)."""
+    if not value:
+        return default
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    text = str(value).strip().lower()
+    try:
+        seconds = float(text[:-1]) * units[text[-1]] if text[-1] in units else float(text)
+    except (ValueError, IndexError):
+        raise ValidationFailed("window must look like 90s, 15m, 2h or 1d.", details={"fields": {"window": [text]}})
+    if not 1 <= seconds <= MAX_WINDOW.total_seconds():
+        raise ValidationFailed("window must be between 1 second and 7 days.",
+                               details={"fields": {"window": [text]}})
+    return timedelta(seconds=seconds)
+
+
+def deployment_window_stats(*, deployment_id: int, start: datetime, end: datetime | None = None) -> WindowStats:
+    """Requests, errors and latency percentiles of one deployment in [start, end)."""
+    qs = PredictionLog.objects.filter(deployment_id=deployment_id, created_at__gte=start)
+    if end is not None:
+        qs = qs.filter(created_at__lt=end)
+    rows = list(qs.values_list("latency_ms", "status_code", "n_instances"))
+    if not rows:
+        return summarize([], [], [])
+    latencies, codes, instances = zip(*rows, strict=True)
+    return summarize(latencies, codes, instances)
+
+
+def _accuracy_by_deployment(*, endpoint: Endpoint, start: datetime) -> dict[int, dict]:
+    rows = (Feedback.objects.filter(endpoint=endpoint, received_at__gte=start, deployment__isnull=False)
+            .values("deployment_id")
+            .annotate(joined=Count("id"), correct=Count("id", filter=Q(correct=True)),
+                      judged=Count("id", filter=Q(correct__isnull=False))))
+    result = {}
+    for row in rows:
+        result[row["deployment_id"]] = {
+            "feedback": row["joined"],
+            "accuracy": (row["correct"] / row["judged"]) if row["judged"] else None,
+        }
+    return result
+
+
+def endpoint_metrics(*, endpoint: Endpoint, window: timedelta, now: datetime | None = None,
+                     buckets: int = 30) -> dict:
+    """Live numbers of an endpoint over ``window``: per deployment and in
+    total, requests per second, p50/p95/p99 latency, error rate and (from
+    joined feedback) live accuracy; plus a time series in ``buckets`` bins
+    for the charts."""
+    now = now or timezone.now()
+    start = now - window
+    rows = list(PredictionLog.objects.filter(endpoint=endpoint, created_at__gte=start, created_at__lt=now)
+                .values_list("deployment_id", "created_at", "latency_ms", "status_code", "n_instances"))
+    seconds = window.total_seconds()
+    deployments = {d.pk: d for d in Deployment.objects.filter(
+        Q(pk__in={r[0] for r in rows}) | Q(endpoint=endpoint, status__in=LIVE_STATUSES))
+        .select_related("model_version__registered_model")}
+    accuracy = _accuracy_by_deployment(endpoint=endpoint, start=start)
+    per_deployment = []
+    for pk, deployment in sorted(deployments.items()):
+        mine = [r for r in rows if r[0] == pk]
+        stats = summarize([r[2] for r in mine], [r[3] for r in mine], [r[4] for r in mine])
+        per_deployment.append({
+            "deployment_id": pk, "model": deployment.model_version.registered_model.name,
+            "version": deployment.model_version.version, "traffic_weight": deployment.traffic_weight,
+            "status": deployment.status, **stats.as_dict(), "rps": stats.requests / seconds,
+            "accuracy": accuracy.get(pk, {}).get("accuracy"), "feedback": accuracy.get(pk, {}).get("feedback", 0),
+        })
+    total = summarize([r[2] for r in rows], [r[3] for r in rows], [r[4] for r in rows])
+    judged = [a for a in accuracy.values() if a["accuracy"] is not None]
+    overall_accuracy = None
+    if judged:
+        weight = sum(a["feedback"] for a in judged)
+        overall_accuracy = sum(a["accuracy"] * a["feedback"] for a in judged) / weight
+    return {
+        "endpoint": endpoint.slug, "window_seconds": seconds, "from": start, "to": now,
+        "total": {**total.as_dict(), "rps": total.requests / seconds, "accuracy": overall_accuracy},
+        "deployments": per_deployment,
+        "series": _series(rows, start=start, seconds=seconds, buckets=buckets),
+    }
+
+
+def _series(rows: list, *, start: datetime, seconds: float, buckets: int) -> dict:
+    """Per time bin: requests/s, p50/p95/p99 latency and error rate (None where empty)."""
+    width = seconds / buckets
+    edges = [start + timedelta(seconds=width * (i + 0.5)) for i in range(buckets)]
+    series = {"t": edges, "rps": [0.0] * buckets, "p50_ms": [None] * buckets, "p95_ms": [None] * buckets,
+              "p99_ms": [None] * buckets, "error_rate": [None] * buckets}
+    if not rows:
+        return series
+    offsets = np.array([(r[1] - start).total_seconds() for r in rows])
+    bins = np.clip((offsets / width).astype(int), 0, buckets - 1)
+    latency = np.array([r[2] for r in rows], dtype=np.float64)
+    errors = np.array([r[3] >= 500 for r in rows])
+    for b in np.unique(bins).tolist():
+        mask = bins == b
+        series["rps"][b] = float(mask.sum()) / width
+        p50, p95, p99 = np.percentile(latency[mask], [50, 95, 99])
+        series["p50_ms"][b], series["p95_ms"][b], series["p99_ms"][b] = float(p50), float(p95), float(p99)
+        series["error_rate"][b] = float(errors[mask].mean())
+    return series
+
+
+# --- Dashboard -------------------------------------------------------------------------
+
+def overview_card(*, user) -> dict | None:
+    """The serving card on the overview page."""
+    if not user.has_perm("serving.view_endpoint") and not user.is_superuser:
+        return None
+    endpoints = filter_visible(user, Endpoint.objects.all(), "serving.view_endpoint")
+    deployments = Deployment.objects.filter(endpoint__in=endpoints)
+    since = timezone.now() - timedelta(hours=1)
+    return {
+        "title": "Serving",
+        "url": reverse("serving:list"),
+        "stats": [
+            ("Endpoints", endpoints.count()),
+            ("Live deployments", deployments.filter(status__in=LIVE_STATUSES).count()),
+            ("Rollouts in progress", deployments.filter(rollout_state__in=ACTIVE_ROLLOUT_STATES).count()),
+            ("Predictions (last hour)",
+             PredictionLog.objects.filter(endpoint__in=endpoints, created_at__gte=since).count()),
+        ],
+    }

@@ -1,0 +1,61 @@
+"""Writes of the serving app, split by subdomain and re-exported here:
+``from apps.serving import services; services.deployment_start(...)``."""
+
+from apps.serving.services.deployments import (
+    check_version_allowed,
+    deployment_build,
+    deployment_dry_run,
+    deployment_pause,
+    deployment_payload,
+    deployment_promote,
+    deployment_resume,
+    deployment_rollback,
+    deployment_start,
+    deployments_check_health,
+    deployments_note_stage_change,
+    model_version_resolve,
+    rollout_tick,
+    rollouts_resume,
+)
+from apps.serving.services.endpoints import (
+    clean_endpoint_config,
+    endpoint_create,
+    endpoint_delete,
+    endpoint_update,
+)
+from apps.serving.services.health import HealthResult, deployment_health_check
+from apps.serving.services.predictions import (
+    PredictionFailed,
+    ServiceUnavailable,
+    feedback_join_pending,
+    feedback_record,
+    predict,
+)
+
+__all__ = [
+    "HealthResult",
+    "PredictionFailed",
+    "ServiceUnavailable",
+    "check_version_allowed",
+    "clean_endpoint_config",
+    "deployment_build",
+    "deployment_dry_run",
+    "deployment_health_check",
+    "deployment_pause",
+    "deployment_payload",
+    "deployment_promote",
+    "deployment_resume",
+    "deployment_rollback",
+    "deployment_start",
+    "deployments_check_health",
+    "deployments_note_stage_change",
+    "endpoint_create",
+    "endpoint_delete",
+    "endpoint_update",
+    "feedback_join_pending",
+    "feedback_record",
+    "model_version_resolve",
+    "predict",
+    "rollout_tick",
+    "rollouts_resume",
+]

@@ -1,0 +1,244 @@
+"""Answering predictions (the hot path) and joining feedback to them.
+
+``predict`` is what the predict view and the demo traffic both call: it
+validates the request against the routed version's signature, predicts, and
+hands the log row to the background buffer. It reads only the per-process
+routing table (``apps.serving.runtime``): no database query.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from apps.core.errors import ApplicationError, ValidationFailed
+from apps.serving import logbuffer
+from apps.serving.models import Endpoint, Feedback, PredictionLog
+from apps.serving.runtime import EndpointRoute
+from apps.serving.signature import InstanceError
+
+MAX_UNIT_ID_LENGTH = 200
+MAX_FEEDBACK_ITEMS = 10_000
+# Feedback that arrived before its prediction's log row is retried this long.
+FEEDBACK_JOIN_HORIZON = timedelta(days=1)
+
+
+class ServiceUnavailable(ApplicationError):
+    status_code = 503
+    code = "no_healthy_deployment"
+
+
+class PredictionFailed(ApplicationError):
+    """The model raised (a server-side error, counted in the error rate)."""
+
+    status_code = 500
+    code = "prediction_failed"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def predict(*, route: EndpointRoute, payload, request_id: str | None = None, started: float | None = None) -> dict:
+    """Answer one predict request body (already JSON-decoded) on ``route``.
+
+    Returns the response body; raises ``ValidationFailed`` (400, naming the
+    instance and field), ``ServiceUnavailable`` (503) or ``PredictionFailed``
+    (500). Requests that reach a deployment are logged, answered or not."""
+    started = time.perf_counter() if started is None else started
+    if type(payload) is not dict:
+        raise ValidationFailed('The body must be a JSON object: {"instances": [{...}], "unit_id": "optional"}.',
+                               code="malformed_request")
+    instances = payload.get("instances")
+    if type(instances) is not list or not instances:
+        raise ValidationFailed('"instances" must be a non-empty list of objects.',
+                               details={"field": "instances"})
+    n = len(instances)
+    if n > route.max_batch_size:
+        raise ValidationFailed(f"{n} instances is more than this endpoint's maximum batch of "
+                               f"{route.max_batch_size}.", code="too_many_instances",
+                               details={"field": "instances", "max_batch_size": route.max_batch_size,
+                                        "instances": n})
+    unit_id = payload.get("unit_id")
+    if unit_id is not None:
+        if type(unit_id) is int:
+            unit_id = str(unit_id)
+        if type(unit_id) is not str or len(unit_id) > MAX_UNIT_ID_LENGTH:
+            raise ValidationFailed(f'"unit_id" must be a string of at most {MAX_UNIT_ID_LENGTH} characters.',
+                                   details={"field": "unit_id"})
+    try:
+        deployment_id = route.router.choose(unit_id)
+    except LookupError:
+        detail = {"endpoint": route.slug}
+        if route.unavailable:
+            detail["unavailable"] = {str(k): v for k, v in route.unavailable.items()}
+        raise ServiceUnavailable(f"Endpoint {route.slug} has no healthy deployment to answer.", details=detail)
+    variant = route.variants[deployment_id]
+    request_id = request_id or uuid.uuid4().hex
+    created_at = _now()
+    inputs = instances if route.log_inputs else []
+
+    def log(predictions, probabilities, status_code: int, error: str) -> None:
+        logbuffer.log_prediction(
+            endpoint_id=route.id, deployment_id=deployment_id, model_version_id=variant.model_version_id,
+            request_id=request_id, unit_id=unit_id or "", n_instances=n, inputs=inputs, predictions=predictions,
+            probabilities=probabilities, latency_ms=(time.perf_counter() - started) * 1000.0,
+            status_code=status_code, error=error, serving_path=variant.serving_path, created_at=created_at)
+
+    try:
+        columns = variant.signature.columns(instances)
+    except InstanceError as exc:
+        log([], None, 400, f"{exc.code}: {exc.message}")
+        raise ValidationFailed(exc.message, code=exc.code, details={"instance": exc.index, "field": exc.field})
+    try:
+        predictions, probabilities = variant.predictor.predict(columns, n)
+    except Exception as exc:  # whatever the model raises is this deployment's failure, logged as an error
+        log([], None, 500, f"{type(exc).__name__}: {exc}"[:2000])
+        raise PredictionFailed(f"{variant.model_name} v{variant.version} failed to predict: "
+                               f"{type(exc).__name__}.", details={"deployment_id": deployment_id})
+    log(predictions, probabilities, 200, "")
+    body = {
+        "request_id": request_id,
+        "model": variant.model_name,
+        "version": variant.version,
+        "deployment_id": deployment_id,
+        "predictions": predictions,
+    }
+    if probabilities is not None:
+        body["probabilities"] = probabilities
+    body["serving_path"] = variant.serving_path
+    return body
+
+
+# --- Feedback ------------------------------------------------------------------------
+
+def _same_class(predicted, label) -> bool:
+    """Class equality across JSON spellings: 1, 1.0, true and "1" are one class."""
+    if isinstance(label, bool):
+        label = int(label)
+    if isinstance(predicted, bool):
+        predicted = int(predicted)
+    try:
+        return float(predicted) == float(label)
+    except (TypeError, ValueError):
+        return str(predicted) == str(label)
+
+
+def _join_values(feedback: Feedback, prediction: PredictionLog) -> bool:
+    """Copy the predicted value at ``feedback.index`` and score it. False when
+    the prediction has no answer at that index."""
+    predictions = prediction.predictions or []
+    if feedback.index >= len(predictions):
+        return False
+    predicted = predictions[feedback.index]
+    feedback.prediction = prediction
+    feedback.deployment_id = prediction.deployment_id
+    feedback.predicted = predicted
+    feedback.joined_at = timezone.now()
+    label = feedback.label
+    if prediction.probabilities is not None:
+        feedback.correct = _same_class(predicted, label) if label is not None else None
+        feedback.abs_error = None
+    else:
+        try:
+            feedback.abs_error = abs(float(predicted) - float(label))
+        except (TypeError, ValueError):
+            feedback.abs_error = None
+        feedback.correct = None
+    return True
+
+
+def _clean_feedback(items) -> list[tuple[str, int, object]]:
+    if type(items) is not list or not items:
+        raise ValidationFailed('"feedback" must be a non-empty list of {"request_id", "index"?, "label"}.',
+                               details={"field": "feedback"})
+    if len(items) > MAX_FEEDBACK_ITEMS:
+        raise ValidationFailed(f"At most {MAX_FEEDBACK_ITEMS} feedback items per request.",
+                               details={"field": "feedback"})
+    cleaned = []
+    for i, item in enumerate(items):
+        if type(item) is not dict:
+            raise ValidationFailed(f"feedback[{i}] must be an object.", details={"item": i, "field": None})
+        request_id = item.get("request_id")
+        if type(request_id) is not str or not request_id or len(request_id) > 64:
+            raise ValidationFailed(f"feedback[{i}].request_id must be the request id of a prediction.",
+                                   details={"item": i, "field": "request_id"})
+        index = item.get("index", 0)
+        if type(index) is not int or index < 0:
+            raise ValidationFailed(f"feedback[{i}].index must be a whole number >= 0.",
+                                   details={"item": i, "field": "index"})
+        if "label" not in item or isinstance(item["label"], (dict, list)):
+            raise ValidationFailed(f"feedback[{i}].label must be the true value (a number, string or boolean).",
+                                   details={"item": i, "field": "label"})
+        cleaned.append((request_id, index, item["label"]))
+    return cleaned
+
+
+def feedback_record(*, endpoint: Endpoint, items) -> dict:
+    """Store ground truth and join it to logged predictions by (request id,
+    index). Sending the same (request id, index) again replaces the label.
+    Returns counts: ``received``, ``joined`` and ``unknown`` (no such
+    prediction yet: kept, and joined later if its log row shows up within a
+    day, since prediction logs are written up to a second after the answer)."""
+    cleaned = _clean_feedback(items)
+    # Predictions answered by this process may still sit in its log buffer.
+    logbuffer.flush()
+    request_ids = {request_id for request_id, _, _ in cleaned}
+    predictions = {}
+    for prediction in (PredictionLog.objects.filter(endpoint=endpoint, request_id__in=request_ids, status_code=200)
+                       .order_by("created_at", "id")):
+        predictions[prediction.request_id] = prediction  # the latest wins when a caller reused an id
+    joined = unknown = 0
+    with transaction.atomic():
+        existing = {(f.request_id, f.index): f for f in Feedback.objects.select_for_update().filter(
+            endpoint=endpoint, request_id__in=request_ids)}
+        for request_id, index, label in cleaned:
+            feedback = existing.get((request_id, index)) or Feedback(endpoint=endpoint, request_id=request_id,
+                                                                     index=index)
+            feedback.label = label
+            feedback.received_at = timezone.now()
+            prediction = predictions.get(request_id)
+            if prediction is not None and _join_values(feedback, prediction):
+                joined += 1
+            else:
+                feedback.prediction = None
+                feedback.deployment = None
+                feedback.predicted = feedback.correct = feedback.abs_error = feedback.joined_at = None
+                unknown += 1
+            try:
+                with transaction.atomic():
+                    feedback.save()
+            except IntegrityError:
+                # Sent twice in this very request: the later item wins.
+                Feedback.objects.filter(endpoint=endpoint, request_id=request_id, index=index).update(
+                    label=label, received_at=feedback.received_at)
+            existing[(request_id, index)] = feedback
+    return {"received": len(cleaned), "joined": joined, "unknown": unknown}
+
+
+def feedback_join_pending(*, horizon: timedelta = FEEDBACK_JOIN_HORIZON) -> int:
+    """Join feedback that arrived before its prediction's log row did."""
+    since = timezone.now() - horizon
+    pending = list(Feedback.objects.filter(joined_at__isnull=True, received_at__gte=since)[:5000])
+    if not pending:
+        return 0
+    predictions = {}
+    candidates = PredictionLog.objects.filter(request_id__in={f.request_id for f in pending},
+                                              endpoint_id__in={f.endpoint_id for f in pending}, status_code=200)
+    for prediction in candidates.order_by("created_at", "id"):
+        predictions[(prediction.endpoint_id, prediction.request_id)] = prediction
+    joined = 0
+    for feedback in pending:
+        prediction = predictions.get((feedback.endpoint_id, feedback.request_id))
+        if prediction is not None and _join_values(feedback, prediction):
+            feedback.save(update_fields=["prediction", "deployment", "predicted", "correct", "abs_error",
+                                         "joined_at"])
+            joined += 1
+    return joined
+
+
+__all__ = ["PredictionFailed", "ServiceUnavailable", "feedback_join_pending", "feedback_record", "predict"]
