@@ -288,6 +288,8 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
+    # Several apps have a "status" field with their own choices; name each set.
+    "ENUM_NAME_OVERRIDES": {"DeploymentStatusEnum": "apps.serving.choices.DeploymentStatus"},
     "APPEND_COMPONENTS": {
         "securitySchemes": {
             "ApiKeyAuth": {
