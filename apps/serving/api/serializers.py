@@ -117,11 +117,11 @@ class DryRunSerializer(serializers.Serializer):
     manifests = serializers.ListField(child=serializers.DictField())
 
 
-class ReasonSerializer(serializers.Serializer):
+class DeploymentPauseSerializer(serializers.Serializer):
     reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
 
 
-class RollbackSerializer(serializers.Serializer):
+class DeploymentRollbackSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=2000)
 
 

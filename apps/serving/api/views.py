@@ -138,10 +138,10 @@ class DeploymentViewSet(viewsets.ReadOnlyModelViewSet):
         services.deployment_promote(deployment=self._controlled(), actor=request.user)
         return self._detail(int(pk))
 
-    @extend_schema(request=s.ReasonSerializer, responses=s.DeploymentDetailSerializer, summary="Hold the rollout")
+    @extend_schema(request=s.DeploymentPauseSerializer, responses=s.DeploymentDetailSerializer, summary="Hold the rollout")
     @action(detail=True, methods=["post"])
     def pause(self, request, pk=None):
-        data = s.ReasonSerializer(data=request.data)
+        data = s.DeploymentPauseSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         services.deployment_pause(deployment=self._controlled(), actor=request.user,
                                   reason=data.validated_data["reason"])
@@ -153,11 +153,11 @@ class DeploymentViewSet(viewsets.ReadOnlyModelViewSet):
         services.deployment_resume(deployment=self._controlled(), actor=request.user)
         return self._detail(int(pk))
 
-    @extend_schema(request=s.RollbackSerializer, responses=s.DeploymentDetailSerializer,
+    @extend_schema(request=s.DeploymentRollbackSerializer, responses=s.DeploymentDetailSerializer,
                    summary="Stop the rollout and restore the previous traffic split")
     @action(detail=True, methods=["post"])
     def rollback(self, request, pk=None):
-        data = s.RollbackSerializer(data=request.data)
+        data = s.DeploymentRollbackSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         services.deployment_rollback(deployment=self._controlled(), actor=request.user,
                                      reason=data.validated_data["reason"])
