@@ -40,9 +40,15 @@ def registered_model_list(*, user):
             .order_by("name"))
 
 
-def registered_model_get(*, user, name: str) -> RegisteredModel:
-    """The model called ``name`` when the user may see it (404 otherwise)."""
-    model = registered_model_list(user=user).filter(name=name).first()
+def registered_model_get(*, user, name: str, annotated: bool = True) -> RegisteredModel:
+    """The model called ``name`` when the user may see it (404 otherwise);
+    ``annotated`` adds what the model serializer shows (Production version,
+    pending requests, aliases)."""
+    if annotated:
+        qs = registered_model_list(user=user)
+    else:
+        qs = filter_visible(user, RegisteredModel.objects.all())
+    model = qs.filter(name=name).first()
     if model is None:
         raise NotFound(f"No registered model named {name!r}.")
     return model

@@ -105,7 +105,8 @@ class ModelVersionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
     def registered_model(self) -> RegisteredModel:
         if not hasattr(self, "_registered_model"):
-            self._registered_model = selectors.registered_model_get(user=self.request.user, name=self.kwargs["name"])
+            self._registered_model = selectors.registered_model_get(user=self.request.user, name=self.kwargs["name"],
+                                                                    annotated=False)
         return self._registered_model
 
     def get_queryset(self):
