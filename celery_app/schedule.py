@@ -12,4 +12,9 @@ BEAT_SCHEDULE = {
         "schedule": timedelta(hours=6),
         "options": {"queue": "default"},
     },
+    "experiments-reap-training-jobs": {
+        "task": "apps.experiments.tasks.reap_training_jobs",
+        "schedule": timedelta(minutes=1),
+        "options": {"queue": "default"},
+    },
 }
