@@ -118,6 +118,7 @@ class Profiler:
         self.row_hashes: list[np.ndarray] = []
         self.rng = np.random.default_rng(seed)
         self.types: dict[str, str] = {}
+        self.declared: dict[str, str] = {}
         self.pass2: _SecondPass | None = None
 
     # --- pass 1 -------------------------------------------------------------------
@@ -257,6 +258,7 @@ class Profiler:
         win when the data can be read as them."""
         declared = declared or {}
         types = {}
+        self.declared = {name: wanted for name, wanted in declared.items() if name in self.columns}
         for name in self.order:
             acc = self.columns[name]
             inferred = _infer_type(acc)
@@ -292,6 +294,10 @@ class Profiler:
         self.pass2.add(batch)
 
     # --- result -------------------------------------------------------------------
+
+    def mixed(self, name: str) -> bool:
+        """Mixed types, unless an expectation declared the column's type."""
+        return name not in self.declared and is_mixed(self.columns[name], self.types[name])
 
     def duplicate_rows(self) -> int:
         if not self.row_hashes:
@@ -556,7 +562,7 @@ def build_schema(profiler: Profiler, *, target: str = "") -> dict:
                 stats["other_count"] = sum(count for _, count in ranked[limit:])
             if column_type == "text" and nn:
                 stats["mean_length"] = round(acc.length_sum / nn, 2) if acc.length_sum else None
-        if is_mixed(acc, column_type):
+        if profiler.mixed(name):
             stats["numeric_share"] = round(acc.n_number / nn, 6)
             stats["text_examples"] = acc.text_examples
         columns.append({

@@ -60,8 +60,6 @@ def _share(part: int, whole: int) -> float:
 
 
 def build_report(profiler, *, schema: dict, target: str = "", bad_rows=None) -> dict:
-    from apps.datasets.profiling import is_mixed
-
     rows = profiler.rows
     columns = schema["columns"]
     n_columns = len(columns)
@@ -87,7 +85,7 @@ def build_report(profiler, *, schema: dict, target: str = "", bad_rows=None) -> 
     mixed = []
     for column in columns:
         acc = profiler.columns[column["name"]]
-        if is_mixed(acc, column["type"]):
+        if profiler.mixed(column["name"]):
             mixed.append({"column": column["name"], "numeric_share": round(acc.n_number / acc.non_null, 6),
                           "text_count": acc.non_null - acc.n_number, "examples": acc.text_examples})
 

@@ -74,10 +74,11 @@ def _head(version: DatasetVersion) -> bytes:
         return handle.read(fileformats.HEAD_BYTES)
 
 
-def dataset_version_sniffed(*, version: DatasetVersion) -> fileformats.Sniffed:
+def dataset_version_sniffed(*, version: DatasetVersion, from_file: bool = False) -> fileformats.Sniffed:
     """How to read the version's file: format, encoding, delimiter and header.
-    Taken from the version when it recorded them; sniffed from the file otherwise."""
-    schema_columns = [c["name"] for c in (version.schema or {}).get("columns", [])]
+    Taken from the version when it recorded them (unless ``from_file``);
+    sniffed from the file otherwise."""
+    schema_columns = [] if from_file else [c["name"] for c in (version.schema or {}).get("columns", [])]
     if version.file_format == "parquet":
         if schema_columns:
             return fileformats.Sniffed(file_format="parquet", columns=schema_columns)
@@ -263,3 +264,38 @@ def overview_card(*, user) -> dict | None:
             ("Being validated", counts["busy"]),
         ],
     }
+
+
+# --- Feature spec -------------------------------------------------------------------
+
+def dataset_latest_valid_version(*, dataset: Dataset) -> DatasetVersion | None:
+    return dataset.versions.filter(status=VersionStatus.VALID).order_by("-version").first()
+
+
+def dataset_feature_spec_summary(*, dataset: Dataset) -> dict:
+    """The stored spec and what it compiles to against the newest valid
+    version: the effective per-column kinds, the input columns and the
+    signature a model trained now would have (or the reason it cannot compile)."""
+    from apps.datasets import features
+
+    version = dataset_latest_valid_version(dataset=dataset)
+    summary = {"spec": dataset.feature_spec or {}, "effective": None, "feature_columns": [], "signature": None,
+               "schema_version": version.version if version else None, "error": "", "columns": []}
+    if version is None or not version.schema:
+        summary["error"] = "No valid version yet: the spec is checked once a version is valid."
+        return summary
+    target = dataset.target_column
+    spec = dataset.feature_spec or {}
+    try:
+        effective = features.default_feature_spec(schema=version.schema, target=target)
+        effective["numeric"].update(spec.get("numeric", {}))
+        effective["categorical"].update(spec.get("categorical", {}))
+        effective["columns"].update(spec.get("columns", {}))
+        summary["effective"] = effective
+        summary["columns"] = features.spec_columns_summary(spec=spec, schema=version.schema, target=target)
+        summary["feature_columns"] = features.feature_columns(spec=spec, schema=version.schema, target=target)
+        task = dataset.task_hint if dataset.task_hint != "unspecified" else "classification"
+        summary["signature"] = features.input_signature(spec=spec, schema=version.schema, target=target, task=task)
+    except features.FeatureSpecError as exc:
+        summary["error"] = str(exc)
+    return summary

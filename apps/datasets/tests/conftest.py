@@ -38,3 +38,15 @@ def reference_csv(tmp_path_factory, reference_frame):
 @pytest.fixture(scope="session")
 def reference_profile(reference_csv):
     return profile_path(reference_csv)
+
+
+@pytest.fixture
+def isolated_storage(settings, tmp_path):
+    """Artifact storage in a fresh folder, so a test can assert that nothing
+    was left behind. (Not for tests with a worker process: it keeps the
+    session's storage.)"""
+    storages = {**settings.STORAGES}
+    artifacts = {**storages["artifacts"], "OPTIONS": {**storages["artifacts"]["OPTIONS"],
+                                                      "location": str(tmp_path / "artifacts")}}
+    settings.STORAGES = {**storages, "artifacts": artifacts, "default": artifacts}
+    return tmp_path / "artifacts"

@@ -1,0 +1,137 @@
+from django.urls import reverse
+from rest_framework import serializers
+
+from apps.datasets.choices import ExpectationKind, Severity, TaskHint
+from apps.datasets.models import Dataset, DatasetVersion, Expectation
+
+
+class DatasetSerializer(serializers.ModelSerializer):
+    owner = serializers.CharField(source="owner.username", read_only=True)
+    version_count = serializers.IntegerField(read_only=True, default=0)
+    latest_version = serializers.IntegerField(read_only=True, allow_null=True, default=None)
+    latest_status = serializers.CharField(read_only=True, allow_null=True, default=None)
+
+    class Meta:
+        model = Dataset
+        fields = ["id", "name", "description", "owner", "task_hint", "target_column", "feature_spec",
+                  "version_count", "latest_version", "latest_status", "created_at", "updated_at"]
+        read_only_fields = fields
+
+
+class DatasetCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    task_hint = serializers.ChoiceField(choices=TaskHint.choices, required=False, default=TaskHint.UNSPECIFIED)
+    target_column = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+
+class DatasetUpdateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200, required=False)
+    description = serializers.CharField(required=False, allow_blank=True)
+    task_hint = serializers.ChoiceField(choices=TaskHint.choices, required=False)
+    target_column = serializers.CharField(max_length=200, required=False, allow_blank=True)
+
+
+# A plain string in the OpenAPI schema: a status enum here would collide
+# with the other apps' "status" enums in drf-spectacular's naming.
+VERSION_STATUS_HELP = "pending → validating → valid | invalid"
+
+
+class DatasetVersionSerializer(serializers.ModelSerializer):
+    status = serializers.CharField(read_only=True, help_text=VERSION_STATUS_HELP)
+    dataset_name = serializers.CharField(source="dataset.name", read_only=True)
+    created_by = serializers.CharField(source="created_by.username", read_only=True)
+    download_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = DatasetVersion
+        fields = ["id", "dataset", "dataset_name", "version", "parent", "original_filename", "file_format",
+                  "encoding", "delimiter", "sha256", "size_bytes", "row_count", "column_count", "status",
+                  "status_reason", "progress", "progress_message", "quality_score", "note", "created_by",
+                  "created_at", "validated_at", "download_url"]
+        read_only_fields = fields
+
+    def get_download_url(self, obj) -> str:
+        return reverse("dataset-version-download", kwargs={"pk": obj.pk})
+
+
+class DatasetVersionDetailSerializer(DatasetVersionSerializer):
+    class Meta(DatasetVersionSerializer.Meta):
+        fields = [*DatasetVersionSerializer.Meta.fields, "schema", "expectation_results", "quality_report"]
+        read_only_fields = fields
+
+
+class DatasetVersionUploadedSerializer(DatasetVersionSerializer):
+    created = serializers.BooleanField(
+        read_only=True,
+        help_text="False when the same content already was a version of this dataset; that version is returned.")
+
+    class Meta(DatasetVersionSerializer.Meta):
+        fields = [*DatasetVersionSerializer.Meta.fields, "created"]
+        read_only_fields = fields
+
+
+class DatasetVersionUploadSerializer(serializers.Serializer):
+    file = serializers.FileField(allow_empty_file=True,
+                                 help_text="CSV, TSV or Parquet; the extension decides the format.")
+    note = serializers.CharField(required=False, allow_blank=True, default="")
+    parent = serializers.IntegerField(required=False, allow_null=True, default=None,
+                                      help_text="Id of the version this one derives from.")
+
+
+class DatasetVersionStatusSerializer(serializers.ModelSerializer):
+    status = serializers.CharField(read_only=True, help_text=VERSION_STATUS_HELP)
+
+    class Meta:
+        model = DatasetVersion
+        fields = ["id", "status", "status_reason", "progress", "progress_message", "quality_score", "validated_at"]
+        read_only_fields = fields
+
+
+class ExpectationSerializer(serializers.ModelSerializer):
+    description = serializers.CharField(source="__str__", read_only=True)
+    created_by = serializers.CharField(source="created_by.username", read_only=True)
+
+    class Meta:
+        model = Expectation
+        fields = ["id", "dataset", "kind", "column", "params", "severity", "description", "created_by",
+                  "created_at", "updated_at"]
+        read_only_fields = fields
+
+
+class ExpectationWriteSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=ExpectationKind.choices)
+    column = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    params = serializers.JSONField(required=False, default=dict)
+    severity = serializers.ChoiceField(choices=Severity.choices, required=False, default=Severity.ERROR)
+
+
+class ExpectationPatchSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=ExpectationKind.choices, required=False)
+    column = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    params = serializers.JSONField(required=False)
+    severity = serializers.ChoiceField(choices=Severity.choices, required=False)
+
+
+class FeatureSpecSerializer(serializers.Serializer):
+    spec = serializers.JSONField(help_text="The stored spec ({} means the defaults).")
+    effective = serializers.JSONField(read_only=True, allow_null=True,
+                                      help_text="The spec with every column's kind, against the newest valid version.")
+    feature_columns = serializers.ListField(child=serializers.CharField(), read_only=True)
+    signature = serializers.JSONField(read_only=True, allow_null=True)
+    schema_version = serializers.IntegerField(read_only=True, allow_null=True)
+    error = serializers.CharField(read_only=True, allow_blank=True)
+
+
+class FeatureSpecWriteSerializer(serializers.Serializer):
+    spec = serializers.JSONField()
+
+
+class DatasetLineageSerializer(serializers.Serializer):
+    dataset_version = serializers.JSONField()
+    parent = serializers.JSONField(allow_null=True)
+    children = serializers.ListField(child=serializers.JSONField())
+    runs = serializers.ListField(child=serializers.JSONField())
+    training_jobs = serializers.ListField(child=serializers.JSONField())
+    model_versions = serializers.ListField(child=serializers.JSONField())
+    deployments = serializers.ListField(child=serializers.JSONField())

@@ -1,0 +1,507 @@
+"""The datasets API with real files: uploads, deduplication, every bad-input
+case, validation results, expectations, feature specs, permissions, lineage."""
+
+from __future__ import annotations
+
+import io
+import os
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import transaction
+from django.utils import timezone
+
+from apps.core.permissions import make_private
+from apps.core.storage import artifact_storage
+from apps.datasets import services
+from apps.datasets.generator import generate_submissions
+from apps.datasets.models import Dataset, DatasetVersion
+from apps.datasets.tasks import validate_dataset_version
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("isolated_storage")]
+
+
+def stored_files() -> set[str]:
+    root = artifact_storage().location
+    found = set()
+    for folder, _, files in os.walk(os.path.join(root, "datasets")):
+        found.update(os.path.relpath(os.path.join(folder, name), root) for name in files)
+    return found
+
+
+@pytest.fixture
+def scientist(make_user):
+    return make_user("Data Scientist", username="sci")
+
+
+@pytest.fixture
+def api(client_for, scientist):
+    return client_for(scientist)
+
+
+@pytest.fixture
+def dataset(scientist):
+    return services.dataset_create(user=scientist, name="submissions", task_hint="classification",
+                                   target_column="qc_pass")
+
+
+@pytest.fixture(scope="module")
+def lab_csv() -> bytes:
+    return generate_submissions(rows=300, seed=11).to_csv(index=False).encode()
+
+
+def upload(api, dataset, name: str, content: bytes, **extra):
+    return api.post(f"/api/v1/datasets/{dataset.pk}/versions/",
+                    {"file": SimpleUploadedFile(name, content), **extra}, format="multipart")
+
+
+def validated(version_id: int) -> DatasetVersion:
+    assert validate_dataset_version.run(version_id) in ("valid", "invalid")
+    return DatasetVersion.objects.get(pk=version_id)
+
+
+# --- Datasets ------------------------------------------------------------------------
+
+def test_create_list_and_read_a_dataset(api):
+    response = api.post("/api/v1/datasets/", {"name": "qc", "task_hint": "classification",
+                                              "target_column": "qc_pass"})
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert body["owner"] == "sci" and body["version_count"] == 0
+    assert api.get("/api/v1/datasets/").json()["results"][0]["name"] == "qc"
+    assert api.get(f"/api/v1/datasets/{body['id']}/").json()["target_column"] == "qc_pass"
+    again = api.post("/api/v1/datasets/", {"name": "qc"})
+    assert again.status_code == 409 and again.json()["error"]["code"] == "conflict"
+
+
+def test_dataset_list_query_count_does_not_grow(api, scientist, django_assert_max_num_queries):
+    for i in range(6):
+        services.dataset_create(user=scientist, name=f"set-{i}")
+    with django_assert_max_num_queries(12):
+        response = api.get("/api/v1/datasets/")
+    assert response.json()["count"] == 6
+
+
+# --- Upload and deduplication ---------------------------------------------------------
+
+def test_upload_streams_to_storage_queues_validation_and_deduplicates(api, dataset, lab_csv,
+                                                                       django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        first = upload(api, dataset, "submissions.csv", lab_csv, note="first batch")
+    assert first.status_code == 201, first.json()
+    body = first.json()
+    assert body["created"] is True and body["status"] == "pending" and body["version"] == 1
+    assert body["encoding"] == "utf-8" and body["delimiter"] == "," and body["column_count"] == 20
+    assert any(getattr(cb, "func", None) == validate_dataset_version.delay for cb in callbacks), \
+        "validation is queued after commit"
+    files_after_first = stored_files()
+    assert len(files_after_first) == 1
+
+    second = upload(api, dataset, "renamed-copy.csv", lab_csv)
+    assert second.status_code == 200
+    assert second.json()["created"] is False and second.json()["id"] == body["id"]
+    assert DatasetVersion.objects.filter(dataset=dataset).count() == 1
+    assert stored_files() == files_after_first, "no second copy of the same content"
+
+    version = DatasetVersion.objects.get(pk=body["id"])
+    with artifact_storage().open(version.file) as handle:
+        assert handle.read() == lab_csv
+
+
+def test_validation_writes_schema_quality_report_and_expectation_results(api, dataset, lab_csv, scientist):
+    services.expectation_create(dataset=dataset, user=scientist, kind="unique", column="sample_id")
+    services.expectation_create(dataset=dataset, user=scientist, kind="value_range", column="a260_280",
+                                params={"min": 1.7}, severity="warning")
+    version_id = upload(api, dataset, "s.csv", lab_csv).json()["id"]
+    version = validated(version_id)
+    assert version.status == "valid", version.status_reason
+    detail = api.get(f"/api/v1/dataset-versions/{version_id}/").json()
+    assert detail["row_count"] == 300 and detail["progress"] == 1.0
+    columns = {c["name"]: c for c in detail["schema"]["columns"]}
+    assert columns["qc_pass"]["role"] == "target"
+    assert columns["sample_id"]["role"] == "identifier"
+    assert columns["submitted_at"]["type"] == "datetime"
+    assert columns["sample_type"]["type"] == "categorical"
+    assert columns["a260_280"]["type"] == "float"
+    report = detail["quality_report"]
+    assert 0 < report["score"] <= 100 and "score_formula" in report
+    assert report["class_balance"]["target"] == "qc_pass"
+    results = {r["kind"]: r for r in detail["expectation_results"]}
+    assert results["unique"]["passed"] is True
+    assert results["value_range"]["passed"] is False and results["value_range"]["severity"] == "warning"
+    assert results["value_range"]["observed"]["below"] > 0
+    status = api.get(f"/api/v1/dataset-versions/{version_id}/status/").json()
+    assert status["status"] == "valid" and status["progress"] == 1.0
+
+
+def test_validation_is_idempotent_and_publishes_one_event(api, dataset, lab_csv, django_capture_on_commit_callbacks):
+    from apps.core import events
+
+    seen = []
+    events.subscribe(services.VALIDATED_EVENT, lambda name, payload: seen.append(payload))
+    version_id = upload(api, dataset, "s.csv", lab_csv).json()["id"]
+    with django_capture_on_commit_callbacks(execute=True):
+        validated(version_id)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert validate_dataset_version.run(version_id) == "valid"
+    assert seen == [{"dataset_version_id": version_id, "dataset_id": dataset.pk, "status": "valid"}]
+
+
+def test_a_version_stuck_in_validating_can_be_revalidated(api, dataset, lab_csv):
+    version_id = upload(api, dataset, "s.csv", lab_csv).json()["id"]
+    # A worker died half-way: the row says "validating" and no task will finish it.
+    DatasetVersion.objects.filter(pk=version_id).update(status="validating", progress=0.4)
+    response = api.post(f"/api/v1/dataset-versions/{version_id}/revalidate/")
+    assert response.status_code == 202 and response.json()["status"] == "pending"
+    assert validated(version_id).status == "valid"
+    # Redelivered after a crash while validating: the task finishes the job too.
+    DatasetVersion.objects.filter(pk=version_id).update(status="validating")
+    assert validate_dataset_version.run(version_id) == "valid"
+
+
+def test_download_returns_the_file_as_uploaded(api, dataset, lab_csv):
+    version_id = upload(api, dataset, "original name.csv", lab_csv).json()["id"]
+    response = api.get(f"/api/v1/dataset-versions/{version_id}/download/")
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content) == lab_csv
+    assert 'filename="original name.csv"' in response["Content-Disposition"]
+
+
+def test_tsv_and_parquet_uploads_are_read_natively(api, dataset, tmp_path):
+    frame = generate_submissions(rows=120, seed=3)
+    parquet = tmp_path / "x.parquet"
+    frame.to_parquet(parquet, index=False)
+    for name, content in (("x.tsv", frame.to_csv(index=False, sep="\t").encode()), ("x.parquet",
+                                                                                   parquet.read_bytes())):
+        body = upload(api, dataset, name, content).json()
+        version = validated(body["id"])
+        assert version.status == "valid", version.status_reason
+        assert version.row_count == 120 and version.column_count == 20
+        types = {c["name"]: c["type"] for c in version.schema["columns"]}
+        assert types["qc_pass"] == "integer" and types["sample_type"] == "categorical"
+
+
+def test_parent_must_belong_to_the_dataset(api, dataset, scientist, lab_csv):
+    other = services.dataset_create(user=scientist, name="other")
+    foreign = upload(api, other, "a.csv", lab_csv).json()["id"]
+    response = upload(api, dataset, "b.csv", lab_csv, parent=foreign)
+    assert response.status_code == 400 and "parent" in response.json()["error"]["message"]
+    own = upload(api, dataset, "c.csv", lab_csv).json()["id"]
+    child = upload(api, dataset, "d.csv", lab_csv.replace(b"\n", b"\r\n"), parent=own)
+    assert child.status_code == 201 and child.json()["parent"] == own
+
+
+# --- Bad input ------------------------------------------------------------------------
+
+def _assert_refused(response, code: str, status: int = 400):
+    body = response.json()
+    assert response.status_code == status, body
+    assert body["error"]["code"] == code, body
+    assert body["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "code"),
+    [
+        ("empty.csv", b"", "empty_file"),
+        ("blank.csv", b"\n\n  \n", "empty_file"),
+        ("header-only.csv", b"sample_id,qc_pass\n", "no_data_rows"),
+        ("header-only-crlf.tsv", b"sample_id\tqc_pass\r\n\r\n", "no_data_rows"),
+        ("garbage.csv", bytes(range(256)) * 40, "binary_file"),
+        ("report.xlsx", b"PK\x03\x04 not a table", "unsupported_format"),
+        ("noextension", b"a,b\n1,2\n", "unsupported_format"),
+        ("dupes.csv", b"sample_id,rin,rin\nS1,7.1,7.2\n", "duplicate_columns"),
+        ("nameless.csv", b"sample_id,,rin\nS1,x,7.2\n", "empty_column_name"),
+        ("utf16.csv", "sample_id,lab\nS1,Zürich\n".encode("utf-16"), "unsupported_encoding"),
+        ("fake.parquet", b"sample_id,qc_pass\nS1,1\n", "not_parquet"),
+    ],
+)
+def test_bad_files_are_refused_clearly_and_leave_nothing(api, dataset, name, content, code):
+    before = stored_files()
+    _assert_refused(upload(api, dataset, name, content), code)
+    assert DatasetVersion.objects.count() == 0
+    assert stored_files() == before
+
+
+def test_random_binary_garbage_is_refused(api, dataset):
+    garbage = os.urandom(8192)
+    response = upload(api, dataset, "instrument-dump.csv", garbage)
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] in ("binary_file", "unsupported_encoding")
+    assert DatasetVersion.objects.count() == 0 and stored_files() == set()
+
+
+def test_parquet_named_csv_is_refused_with_the_fix(api, dataset, tmp_path):
+    path = tmp_path / "x.parquet"
+    generate_submissions(rows=10, seed=1).to_parquet(path, index=False)
+    response = upload(api, dataset, "export.csv", path.read_bytes())
+    _assert_refused(response, "wrong_extension")
+    assert ".parquet" in response.json()["error"]["message"]
+
+
+def test_missing_file_field_is_a_400(api, dataset):
+    response = api.post(f"/api/v1/datasets/{dataset.pk}/versions/", {"note": "x"}, format="multipart")
+    _assert_refused(response, "validation_failed")
+
+
+def test_inconsistent_column_counts_make_an_invalid_version_with_the_reason(api, dataset):
+    content = b"sample_id,rin,din\nS1,7.1,3\nS2,7.3\nS3,6.9,4,extra\nS4,8.0,5\n"
+    body = upload(api, dataset, "ragged.csv", content).json()
+    version = validated(body["id"])
+    assert version.status == "invalid"
+    assert "2 row(s) do not have the 3 fields" in version.status_reason
+    assert version.quality_report["bad_rows"]["count"] == 2
+
+
+def test_latin1_text_is_detected_and_decoded(api, dataset):
+    text = "sample_id;submitting_lab;rin\nS1;Zürich Génomique;7,1\nS2;Málaga;6,9\nS3;Tromsø;8,0\n"
+    body = upload(api, dataset, "latin1.csv", text.encode("cp1252")).json()
+    assert body["encoding"] == "cp1252" and body["delimiter"] == ";"
+    version = validated(body["id"])
+    assert version.status == "valid", version.status_reason
+    labs = next(c for c in version.schema["columns"] if c["name"] == "submitting_lab")
+    assert set(labs["stats"]["counts"]) == {"Zürich Génomique", "Málaga", "Tromsø"}
+
+
+def test_mostly_numbers_with_some_text_is_reported_as_mixed_types(api, dataset, scientist):
+    rows = [f"S{i},{5 + (i % 40) / 10:.1f}" for i in range(200)]
+    rows[17] = "S17,n.d."
+    rows[99] = "S99,<0.5"
+    content = ("sample_id,concentration_ng_ul\n" + "\n".join(rows) + "\n").encode()
+    version = validated(upload(api, dataset, "typos.csv", content).json()["id"])
+    assert version.status == "invalid"
+    assert "concentration_ng_ul" in version.status_reason and "mixed types" in version.status_reason
+    mixed = version.quality_report["mixed_types"][0]
+    assert mixed["column"] == "concentration_ng_ul" and mixed["text_count"] == 2
+    assert set(mixed["examples"]) == {"n.d.", "<0.5"}
+    assert mixed["numeric_share"] == pytest.approx(0.99)
+    # Declaring the column as text accepts it as it is.
+    services.expectation_create(dataset=dataset, user=scientist, kind="column_type",
+                                column="concentration_ng_ul", params={"type": "text"})
+    services.dataset_version_revalidate(version=version, user=scientist)
+    assert validated(version.pk).status == "valid"
+
+
+def test_upload_over_the_limit_is_a_413_and_stores_nothing(api, dataset, settings, lab_csv):
+    settings.DATASET_MAX_UPLOAD_SIZE = 1000
+    _assert_refused(upload(api, dataset, "big.csv", lab_csv), "payload_too_large", 413)
+    assert DatasetVersion.objects.count() == 0 and stored_files() == set()
+
+
+def test_a_stream_without_length_is_cut_off_at_the_limit(dataset, scientist, settings):
+    """What the service does with a body of unknown length (chunked upload):
+    it stops copying at the limit and leaves no file or row."""
+    settings.DATASET_MAX_UPLOAD_SIZE = 64 * 1024
+
+    class Endless(io.RawIOBase):
+        def readable(self):
+            return True
+
+        def readinto(self, buffer):
+            line = b"S1,7.1,3\n" * (len(buffer) // 9)
+            buffer[: len(line)] = line
+            return len(line)
+
+    from apps.core.errors import PayloadTooLarge
+
+    with pytest.raises(PayloadTooLarge):
+        services.dataset_version_upload(dataset=dataset, user=scientist, file=io.BufferedReader(Endless()),
+                                        filename="stream.csv")
+    assert DatasetVersion.objects.count() == 0 and stored_files() == set()
+
+
+def test_the_upload_handler_stops_a_body_at_the_limit():
+    from django.test import RequestFactory
+
+    from apps.core.errors import PayloadTooLarge
+    from apps.datasets.uploadhandlers import LimitedTemporaryFileUploadHandler
+
+    handler = LimitedTemporaryFileUploadHandler(RequestFactory().post("/"), limit=10_000)
+    handler.new_file("file", "x.csv", "text/csv", None)
+    handler.receive_data_chunk(b"a" * 8000, 0)
+    temp_path = handler.file.temporary_file_path()
+    with pytest.raises(PayloadTooLarge):
+        handler.receive_data_chunk(b"a" * 8000, 8000)
+    assert not os.path.exists(temp_path), "the partial spool file is removed"
+
+
+def test_a_failing_database_write_leaves_no_orphan_file(dataset, scientist, lab_csv, monkeypatch):
+    def boom(**kwargs):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr("apps.datasets.services.audit_record", boom)
+    with pytest.raises(RuntimeError):
+        services.dataset_version_upload(dataset=dataset, user=scientist, file=io.BytesIO(lab_csv),
+                                        filename="s.csv")
+    assert DatasetVersion.objects.count() == 0
+    assert stored_files() == set()
+
+
+# --- Expectations ---------------------------------------------------------------------
+
+def test_expectations_crud_and_a_hard_failure_makes_the_version_invalid(api, dataset, lab_csv):
+    url = f"/api/v1/datasets/{dataset.pk}/expectations/"
+    created = api.post(url, {"kind": "value_range", "column": "a260_280", "params": {"min": 1.0, "max": 1.9}},
+                       format="json")
+    assert created.status_code == 201, created.json()
+    expectation_id = created.json()["id"]
+    assert created.json()["description"] == "a260_280 between 1.0 and 1.9"
+    api.post(url, {"kind": "column_exists", "column": "operator_initials"}, format="json")
+    assert len(api.get(url).json()) == 2
+
+    version = validated(upload(api, dataset, "s.csv", lab_csv).json()["id"])
+    assert version.status == "invalid"
+    assert "a260_280 between 1.0 and 1.9" in version.status_reason
+    assert "operator_initials" in version.status_reason
+    failed = [r for r in version.expectation_results if not r["passed"]]
+    assert {r["kind"] for r in failed} == {"value_range", "column_exists"}
+
+    patched = api.patch(f"{url}{expectation_id}/", {"params": {"min": 1.0, "max": 2.6}}, format="json")
+    assert patched.status_code == 200
+    missing_column = next(r for r in failed if r["kind"] == "column_exists")
+    deleted = api.delete(f"{url}{missing_column['expectation_id']}/")
+    assert deleted.status_code == 204
+    api.post(f"/api/v1/dataset-versions/{version.pk}/revalidate/")
+    assert validated(version.pk).status == "valid"
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"kind": "value_range", "column": "rin", "params": {}},
+        {"kind": "value_range", "column": "rin", "params": {"min": 5, "max": 1}},
+        {"kind": "column_type", "column": "rin", "params": {"type": "decimal"}},
+        {"kind": "allowed_categories", "column": "sample_type", "params": {"values": []}},
+        {"kind": "not_null", "column": "", "params": {}},
+        {"kind": "row_count", "column": "rin", "params": {"min": 1}},
+        {"kind": "unique", "column": "x", "params": {"surprise": 1}},
+        {"kind": "telepathy", "column": "x"},
+    ],
+)
+def test_invalid_expectations_are_refused(api, dataset, payload):
+    response = api.post(f"/api/v1/datasets/{dataset.pk}/expectations/", payload, format="json")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "validation_failed"
+
+
+# --- Feature spec ---------------------------------------------------------------------
+
+def test_feature_spec_get_and_put(api, dataset, lab_csv):
+    url = f"/api/v1/datasets/{dataset.pk}/feature-spec/"
+    before = api.get(url).json()
+    assert before["spec"] == {} and before["error"]
+    validated(upload(api, dataset, "s.csv", lab_csv).json()["id"])
+    summary = api.get(url).json()
+    assert summary["error"] == ""
+    assert "sample_id" not in summary["feature_columns"]
+    assert summary["signature"]["target"] == "qc_pass"
+    assert summary["effective"]["columns"]["sample_id"] == {"kind": "drop"}
+
+    bad = api.put(url, {"spec": {"columns": {"sample_type": {"kind": "numeric"}}}}, format="json")
+    assert bad.status_code == 400
+    assert bad.json()["error"]["code"] == "invalid_feature_spec"
+    assert "columns.sample_type.kind" in bad.json()["error"]["details"]["fields"]
+
+    good = api.put(url, {"spec": {"columns": {"turnaround_hours": {"kind": "drop"}},
+                                  "numeric": {"scaling": "robust"}}}, format="json")
+    assert good.status_code == 200, good.json()
+    assert "turnaround_hours" not in good.json()["feature_columns"]
+    assert Dataset.objects.get(pk=dataset.pk).feature_spec["numeric"] == {"scaling": "robust"}
+
+
+# --- Permissions ----------------------------------------------------------------------
+
+def test_users_without_access_cannot_list_read_or_upload(make_user, client_for, api, dataset, lab_csv):
+    version_id = upload(api, dataset, "s.csv", lab_csv).json()["id"]
+    with transaction.atomic():
+        make_private(dataset)
+    outsider = client_for(make_user("Data Scientist", username="outsider"))
+    assert outsider.get("/api/v1/datasets/").json()["count"] == 0
+    assert outsider.get("/api/v1/dataset-versions/").json()["count"] == 0
+    for url in (f"/api/v1/datasets/{dataset.pk}/", f"/api/v1/datasets/{dataset.pk}/versions/",
+                f"/api/v1/dataset-versions/{version_id}/", f"/api/v1/dataset-versions/{version_id}/download/",
+                f"/api/v1/dataset-versions/{version_id}/lineage/", f"/api/v1/datasets/{dataset.pk}/expectations/"):
+        response = outsider.get(url)
+        assert response.status_code == 404, url
+        assert response.json()["error"]["code"] == "not_found"
+    before = stored_files()
+    response = upload(outsider, dataset, "new.csv", lab_csv.replace(b"S", b"T"))
+    assert response.status_code == 404
+    assert stored_files() == before and DatasetVersion.objects.count() == 1
+    # The owner still sees everything.
+    assert api.get(f"/api/v1/dataset-versions/{version_id}/").status_code == 200
+
+
+def test_viewers_may_read_but_not_upload_or_edit(make_user, client_for, dataset, api, lab_csv):
+    upload(api, dataset, "s.csv", lab_csv)
+    viewer = client_for(make_user("Viewer", username="v"))
+    assert viewer.get("/api/v1/datasets/").json()["count"] == 1
+    response = upload(viewer, dataset, "t.csv", lab_csv.replace(b"S", b"T"))
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "permission_denied"
+    assert viewer.post("/api/v1/datasets/", {"name": "mine"}).status_code == 403
+    assert viewer.post(f"/api/v1/datasets/{dataset.pk}/expectations/",
+                       {"kind": "unique", "column": "sample_id"}, format="json").status_code == 403
+    assert viewer.put(f"/api/v1/datasets/{dataset.pk}/feature-spec/", {"spec": {}}, format="json").status_code == 403
+    assert DatasetVersion.objects.count() == 1
+
+
+def test_anonymous_requests_are_refused(api_client, dataset):
+    response = api_client.get("/api/v1/datasets/")
+    assert response.status_code == 401
+    assert api_client.post(f"/api/v1/datasets/{dataset.pk}/versions/", {}).status_code == 401
+
+
+# --- Lineage --------------------------------------------------------------------------
+
+def test_lineage_lists_runs_model_versions_and_deployments_the_user_may_see(  # noqa: PLR0917 - fixtures
+        api, dataset, scientist, lab_csv, make_user, client_for):
+    from apps.core.permissions import grant_on_create
+    from apps.experiments.models import Experiment, Run
+    from apps.registry.models import ModelVersion, RegisteredModel
+    from apps.serving.models import Deployment, Endpoint
+
+    parent_id = upload(api, dataset, "s.csv", lab_csv).json()["id"]
+    version = DatasetVersion.objects.get(pk=parent_id)
+    child_id = upload(api, dataset, "t.csv", lab_csv.replace(b"\n", b"\r\n"), parent=parent_id).json()["id"]
+    empty = api.get(f"/api/v1/dataset-versions/{parent_id}/lineage/").json()
+    assert empty["runs"] == [] and empty["model_versions"] == [] and empty["deployments"] == []
+    assert [c["id"] for c in empty["children"]] == [child_id]
+
+    with transaction.atomic():
+        experiment = Experiment.objects.create(name="qc", owner=scientist)
+        grant_on_create(experiment, owner=scientist)
+        secret = Experiment.objects.create(name="secret", owner=scientist)
+        grant_on_create(secret, owner=scientist)
+        make_private(secret)
+        run = Run.objects.create(experiment=experiment, user=scientist, dataset_version=version, name="lr",
+                                 start_time=timezone.now())
+        Run.objects.create(experiment=secret, user=scientist, dataset_version=version, name="hidden",
+                           start_time=timezone.now())
+        model = RegisteredModel.objects.create(name="sample-qc", owner=scientist, task_type="classification")
+        grant_on_create(model, owner=scientist)
+        model_version = ModelVersion.objects.create(registered_model=model, version=1, source_run=run,
+                                                    artifact="x", sha256="0" * 64, created_by=scientist)
+        endpoint = Endpoint.objects.create(slug="qc", name="QC", owner=scientist)
+        grant_on_create(endpoint, owner=scientist)
+        Deployment.objects.create(endpoint=endpoint, model_version=model_version, created_by=scientist)
+
+    lineage = api.get(f"/api/v1/dataset-versions/{parent_id}/lineage/").json()
+    assert {r["name"] for r in lineage["runs"]} == {"lr", "hidden"}
+    assert [m["model"] for m in lineage["model_versions"]] == ["sample-qc"]
+    assert [d["endpoint"] for d in lineage["deployments"]] == ["qc"]
+
+    colleague = client_for(make_user("Data Scientist", username="colleague"))
+    seen = colleague.get(f"/api/v1/dataset-versions/{parent_id}/lineage/").json()
+    assert [r["name"] for r in seen["runs"]] == ["lr"], "runs of a private experiment stay hidden"
+
+
+# --- Overview card and schema ---------------------------------------------------------
+
+def test_overview_card(scientist, dataset, make_user):
+    from apps.datasets.selectors import overview_card
+
+    card = overview_card(user=scientist)
+    assert card["title"] == "Datasets" and card["url"] == "/datasets/"
+    assert dict(card["stats"])["Datasets"] == 1
+    assert overview_card(user=make_user(username="norole")) is None
