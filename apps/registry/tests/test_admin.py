@@ -1,0 +1,163 @@
+"""The admin: pending-first request list, approve/reject actions with an
+intermediate comment page, four eyes and gate override, rollback action,
+webhook subscriptions."""
+
+import pytest
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.test import Client
+
+from apps.core.models import AuditEvent
+from apps.registry import services
+from apps.registry.choices import RequestStatus, Stage
+from apps.registry.models import WebhookSubscription
+
+pytestmark = pytest.mark.django_db
+
+CHANGELIST = "/admin/registry/promotionrequest/"
+
+
+def staff(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def pending(people, make_run, registered):
+    v1 = services.model_version_register(registered_model=registered, run=make_run(), actor=people.scientist)
+    approved = services.transition_request_create(version=v1, actor=people.scientist, target_stage="production",
+                                                  justification="first")
+    services.transition_request_approve(request=approved, actor=people.qa, comment="ok")
+    v2 = services.model_version_register(registered_model=registered, run=make_run(C=0.5), actor=people.scientist)
+    return services.transition_request_create(version=v2, actor=people.lead, target_stage="production",
+                                              justification="C=0.5 generalises better")
+
+
+def test_changelist_shows_pending_requests_by_default(people, pending):
+    client = staff(people.qa)
+    page = client.get(CHANGELIST)
+    assert page.status_code == 200
+    shown = list(page.context["cl"].result_list)
+    assert shown == [pending]
+    everything = client.get(CHANGELIST + "?status=all")
+    assert len(everything.context["cl"].result_list) == 2
+    detail = client.get(f"{CHANGELIST}{pending.pk}/change/").content.decode()
+    assert "gate-results" in detail and "metric-comparison" in detail and "Production v1" in detail
+
+
+def test_approve_action_asks_for_a_comment_then_promotes(people, pending):
+    client = staff(people.qa)
+    form = client.post(CHANGELIST, {"action": "approve_selected", ACTION_CHECKBOX_NAME: [pending.pk]})
+    assert form.status_code == 200
+    html = form.content.decode()
+    assert "decision-form" in html and "gate-results" in html and "metric-comparison" in html
+    no_comment = client.post(CHANGELIST, {"action": "approve_selected", ACTION_CHECKBOX_NAME: [pending.pk],
+                                          "apply": "Approve", "comment": ""})
+    assert no_comment.status_code == 200 and "This field is required" in no_comment.content.decode()
+    done = client.post(CHANGELIST, {"action": "approve_selected", ACTION_CHECKBOX_NAME: [pending.pk],
+                                    "apply": "Approve", "comment": "Reviewed the FFPE subset"}, follow=True)
+    assert "Approved 1 request(s)" in done.content.decode()
+    pending.refresh_from_db()
+    pending.version.refresh_from_db()
+    assert pending.status == RequestStatus.APPROVED and pending.decided_by == people.qa
+    assert pending.version.stage == Stage.PRODUCTION
+    assert AuditEvent.objects.filter(action="promotion_request.approved", actor=people.qa).count() == 2
+
+
+def test_requester_cannot_approve_in_the_admin(people, pending):
+    client = staff(people.lead)
+    result = client.post(CHANGELIST, {"action": "approve_selected", ACTION_CHECKBOX_NAME: [pending.pk],
+                                      "apply": "Approve", "comment": "my own"}, follow=True)
+    assert "four eyes" in result.content.decode()
+    pending.refresh_from_db()
+    assert pending.status == RequestStatus.PENDING
+
+
+def test_superuser_cannot_approve_own_request_in_the_admin(people, make_run, registered):
+    version = services.model_version_register(registered_model=registered, run=make_run(), actor=people.root)
+    own = services.transition_request_create(version=version, actor=people.root, target_stage="staging",
+                                             justification="root wants it")
+    result = staff(people.root).post(CHANGELIST, {"action": "approve_selected", ACTION_CHECKBOX_NAME: [own.pk],
+                                                  "apply": "Approve", "comment": "self"}, follow=True)
+    assert "four eyes" in result.content.decode()
+    own.refresh_from_db()
+    assert own.status == RequestStatus.PENDING
+
+
+def test_admin_override_of_failed_gates(people, make_run, registered):
+    version = services.model_version_register(registered_model=registered,
+                                              run=make_run(metrics={"test_roc_auc": 0.5}), actor=people.scientist)
+    failed = services.transition_request_create(version=version, actor=people.scientist, target_stage="production",
+                                                justification="urgent")
+    assert not failed.gates_passed
+    blocked = staff(people.qa).post(CHANGELIST, {"action": "approve_selected", ACTION_CHECKBOX_NAME: [failed.pk],
+                                                 "apply": "Approve", "comment": "ok"}, follow=True)
+    assert "Quality gates failed" in blocked.content.decode()
+    admin = staff(people.admin)
+    form = admin.post(CHANGELIST, {"action": "approve_selected", ACTION_CHECKBOX_NAME: [failed.pk]})
+    assert "Override reason" in form.content.decode()
+    admin.post(CHANGELIST, {"action": "approve_selected", ACTION_CHECKBOX_NAME: [failed.pk], "apply": "Approve",
+                            "comment": "ok", "override_reason": "Manual review of 300 samples, ticket QA-7"})
+    failed.refresh_from_db()
+    assert failed.status == RequestStatus.APPROVED
+    assert failed.override_reason == "Manual review of 300 samples, ticket QA-7"
+
+
+def test_reject_action(people, pending):
+    client = staff(people.qa)
+    client.post(CHANGELIST, {"action": "reject_selected", ACTION_CHECKBOX_NAME: [pending.pk], "apply": "Reject",
+                             "comment": "Needs more RNA samples"})
+    pending.refresh_from_db()
+    assert pending.status == RequestStatus.REJECTED and pending.decision_comment == "Needs more RNA samples"
+
+
+def test_requests_are_read_only_in_the_admin(people, pending):
+    client = staff(people.admin)
+    assert client.get("/admin/registry/promotionrequest/add/").status_code == 403
+    page = client.get(f"{CHANGELIST}{pending.pk}/change/").content.decode()
+    assert 'name="_save"' not in page
+
+
+def test_rollback_action(people, pending):
+    staff(people.qa).post(CHANGELIST, {"action": "approve_selected", ACTION_CHECKBOX_NAME: [pending.pk],
+                                       "apply": "Approve", "comment": "ok"})
+    model = pending.version.registered_model
+    client = staff(people.admin)
+    url = "/admin/registry/registeredmodel/"
+    form = client.post(url, {"action": "rollback_selected", ACTION_CHECKBOX_NAME: [model.pk]})
+    assert "v2 will be archived and v1 put back" in form.content.decode()
+    client.post(url, {"action": "rollback_selected", ACTION_CHECKBOX_NAME: [model.pk], "apply": "Roll back",
+                      "reason": "Complaints from the Berlin lab"})
+    assert model.versions.get(stage=Stage.PRODUCTION).version == 1
+    assert AuditEvent.objects.get(action="registered_model.rolled_back").message == "Complaints from the Berlin lab"
+
+
+def test_gate_settings_are_validated_in_the_admin(people, registered):
+    client = staff(people.admin)
+    url = f"/admin/registry/registeredmodel/{registered.pk}/change/"
+    response = client.post(url, {"description": "x", "tags": "{}", "quality_gates": '{"metrics": "nope"}',
+                                 "champion_follows_production": "on"})
+    assert response.status_code == 200 and "must be a list" in response.content.decode()
+    client.post(url, {"description": "Library-prep QC", "tags": "{}", "champion_follows_production": "on",
+                      "quality_gates": '{"metrics": [{"metric": "test_f1", "threshold": 0.6}]}'})
+    registered.refresh_from_db()
+    assert registered.quality_gates["metrics"] == [{"metric": "test_f1", "op": ">=", "threshold": 0.6}]
+    assert AuditEvent.objects.filter(action="registered_model.updated", actor=people.admin).exists()
+
+
+def test_webhook_admin(people, registered):
+    client = staff(people.admin)
+    refused = client.post("/admin/registry/webhooksubscription/add/", {
+        "name": "bad", "url": "ftp://example.org/", "events": "[]", "is_active": "on"})
+    assert refused.status_code == 200 and "http" in refused.content.decode()
+    created = client.post("/admin/registry/webhooksubscription/add/", {
+        "name": "lims", "url": "http://127.0.0.1:9/hook", "registered_model": registered.pk,
+        "events": '["registry.promotion.approved"]', "is_active": "on"}, follow=True)
+    subscription = WebhookSubscription.objects.get(name="lims")
+    assert subscription.secret in created.content.decode()  # shown once
+    client.post("/admin/registry/webhooksubscription/", {"action": "send_test_event",
+                                                         ACTION_CHECKBOX_NAME: [subscription.pk]})
+    assert subscription.deliveries.get().event == "webhook.test"
+    deliveries = client.get("/admin/registry/webhookdelivery/").content.decode()
+    assert "webhook.test" in deliveries
+    assert staff(people.qa).get("/admin/registry/webhooksubscription/add/").status_code == 403
