@@ -127,6 +127,10 @@ class RolloutEvent(models.Model):
     def __str__(self):
         return f"{self.deployment_id}: {self.kind}"
 
+    @property
+    def label(self) -> str:
+        return self.kind.replace("_", " ").capitalize()
+
 
 class PredictionLog(models.Model):
     """One predict request as it was answered (or refused after routing): a

@@ -123,13 +123,13 @@ def deployment_window_stats(*, deployment_id: int, start: datetime, end: datetim
 def _accuracy_by_deployment(*, endpoint: Endpoint, start: datetime) -> dict[int, dict]:
     rows = (Feedback.objects.filter(endpoint=endpoint, received_at__gte=start, deployment__isnull=False)
             .values("deployment_id")
-            .annotate(joined=Count("id"), correct=Count("id", filter=Q(correct=True)),
-                      judged=Count("id", filter=Q(correct__isnull=False))))
+            .annotate(n_feedback=Count("id"), n_correct=Count("id", filter=Q(correct=True)),
+                      n_judged=Count("id", filter=Q(correct__isnull=False))))
     result = {}
     for row in rows:
         result[row["deployment_id"]] = {
-            "feedback": row["joined"],
-            "accuracy": (row["correct"] / row["judged"]) if row["judged"] else None,
+            "feedback": row["n_feedback"],
+            "accuracy": (row["n_correct"] / row["n_judged"]) if row["n_judged"] else None,
         }
     return result
 

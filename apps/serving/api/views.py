@@ -138,7 +138,8 @@ class DeploymentViewSet(viewsets.ReadOnlyModelViewSet):
         services.deployment_promote(deployment=self._controlled(), actor=request.user)
         return self._detail(int(pk))
 
-    @extend_schema(request=s.DeploymentPauseSerializer, responses=s.DeploymentDetailSerializer, summary="Hold the rollout")
+    @extend_schema(request=s.DeploymentPauseSerializer, responses=s.DeploymentDetailSerializer,
+                   summary="Hold the rollout")
     @action(detail=True, methods=["post"])
     def pause(self, request, pk=None):
         data = s.DeploymentPauseSerializer(data=request.data)

@@ -17,6 +17,8 @@ ENDPOINT_AUDIT_FIELDS = ["slug", "name", "environment", "description", "owner", 
 ENDPOINT_CONFIG_DEFAULTS = {"max_batch_size": 100, "log_inputs": True}
 MAX_BATCH_LIMIT = 10_000
 _SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,98}[a-z0-9])?$")
+# Words the endpoint pages use in their own URLs.
+RESERVED_SLUGS = frozenset({"new", "deployments"})
 
 
 def _invalid(field: str, message: str) -> ValidationFailed:
@@ -47,6 +49,8 @@ def _clean_fields(*, slug=None, name=None, environment=None, description=None) -
     if slug is not None:
         if not isinstance(slug, str) or not _SLUG.match(slug):
             raise _invalid("slug", "use lower-case letters, digits and hyphens (e.g. sample-qc), at most 100")
+        if slug in RESERVED_SLUGS:
+            raise _invalid("slug", f"{slug!r} is reserved; choose another")
         cleaned["slug"] = slug
     if name is not None:
         name = str(name).strip()

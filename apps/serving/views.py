@@ -1,0 +1,153 @@
+"""Browser pages of the serving app: endpoints, one endpoint with its
+traffic split, live charts, rollout controls, history and "try it"."""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib import messages
+from django.http import Http404, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from apps.core.errors import ApplicationError, NotFound
+from apps.core.errors import PermissionDenied as AppPermissionDenied
+from apps.core.permissions import has_perm
+from apps.serving import charts, selectors, services
+from apps.serving.forms import DeployForm, EndpointForm, ReasonForm
+
+DEPLOYMENT_ACTIONS = ("promote", "pause", "resume", "rollback")
+
+
+def _endpoint_or_404(request, slug: str, perm: str = "serving.view_endpoint"):
+    try:
+        return selectors.endpoint_get(user=request.user, slug=slug, perm=perm)
+    except NotFound:
+        raise Http404(f"No endpoint {slug}.")
+    except AppPermissionDenied as exc:
+        from django.core.exceptions import PermissionDenied
+
+        raise PermissionDenied(exc.message)
+
+
+@require_GET
+def endpoint_list(request):
+    return render(request, "serving/endpoint_list.html", {
+        "endpoints": selectors.endpoint_list(user=request.user),
+        "form": EndpointForm() if has_perm(request.user, "serving.add_endpoint") else None,
+    })
+
+
+@require_POST
+def endpoint_create(request):
+    form = EndpointForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
+        return redirect("serving:list")
+    data = form.cleaned_data
+    try:
+        endpoint = services.endpoint_create(actor=request.user, slug=data["slug"], name=data["name"],
+                                            environment=data["environment"], description=data["description"],
+                                            config={"max_batch_size": data["max_batch_size"]})
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+        return redirect("serving:list")
+    messages.success(request, f"Endpoint {endpoint.slug} created. Deploy a model version to it.")
+    return redirect("serving:detail", slug=endpoint.slug)
+
+
+@require_GET
+def endpoint_detail(request, slug: str):
+    endpoint = _endpoint_or_404(request, slug)
+    split = selectors.traffic_split(endpoint=endpoint)
+    deployments = list(selectors.deployment_list(user=request.user, endpoint=endpoint)[:25])
+    active = next((d for d in deployments if d.rollout_active), None)
+    serving = max((d for d in deployments if d.status in selectors.LIVE_STATUSES), default=None,
+                  key=lambda d: d.traffic_weight)
+    can_deploy = has_perm(request.user, "serving.deploy_endpoint", endpoint)
+    example = (serving.model_version.input_example[:2] if serving is not None else []) or []
+    return render(request, "serving/endpoint_detail.html", {
+        "endpoint": endpoint,
+        "split": split,
+        "traffic_fig": charts.traffic_split_figure(split),
+        "deployments": deployments,
+        "active": active,
+        "timeline": selectors.endpoint_timeline(endpoint=endpoint, limit=60),
+        "can_deploy": can_deploy,
+        "can_predict": has_perm(request.user, "serving.predict_endpoint", endpoint),
+        "deploy_form": DeployForm(endpoint=endpoint, user=request.user) if can_deploy else None,
+        "example_json": json.dumps({"instances": example, "unit_id": "S-try-1"}, indent=2),
+        "predict_url": f"/api/v1/endpoints/{endpoint.slug}/predict/",
+    })
+
+
+@require_POST
+def endpoint_deploy(request, slug: str):
+    endpoint = _endpoint_or_404(request, slug)
+    form = DeployForm(request.POST, endpoint=endpoint, user=request.user)
+    if not form.is_valid():
+        messages.error(request, "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
+        return redirect("serving:detail", slug=slug)
+    try:
+        deployment = services.deployment_start(endpoint=endpoint, model_version=form.cleaned_data["model_version"],
+                                               strategy=form.cleaned_data["strategy"], config=form.config(),
+                                               actor=request.user)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+        return redirect("serving:detail", slug=slug)
+    messages.success(request, f"Deployment {deployment.pk} started: health check first, then "
+                              f"{deployment.get_strategy_display().lower()} rollout.")
+    return redirect("serving:detail", slug=slug)
+
+
+@require_POST
+def deployment_action(request, pk: int, action: str):
+    if action not in DEPLOYMENT_ACTIONS:
+        raise Http404("Unknown action.")
+    try:
+        deployment = selectors.deployment_get(user=request.user, pk=pk)
+    except NotFound:
+        raise Http404("No such deployment.")
+    form = ReasonForm(request.POST)
+    reason = form.cleaned_data["reason"] if form.is_valid() else ""
+    try:
+        if action == "promote":
+            services.deployment_promote(deployment=deployment, actor=request.user)
+        elif action == "pause":
+            services.deployment_pause(deployment=deployment, actor=request.user, reason=reason)
+        elif action == "resume":
+            services.deployment_resume(deployment=deployment, actor=request.user)
+        else:
+            services.deployment_rollback(deployment=deployment, actor=request.user, reason=reason)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Deployment {deployment.pk}: {action} done.")
+    return redirect("serving:detail", slug=deployment.endpoint.slug)
+
+
+@require_GET
+def traffic_chart(request, slug: str):
+    endpoint = _endpoint_or_404(request, slug)
+    split = selectors.traffic_split(endpoint=endpoint)
+    return JsonResponse(charts.traffic_split_figure(split))
+
+
+@require_GET
+def traffic_split(request, slug: str):
+    """The split as JSON, for the table under the chart."""
+    endpoint = _endpoint_or_404(request, slug)
+    return JsonResponse({"split": selectors.traffic_split(endpoint=endpoint)})
+
+
+@require_GET
+def live_chart(request, slug: str, kind: str):
+    if kind not in ("rps", "latency", "errors"):
+        raise Http404("Unknown chart.")
+    endpoint = _endpoint_or_404(request, slug)
+    try:
+        window = selectors.parse_window(request.GET.get("window"))
+    except ApplicationError as exc:
+        return JsonResponse({"error": exc.message}, status=400)
+    metrics = selectors.endpoint_metrics(endpoint=endpoint, window=window)
+    return JsonResponse(charts.live_figure(metrics, kind))
