@@ -57,6 +57,8 @@ MIXED_TYPE_SHARE = 0.8    # a string column this numeric is a number column with
 _ID_NAME = re.compile(r"(^|_)(id|uuid|guid|key|barcode|accession)$|^id_", re.IGNORECASE)
 
 ProgressFn = Callable[[float, str], None]
+_NULL_HASH = np.uint64(0x9E3779B97F4A7C15)
+_HASH_MULTIPLIER = np.uint64(1_000_003)
 
 
 @dataclass
@@ -97,12 +99,16 @@ class ColumnAccumulator:
 
 
 def _kmv_merge(current: np.ndarray | None, hashes: np.ndarray) -> np.ndarray:
+    """The KMV_K smallest distinct hashes of ``current`` and ``hashes``."""
+    if hashes.size > KMV_K:
+        hashes = np.partition(hashes, KMV_K)[: KMV_K + 1]
     merged = np.unique(hashes if current is None else np.concatenate([current, hashes]))
     return merged[:KMV_K]
 
 
 def _hash_values(values: np.ndarray) -> np.ndarray:
-    return pd.util.hash_array(values, categorize=False)
+    """64-bit hashes of values by their text form (pandas' SipHash-based hash_array)."""
+    return pd.util.hash_array(np.asarray(values, dtype=object), categorize=False)
 
 
 class Profiler:
@@ -130,13 +136,23 @@ class Profiler:
         start = self.rows
         block_index = (np.arange(start, start + n) // self.block_rows)
         n_blocks = int(block_index[-1]) + 1
+        row_hash = np.zeros(n, dtype=np.uint64)
         for name in self.order:
-            self._add_column(self.columns[name], batch.column(name), block_index, n_blocks)
-        frame = batch.to_pandas()
-        self.row_hashes.append(pd.util.hash_pandas_object(frame, index=False).to_numpy())
+            column_hash = self._add_column(self.columns[name], batch.column(name), block_index, n_blocks)
+            # Order-dependent combination (wrapping uint64 arithmetic), so that
+            # swapped values in two columns make a different row.
+            row_hash = row_hash * _HASH_MULTIPLIER ^ column_hash
+        self.row_hashes.append(row_hash)
         self.rows += n
 
-    def _add_column(self, acc: ColumnAccumulator, arr: pa.Array, block_index: np.ndarray, n_blocks: int) -> None:
+    def _add_column(self, acc: ColumnAccumulator, arr: pa.Array, block_index: np.ndarray,
+                    n_blocks: int) -> np.ndarray:
+        """Update the column's summaries from one batch; returns a 64-bit hash
+        per row of the column's values (for the duplicate-row count).
+
+        Work is done on the batch's distinct values (a dictionary encoding)
+        weighted by their counts, so a categorical column costs as much as
+        its categories, not its rows."""
         n = len(arr)
         acc.rows += n
         null_mask = arr.is_null().to_numpy(zero_copy_only=False)
@@ -145,55 +161,66 @@ class Profiler:
         if acc.missing_blocks.size < n_blocks:
             acc.missing_blocks = np.pad(acc.missing_blocks, (0, n_blocks - acc.missing_blocks.size))
         if nulls:
-            acc.missing_blocks += np.bincount(block_index[null_mask], minlength=n_blocks)[: n_blocks]
+            acc.missing_blocks += np.bincount(block_index[null_mask], minlength=n_blocks)[:n_blocks]
         if nulls == n:
-            return
+            return np.full(n, _NULL_HASH, dtype=np.uint64)
         atype = arr.type
-        numbers: pa.Array | None = None
-        if pa.types.is_string(atype) or pa.types.is_large_string(atype):
-            trimmed = pc.utf8_trim_whitespace(arr)
-            is_number = number_mask(trimmed)
-            n_number = pc.sum(is_number).as_py() or 0
-            acc.n_number += n_number
-            acc.n_integer += pc.sum(integer_mask(trimmed)).as_py() or 0
-            if n_number < n - nulls:
-                true, false = boolean_masks(trimmed)
-                acc.n_true += pc.sum(true).as_py() or 0
-                acc.n_false += pc.sum(false).as_py() or 0
-                is_datetime = datetime_mask(trimmed)
-                n_datetime = pc.sum(is_datetime).as_py() or 0
-                acc.n_datetime += n_datetime
-                if n_datetime:
-                    self._add_datetimes(acc, strings_to_datetime(pc.filter(trimmed, is_datetime)))
-                if len(acc.text_examples) < 5 and n_number:
-                    others = pc.filter(trimmed, pc.and_(pc.invert(is_number), pc.invert(arr.is_null())))
-                    for value in pc.unique(others.slice(0, 1000)).to_pylist():
-                        if len(acc.text_examples) < 5 and value not in acc.text_examples:
-                            acc.text_examples.append(value)
-            if n_number:
-                numbers = strings_to_float(pc.filter(trimmed, is_number))
-            acc.length_sum += pc.sum(pc.utf8_length(arr)).as_py() or 0
-        elif pa.types.is_integer(atype) or pa.types.is_floating(atype) or pa.types.is_decimal(atype):
+        is_string = pa.types.is_string(atype) or pa.types.is_large_string(atype)
+        strings = arr if is_string else pc.cast(arr, pa.string())
+        encoded = pc.dictionary_encode(strings)
+        dictionary = encoded.dictionary
+        index = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+        present = index >= 0
+        counts = np.bincount(index[present], minlength=len(dictionary))
+        values = dictionary.to_numpy(zero_copy_only=False)
+        value_hashes = _hash_values(values)
+        row_hash = np.where(present, value_hashes[np.maximum(index, 0)], _NULL_HASH)
+        non_null = n - nulls
+        if pa.types.is_integer(atype) or pa.types.is_floating(atype) or pa.types.is_decimal(atype):
             acc.native = "integer" if pa.types.is_integer(atype) else "float"
-            valid = pc.drop_null(arr)
-            acc.n_number += len(valid)
+            acc.n_number += non_null
             if pa.types.is_integer(atype):
-                acc.n_integer += len(valid)
-            numbers = pc.cast(valid, pa.float64())
+                acc.n_integer += non_null
+            self._add_numbers(acc, pc.cast(pc.drop_null(arr), pa.float64()).to_numpy(zero_copy_only=False))
         elif pa.types.is_boolean(atype):
             acc.native = "boolean"
             acc.n_true += pc.sum(pc.fill_null(arr, False)).as_py() or 0
             acc.n_false += pc.sum(pc.fill_null(pc.invert(arr), False)).as_py() or 0
         elif pa.types.is_timestamp(atype) or pa.types.is_date(atype):
             acc.native = "datetime"
-            valid = pc.drop_null(arr)
-            acc.n_datetime += len(valid)
-            self._add_datetimes(acc, strings_to_datetime(valid))
+            acc.n_datetime += non_null
+            self._add_datetimes(acc, strings_to_datetime(pc.drop_null(arr)))
         else:
-            arr = pc.cast(arr, pa.string())
-        if numbers is not None and len(numbers):
-            self._add_numbers(acc, numbers.to_numpy(zero_copy_only=False).astype(np.float64))
-        self._count_values(acc, arr)
+            self._add_string_evidence(acc, pc.drop_null(strings), dictionary, values=values, counts=counts,
+                                      non_null=non_null)
+        self._count_values(acc, values, counts, value_hashes, row_hash[present])
+        return row_hash
+
+    def _add_string_evidence(self, acc: ColumnAccumulator, valid: pa.Array, dictionary: pa.Array, *,
+                             values: np.ndarray, counts: np.ndarray, non_null: int) -> None:
+        """What the distinct strings of a batch could be read as, weighted by their counts."""
+        trimmed = pc.utf8_trim_whitespace(dictionary)
+        is_number = number_mask(trimmed).to_numpy(zero_copy_only=False)
+        n_number = int(counts[is_number].sum())
+        acc.n_number += n_number
+        acc.n_integer += int(counts[integer_mask(trimmed).to_numpy(zero_copy_only=False)].sum())
+        if n_number < non_null:
+            true, false = boolean_masks(trimmed)
+            acc.n_true += int(counts[true.to_numpy(zero_copy_only=False)].sum())
+            acc.n_false += int(counts[false.to_numpy(zero_copy_only=False)].sum())
+            is_datetime = datetime_mask(trimmed)
+            datetime_np = is_datetime.to_numpy(zero_copy_only=False)
+            if datetime_np.any():
+                acc.n_datetime += int(counts[datetime_np].sum())
+                self._add_datetimes(acc, strings_to_datetime(pc.filter(trimmed, is_datetime)))
+            if n_number and len(acc.text_examples) < 5:
+                for value in values[~is_number][:5].tolist():
+                    if len(acc.text_examples) < 5 and value not in acc.text_examples:
+                        acc.text_examples.append(value)
+        else:
+            self._add_numbers(acc, strings_to_float(valid).to_numpy(zero_copy_only=False))
+        lengths = pc.utf8_length(dictionary).to_numpy(zero_copy_only=False)
+        acc.length_sum += int((lengths * counts).sum())
 
     def _add_numbers(self, acc: ColumnAccumulator, values: np.ndarray) -> None:
         values = values[np.isfinite(values)]
@@ -229,19 +256,15 @@ class Profiler:
         acc.dt_min = low if acc.dt_min is None or _earlier(low, acc.dt_min) else acc.dt_min
         acc.dt_max = high if acc.dt_max is None or _earlier(acc.dt_max, high) else acc.dt_max
 
-    def _count_values(self, acc: ColumnAccumulator, arr: pa.Array) -> None:
-        valid = pc.drop_null(arr)
-        if not (pa.types.is_string(valid.type) or pa.types.is_large_string(valid.type)):
-            # Count every column by its text form, so keys are JSON-safe and
-            # the exact counts and the sketch hash the same values.
-            valid = pc.cast(valid, pa.string())
+    def _count_values(self, acc: ColumnAccumulator, values: np.ndarray, counts: np.ndarray,
+                      value_hashes: np.ndarray, row_hashes: np.ndarray) -> None:
+        """Exact counts per value (by text form) up to TRACK_LIMIT distinct
+        values, a k-minimum-values sketch beyond."""
         if acc.track_unique:
-            acc.value_hashes.append(_hash_values(valid.to_numpy(zero_copy_only=False)))
+            acc.value_hashes.append(row_hashes)
         if acc.counts is not None:
-            counted = pc.value_counts(valid)
-            if len(counted) <= TRACK_LIMIT:
-                for value, count in zip(counted.field("values").to_pylist(), counted.field("counts").to_pylist(),
-                                        strict=True):
+            if len(values) <= TRACK_LIMIT:
+                for value, count in zip(values.tolist(), counts.tolist(), strict=True):
                     acc.counts[value] = acc.counts.get(value, 0) + count
                 if len(acc.counts) <= TRACK_LIMIT:
                     return
@@ -249,7 +272,7 @@ class Profiler:
             known = np.asarray(list(acc.counts), dtype=object)
             acc.kmv = _kmv_merge(None, _hash_values(known)) if known.size else None
             acc.counts = None
-        acc.kmv = _kmv_merge(acc.kmv, _hash_values(pc.unique(valid).to_numpy(zero_copy_only=False)))
+        acc.kmv = _kmv_merge(acc.kmv, value_hashes)
 
     # --- types ----------------------------------------------------------------------
 

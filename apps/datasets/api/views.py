@@ -170,7 +170,7 @@ class DatasetVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vi
         return s.DatasetVersionDetailSerializer if self.action == "retrieve" else s.DatasetVersionSerializer
 
     @extend_schema(request=None, responses=s.DatasetVersionStatusSerializer)
-    @action(detail=True, methods=["get"], url_path="status")
+    @action(detail=True, methods=["get"], url_path="status", url_name="status")
     def status_view(self, request, pk=None):
         """Status and progress only (what the browser polls)."""
         return Response(s.DatasetVersionStatusSerializer(self.get_object()).data)
