@@ -233,7 +233,7 @@ def our_env(dbname: str, var_dir: Path) -> dict[str, str]:
 def prepare_ours(dbname: str, var_dir: Path) -> tuple[dict[str, str], str]:
     """Migrate a fresh database and create a superuser with an API key.
     Returns the server environment and the raw key."""
-    var_dir.mkdir(parents=True, exist_ok=True)
+    (var_dir / "staticfiles").mkdir(parents=True, exist_ok=True)  # STATIC_ROOT; the API serves no static files
     env = our_env(dbname, var_dir)
     subprocess.run([str(OUR_PYTHON), "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env,
                    check=True)
@@ -250,14 +250,18 @@ def prepare_ours(dbname: str, var_dir: Path) -> tuple[dict[str, str], str]:
     return env, out.stdout.strip().splitlines()[-1]
 
 
-def start_ours(env: dict[str, str], *, workers: int, port: int, log_path: Path) -> Server:
+def start_ours(env: dict[str, str], *, workers: int, port: int, log_path: Path, threads: int = 4,
+               timeout: float = 600.0) -> Server:
+    """gunicorn as the Procfile and the Docker image run it: ``workers``
+    gthread workers with ``threads`` threads each."""
     gunicorn = ROOT / ".venv" / "bin" / "gunicorn"
     return Server(
         name="ours (gunicorn)",
-        argv=[str(gunicorn), "mlops_site.wsgi:application", "--workers", str(workers), "--bind",
-              f"127.0.0.1:{port}", "--timeout", "300", "--log-level", "warning"],
+        argv=[str(gunicorn), "mlops_site.wsgi:application", "--workers", str(workers), "--worker-class", "gthread",
+              "--threads", str(threads), "--bind", f"127.0.0.1:{port}", "--timeout", "300",
+              "--graceful-timeout", "20", "--log-level", "warning"],
         env=env, ready_url=f"http://127.0.0.1:{port}/healthz", log_path=log_path,
-    ).start()
+    ).start(timeout=timeout)
 
 
 # --- numbers and tables --------------------------------------------------------------------

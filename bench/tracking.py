@@ -29,7 +29,8 @@ databases are then ``VACUUM ANALYZE``d.
 Servers: MLflow runs in its own virtualenv bench/.venvs/mlflow (from
 requirements/bench.txt) as ``mlflow server --backend-store-uri postgresql://...
 --workers N`` (uvicorn, its default); ours runs with production settings
-under gunicorn with the same number of workers. Both are stopped however the
+under gunicorn with the same number of workers (gthread, 4 threads each, as
+the Procfile and the Docker image run it). Both are stopped however the
 script ends.
 
     .venv/bin/python bench/tracking.py                 # full: 10k and 100k runs
@@ -126,6 +127,14 @@ class Side:
             session.headers.update(self.headers)
         return session
 
+    def fresh_connection(self) -> None:
+        """Drop this thread's keep-alive connection, which the server may
+        have closed during a long pause (populating)."""
+        session = getattr(self._local, "session", None)
+        if session is not None:
+            session.close()
+            self._local.session = None
+
     def post(self, path: str, body: dict | bytes) -> dict:
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
         response = self.session.post(self.base_url + path, data=data, timeout=300)
@@ -206,10 +215,16 @@ def start_mlflow(workers: int, results_dir: Path) -> MlflowSide:
         name="MLflow server",
         argv=[str(python.parent / "mlflow"), "server", "--backend-store-uri", backend_uri, "--host", "127.0.0.1",
               "--port", str(port), "--workers", str(workers),
-              "--artifacts-destination", str(results_dir / "mlflow-artifacts")],
+              "--artifacts-destination", str(results_dir / "mlflow-artifacts"),
+              # uvicorn kills a worker that does not answer its health check
+              # within 5 s; importing MLflow takes longer than that on a busy
+              # 2-core machine, which ends in a restart loop. Idle keep-alive
+              # connections are kept for a minute so that the bench's pauses
+              # (populating) do not leave the clients with closed sockets.
+              "--uvicorn-opts", "--timeout-worker-healthcheck 300 --timeout-keep-alive 60"],
         env={**_plain_env(), "MLFLOW_LOGGING_LEVEL": "WARNING"}, ready_url=f"http://127.0.0.1:{port}/health",
         log_path=results_dir / "mlflow-server.log", cwd=results_dir,
-    ).start(timeout=300)
+    ).start(timeout=600)
     del server  # cleaned up by common.cleanup_on_exit()
     return MlflowSide(f"http://127.0.0.1:{port}", python, backend_uri)
 
@@ -236,6 +251,7 @@ def measure_ingestion(side: Side, *, runs: int, calls: int, concurrency: int) ->
 
     ``runs`` runs of ``calls`` calls each; ``concurrency`` client threads,
     each logging whole runs in order (as a training script would)."""
+    side.fresh_connection()
     experiment = side.create_experiment(f"ingest-c{concurrency}-{uuid.uuid4().hex[:8]}")
     warm_run = side.create_run(experiment, "warm-up")
     for call in range(2):  # first requests pay for imports and connection set-up
@@ -272,6 +288,7 @@ def measure_search(sides: list[Side], experiments: dict[str, str], *, repeats: i
     timings: dict[str, list[float]] = {side.name: [] for side in sides}
     checks: dict[str, str] = {}
     for side in sides:
+        side.fresh_connection()
         for _ in range(3):  # warm caches and connections on both sides
             got = side.search(experiments[side.name])
         checks[side.name] = _check(got, expected)
@@ -403,7 +420,9 @@ def render(results: dict) -> str:
         f"- Machine: {machine['nproc']} CPUs ({machine['cpu']}), {machine['memory_gib']} GiB RAM, {machine['os']}, "
         f"Python {machine['python']}. {results['note']}",
         "- Versions: " + ", ".join(f"{k} {v}" for k, v in results["versions"].items()),
-        f"- Servers: {results['workers']} worker processes each; PostgreSQL on 127.0.0.1 for both.",
+        f"- Servers: {results['workers']} worker processes each — MLflow `mlflow server --workers "
+        f"{results['workers']}` (uvicorn), ours gunicorn with production settings ({results['workers']} gthread "
+        "workers x 4 threads); one PostgreSQL on 127.0.0.1 for both.",
         "",
         "## Ingestion (batch logging, 1000 metrics per call)",
         "",
