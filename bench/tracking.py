@@ -176,6 +176,15 @@ class OurSide(Side):
                         "--start", str(start), "--stop", str(stop)], cwd=common.ROOT, env=self.env, check=True)
 
 
+    def profile(self, experiment_id: str, out: Path) -> str:
+        """Run profile-ours on the search experiment; returns its summary lines."""
+        result = subprocess.run([str(common.OUR_PYTHON), __file__, "profile-ours", "--experiment-id",
+                                 str(experiment_id)], cwd=common.ROOT, env=self.env, check=True,
+                                capture_output=True, text=True)
+        out.write_text(result.stdout)
+        return "\n".join(line[3:] for line in result.stdout.splitlines() if line.startswith("== "))
+
+
 class MlflowSide(Side):
     name = "MLflow"
 
@@ -337,6 +346,74 @@ def populate_ours(experiment_id: int, start: int, stop: int) -> None:
                     model(run=run, key=k, value=v, step=0, timestamp=_dt(r["start_ms"] + 60_000))
                     for run, r in zip(runs, records, strict=True) for k, v in r["metrics"].items()
                 ])
+
+
+def profile_ours(experiment_id: int, calls: int, searches: int) -> None:
+    """Where our server's time goes: the same log-batch and search requests
+    through Django's full request path in this process (middleware, DRF,
+    service, database; not gunicorn's HTTP parsing), under cProfile, with
+    the SQL time measured separately. Prints a plain-text report."""
+    import cProfile
+    import io
+    import pstats
+
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from rest_framework.test import APIClient
+
+    client = APIClient(SERVER_NAME="127.0.0.1")
+    client.force_authenticate(get_user_model().objects.get(username="bench"))
+    sql = {"seconds": 0.0, "queries": 0}
+
+    def timed_sql(execute, statement, params, many, context):
+        started = time.perf_counter()
+        try:
+            return execute(statement, params, many, context)
+        finally:
+            sql["seconds"] += time.perf_counter() - started
+            sql["queries"] += 1
+
+    def post(path: str, body: bytes) -> None:
+        response = client.post(path, data=body, content_type="application/json")
+        if response.status_code >= 400:
+            raise RuntimeError(f"POST {path} -> {response.status_code} {response.content[:300]!r}")
+
+    run_id = client.post("/api/v1/runs/", {"experiment_id": experiment_id, "name": "profile"},
+                         format="json").json()["id"]
+    search_body = json.dumps({"experiment_ids": [experiment_id], "filter": FILTER, "order_by": ORDER_BY,
+                              "max_results": SEARCH_LIMIT}).encode()
+    jobs = {
+        "log-batch (1000 metrics)": [(f"/api/v1/runs/{run_id}/log-batch/", json.dumps({"metrics": metric_batch(c)})
+                                      .encode()) for c in range(calls)],
+        "search": [("/api/v1/runs/search/", search_body)] * searches,
+    }
+    for what, requests_ in jobs.items():
+        post(*requests_[0])  # warm up
+        sql.update(seconds=0.0, queries=0)
+        profiler = cProfile.Profile()
+        started = time.perf_counter()
+        with connection.execute_wrapper(timed_sql):
+            profiler.enable()
+            for path, body in requests_:
+                post(path, body)
+            profiler.disable()
+        wall = time.perf_counter() - started
+        n = len(requests_)
+        stats = pstats.Stats(profiler)
+        # Time inside the database driver (sending, waiting for PostgreSQL,
+        # COPY, decoding rows): the part a faster Python path cannot remove.
+        driver = sum(entry[2] for key, entry in stats.stats.items() if "/psycopg/" in key[0])
+        print(f"== {what}: {wall / n * 1000:.0f} ms per request in-process with the profiler on; "
+              f"{driver / wall * 100:.0f}% in the database driver (PostgreSQL round trips), "
+              f"{sql['queries'] / n:.0f} queries through Django taking {sql['seconds'] / n * 1000:.0f} ms; "
+              f"the rest is Python (request parsing, validation, ORM, serialization)")
+        for order, count in (("tottime", 15), ("cumulative", 30)):
+            out = io.StringIO()
+            pstats.Stats(profiler, stream=out).sort_stats(order).print_stats(count)
+            print(out.getvalue())
 
 
 def _dt(ms: int) -> datetime:
@@ -505,6 +582,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=40, help="timed searches per size and side (default 40)")
     parser.add_argument("--output", type=Path, help="markdown report (default docs/benchmarks/tracking.md; "
                         "bench/results/tracking-quick.md with --quick)")
+    parser.add_argument("--no-profile", dest="profile", action="store_false",
+                        help="skip the in-process profile of our log-batch and search")
     parser.add_argument("--note", default="The machine was shared with other work while this ran.",
                         help="a sentence about the conditions, printed in the report")
     return parser.parse_args(argv)
@@ -569,6 +648,14 @@ def main(argv: list[str]) -> int:
                      f"p95 {entry[side.name]['p95_ms']:.1f} ms, {entry[side.name]['check']}")
             results["search"].append(entry)
 
+        ours = next((side for side in sides if isinstance(side, OurSide)), None)
+        if ours is not None and args.profile:
+            _say("profiling our server in-process")
+            profile_path = results_dir / "profile-ours.txt"
+            summary = ours.profile(experiments[ours.name], profile_path)
+            results["notes"] += [f"profile (ours, {populated:,} runs): {line}" for line in summary.splitlines()]
+            results["notes"].append(f"full cProfile listing: {profile_path.relative_to(common.ROOT)}")
+
     report = render(results)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(report)
@@ -590,13 +677,17 @@ def _say(message: str) -> None:
 
 def _helper_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("command", choices=["populate-ours", "populate-mlflow"])
+    parser.add_argument("command", choices=["populate-ours", "populate-mlflow", "profile-ours"])
     parser.add_argument("--experiment-id", required=True)
-    parser.add_argument("--start", type=int, required=True)
-    parser.add_argument("--stop", type=int, required=True)
+    parser.add_argument("--start", type=int, default=0)
+    parser.add_argument("--stop", type=int, default=0)
     parser.add_argument("--backend-uri")
+    parser.add_argument("--calls", type=int, default=20)
+    parser.add_argument("--searches", type=int, default=20)
     args = parser.parse_args(argv)
-    if args.command == "populate-ours":
+    if args.command == "profile-ours":
+        profile_ours(int(args.experiment_id), args.calls, args.searches)
+    elif args.command == "populate-ours":
         populate_ours(int(args.experiment_id), args.start, args.stop)
     else:
         populate_mlflow(args.backend_uri, args.experiment_id, args.start, args.stop)
@@ -604,6 +695,6 @@ def _helper_main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1].startswith("populate-"):
+    if len(sys.argv) > 1 and sys.argv[1] in ("populate-ours", "populate-mlflow", "profile-ours"):
         sys.exit(_helper_main(sys.argv[1:]))
     sys.exit(main(sys.argv[1:]))
