@@ -119,3 +119,20 @@ def test_backoff_grows_exponentially_and_is_capped():
         assert max(waits) <= ceiling
     assert policy.delay(1, retry_after=3.0) >= 3.0
     assert policy.delay(1, retry_after=60.0) == 4.0
+
+
+def test_flush_reports_an_outage_instead_of_waiting_for_it_to_end(tracking_server, faulty_proxy):
+    client = proxied_client(tracking_server, faulty_proxy, flush_interval=60,
+                            retry=RetryPolicy(max_attempts=2, backoff_base=0.05, backoff_max=0.1))
+    run = client.start_run(experiment="outage")
+    faulty_proxy.set_down(True)
+    run.log_metric("loss", 0.3)
+    with pytest.raises(MlopsConnectionError):
+        run.flush(timeout=30)
+    # A second flush during the same outage fails the same way, not forever.
+    with pytest.raises(MlopsConnectionError, match="1 buffered items could not be sent"):
+        run.flush(timeout=30)
+    faulty_proxy.set_down(False)
+    run.flush(timeout=30)
+    run.end()
+    assert [p["value"] for p in client.get_metric_history(run.id, "loss")] == [0.3]

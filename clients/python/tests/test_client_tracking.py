@@ -263,3 +263,36 @@ def test_log_batch_splits_at_the_server_limits(tracking_server, counting_session
     assert counting_session.count("POST", "/log-batch/") == 3
     run.end()
     assert len(client.get_run(run.id)["params"]) == 150
+
+
+SCRIPT_WITHOUT_WITH = """
+import os, sys
+from mlops_client import MlopsClient
+
+client = MlopsClient(os.environ["MLOPS_URL"], api_key=os.environ["MLOPS_API_KEY"], flush_interval=60)
+run = client.start_run(experiment="scripts", name=sys.argv[1])
+for step in range(300):
+    run.log_metric("loss", 1 / (step + 1), step=step)
+if sys.argv[1] == "crashes":
+    raise ValueError("bad sample sheet")
+"""
+
+
+@pytest.mark.parametrize(("name", "status"), [("exits", "finished"), ("crashes", "failed")])
+def test_runs_left_open_are_flushed_and_ended_when_the_program_exits(tracking_server, name, status):
+    import subprocess
+    import sys
+
+    from apps.experiments.models import Run
+
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT_WITHOUT_WITH, name],
+        env={"MLOPS_URL": tracking_server.url, "MLOPS_API_KEY": tracking_server.api_key, "PATH": "/usr/bin:/bin"},
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert (result.returncode == 0) == (status == "finished"), result.stderr
+    run = Run.objects.get(name=name)
+    assert run.status == status
+    assert run.metrics.count() == 300
+    if status == "failed":
+        assert "ValueError: bad sample sheet" in run.status_reason

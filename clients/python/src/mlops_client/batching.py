@@ -68,6 +68,7 @@ class BatchSender:
         self._pause_until = 0.0
         self._pending_error: MlopsError | None = None  # raised once, from the next call
         self._unreachable: MlopsConnectionError | None = None  # set while the last attempt failed
+        self._failed_rounds = 0  # rounds of retries that ended in a transient failure
         self._closing = False
         self._thread = threading.Thread(target=self._drain, name=name, daemon=True)
         self._thread.start()
@@ -119,12 +120,19 @@ class BatchSender:
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
             target = self._enqueued
+            failed_rounds = self._failed_rounds
             self._flush_target = max(self._flush_target, target)
             self._pause_until = 0.0
             self._cond.notify_all()
             while self._settled < target:
                 if self._pending_error is not None or not self._thread.is_alive():
                     break
+                if self._failed_rounds > failed_rounds:
+                    # One full round of retries failed during this flush:
+                    # report it rather than wait for an outage to end.
+                    self._pending_error = None
+                    raise MlopsConnectionError(
+                        f"{self.buffered_count()} buffered items could not be sent: {self._unreachable}")
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     raise MlopsConnectionError(
@@ -256,5 +264,6 @@ class BatchSender:
             # Told once per outage, not after every round of retries.
             self._pending_error = error
         self._unreachable = error
+        self._failed_rounds += 1
         self._pause_until = time.monotonic() + self._retry_pause
         return self._closing
