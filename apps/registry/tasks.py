@@ -16,3 +16,15 @@ def deliver_webhook(self, delivery_id: int) -> str:
     if outcome.retry_in is not None:
         raise self.retry(countdown=outcome.retry_in)
     return outcome.status
+
+
+@shared_task(bind=True, queue="default", max_retries=120, soft_time_limit=240, time_limit=300)
+def seed_demo_models(self) -> str:
+    """Build the demo registry once the worker has trained the demo runs;
+    retries every 5 s (for up to 10 minutes) until they exist."""
+    from apps.registry import demo
+
+    outcome = demo.seed_models()
+    if outcome == demo.WAITING:
+        raise self.retry(countdown=5)
+    return outcome
