@@ -108,13 +108,14 @@ def lab_schema(frame) -> dict:
     return {"columns": columns}
 
 
-def build_model(*, rows: int, seed: int, estimator: str, out_dir: Path) -> dict:
+def build_model(*, rows: int, seed: int, estimator: str, omp_threads: str, out_dir: Path) -> dict:
     """Fit the pipeline, save it with skops and write the request bodies.
     Returns what the sides need: paths, signature, example rows, and the
     pipeline's own in-process timing for one row and for a batch."""
     import numpy as np
     from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
     from sklearn.pipeline import Pipeline
+    from threadpoolctl import threadpool_limits
 
     from apps.core import modelio
     from apps.datasets.features import build_preprocessor, default_feature_spec, feature_columns, input_signature
@@ -160,8 +161,11 @@ def build_model(*, rows: int, seed: int, estimator: str, out_dir: Path) -> dict:
     (out_dir / "train-sample.json").write_text(frame[features].head(200).to_json(orient="records"))
 
     one, hundred = held_out.head(1), held_out.head(100)
-    timings = {"predict_proba_1_row_ms": _best_ms(lambda: pipeline.predict_proba(one)),
-               "predict_proba_100_rows_ms": _best_ms(lambda: pipeline.predict_proba(hundred))}
+    # Timed under the servers' OpenMP setting.
+    limits = threadpool_limits(limits=None if omp_threads == "unset" else int(omp_threads), user_api="openmp")
+    with limits:
+        timings = {"predict_proba_1_row_ms": _best_ms(lambda: pipeline.predict_proba(one)),
+                   "predict_proba_100_rows_ms": _best_ms(lambda: pipeline.predict_proba(hundred))}
     expected = pipeline.predict_proba(hundred)
     return {
         "model_path": str(model_path), "bodies": {k: str(v) for k, v in paths.items()},
@@ -235,25 +239,21 @@ class Side:
                              headers={"Content-Type": "application/json", **self.headers})
 
     def probabilities(self, response: requests.Response) -> list[list[float]]:
+        """Class probabilities per row, in the pipeline's class order."""
         body = response.json()
         if self.name == "mlflow":
             return body["predictions"]
-        return [answer["probabilities"] if isinstance(answer, dict) and "probabilities" in answer else answer
-                for answer in _our_answers(body)]
+        # Ours: {"predictions": [...], "probabilities": [{"<class>": p, ...}, ...], ...}
+        return [[row[str(c)] for c in self.details["classes"]] for row in body["probabilities"]]
 
 
-def _our_answers(body: dict) -> list:
-    """Our predict response as a list of per-row probability vectors."""
-    probabilities = body.get("probabilities")
-    if probabilities is None:
-        raise RuntimeError(f"our response has no probabilities: {json.dumps(body)[:300]}")
-    if probabilities and isinstance(probabilities[0], dict):
-        classes = sorted(probabilities[0], key=str)
-        return [[row[c] for c in classes] for row in probabilities]
-    return probabilities
+def _thread_env(omp_threads: str) -> dict[str, str]:
+    """The same OpenMP setting for both servers: with one request per thread,
+    scikit-learn's OpenMP fan-out per prediction only oversubscribes the cores."""
+    return {} if omp_threads == "unset" else {"OMP_NUM_THREADS": str(omp_threads)}
 
 
-def start_mlflow(model: dict, *, workers: int, results_dir: Path) -> Side:
+def start_mlflow(model: dict, *, workers: int, omp_threads: str, results_dir: Path) -> Side:
     python = common.ensure_venv("mlflow", common.ROOT / "requirements" / "bench.txt", check_import="mlflow")
     model_dir = results_dir / "mlflow-model"
     subprocess.run([str(python), __file__, "save-mlflow", "--skops", model["model_path"],
@@ -265,7 +265,7 @@ def start_mlflow(model: dict, *, workers: int, results_dir: Path) -> Side:
         argv=[str(python.parent / "mlflow"), "models", "serve", "-m", str(model_dir), "--env-manager", "local",
               "-w", str(workers), "-h", "127.0.0.1", "-p", str(port)],
         # It starts uvicorn by name: the virtualenv's bin must come first on PATH.
-        env={**_plain_env(), "MLFLOW_LOGGING_LEVEL": "WARNING",
+        env={**_plain_env(), **_thread_env(omp_threads), "MLFLOW_LOGGING_LEVEL": "WARNING",
              "PATH": f"{python.parent}{os.pathsep}{os.environ.get('PATH', '')}"},
         ready_url=f"http://127.0.0.1:{port}/ping",
         log_path=results_dir / "mlflow-serve.log", cwd=results_dir,
@@ -274,7 +274,8 @@ def start_mlflow(model: dict, *, workers: int, results_dir: Path) -> Side:
     version = subprocess.run([str(python), "-c", "import mlflow; print(mlflow.__version__)"], capture_output=True,
                              text=True, check=True).stdout.strip()
     return Side("mlflow", f"MLflow {version} `models serve -w {workers}`", f"http://127.0.0.1:{port}/invocations",
-                bodies, {}, server, {"version": version, "workers": workers})
+                bodies, {}, server, {"version": version, "workers": workers, "omp_threads": omp_threads,
+                                     "classes": model["signature"]["classes"]})
 
 
 def _plain_env() -> dict[str, str]:
@@ -284,7 +285,7 @@ def _plain_env() -> dict[str, str]:
 
 # --- ours ----------------------------------------------------------------------------------------------
 
-def start_ours(model: dict, *, workers: int, threads: int, results_dir: Path) -> Side:
+def start_ours(model: dict, *, workers: int, threads: int, omp_threads: str, results_dir: Path) -> Side:
     common.recreate_database(DB_OURS)
     env, api_key = common.prepare_ours(DB_OURS, results_dir / "ours-var")
     setup = subprocess.run([str(common.OUR_PYTHON), __file__, "setup-ours", "--model-dir",
@@ -295,6 +296,7 @@ def start_ours(model: dict, *, workers: int, threads: int, results_dir: Path) ->
     details = json.loads(setup.stdout.strip().splitlines()[-1])
     port = common.free_port()
     gunicorn = common.ROOT / ".venv" / "bin" / "gunicorn"
+    env = {**env, **_thread_env(omp_threads)}
     server = common.Server(
         name="ours (gunicorn)",
         argv=[str(gunicorn), "mlops_site.wsgi:application", "--workers", str(workers), "--worker-class", "gthread",
@@ -303,7 +305,8 @@ def start_ours(model: dict, *, workers: int, threads: int, results_dir: Path) ->
         env=env, ready_url=f"http://127.0.0.1:{port}/healthz", log_path=results_dir / "ours-server.log",
     ).start()
     bodies = {"single": Path(model["bodies"]["ours-single"]), "batch": Path(model["bodies"]["ours-batch"])}
-    details.update(workers=workers, threads=threads, database="PostgreSQL",
+    details.update(workers=workers, threads=threads, database="PostgreSQL", omp_threads=omp_threads,
+                   classes=model["signature"]["classes"],
                    redis="yes" if "REDIS_URL" in env else "no")
     return Side("ours", f"ours: gunicorn {workers} gthread workers x {threads} threads",
                 f"http://127.0.0.1:{port}/api/v1/endpoints/{ENDPOINT}/predict/", bodies,
@@ -536,7 +539,7 @@ def render(results: dict) -> str:
         f"({len(model['features'])} input columns), fitted on {model['training_rows']:,} generated lab "
         f"submissions; the same skops file on both sides. In process, its `predict_proba` takes "
         f"{model['predict_proba_1_row_ms']:.2f} ms for one row and {model['predict_proba_100_rows_ms']:.2f} ms "
-        "for 100 rows.",
+        f"for 100 rows. Both servers (and that timing) run with OMP_NUM_THREADS={results['omp_threads']}.",
         "",
     ]
     for name in results["sides"]:
@@ -614,6 +617,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--paced-connections", type=int, default=16,
                         help="connections of the fixed-rate generator (default 16)")
     parser.add_argument("--batch", type=int, default=100, help=argparse.SUPPRESS)
+    parser.add_argument("--omp-threads", default="1",
+                        help="OMP_NUM_THREADS for both servers (default 1; 'unset' leaves the environment's)")
     parser.add_argument("--reuse-model", action="store_true",
                         help="reuse the pipeline fitted by the last run with the same --rows/--seed/--estimator")
     parser.add_argument("--warmup", type=float, default=5.0, help="warm-up seconds per body (default 5)")
@@ -637,17 +642,19 @@ def main(argv: list[str]) -> int:
     results: dict = {
         "command": "bench/serving.py " + " ".join(argv) if argv else "bench/serving.py",
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "note": args.note, "rate": args.rate,
+        "omp_threads": args.omp_threads,
         "machine": common.machine_description(), "sides": sides, "notes": [],
     }
     model_dir = results_dir / "model"
     meta = model_dir / "model.json"
-    wanted = {"rows": args.rows, "seed": args.seed, "estimator": args.estimator}
+    wanted = {"rows": args.rows, "seed": args.seed, "estimator": args.estimator, "omp_threads": args.omp_threads}
     if args.reuse_model and meta.exists() and json.loads(meta.read_text()).get("made_with") == wanted:
         _say("reusing the fitted pipeline of the last run")
         model = json.loads(meta.read_text())
     else:
         _say(f"fitting the pipeline on {args.rows:,} rows")
-        model = build_model(rows=args.rows, seed=args.seed, estimator=args.estimator, out_dir=model_dir)
+        model = build_model(rows=args.rows, seed=args.seed, estimator=args.estimator, omp_threads=args.omp_threads,
+                            out_dir=model_dir)
         meta.write_text(json.dumps({**model, "made_with": wanted}))
     results["model"] = {k: v for k, v in model.items() if k not in ("expected_batch_proba", "made_with")}
     with common.cleanup_on_exit():
@@ -655,9 +662,11 @@ def main(argv: list[str]) -> int:
             _say(f"starting {name}")
             started = time.perf_counter()
             if name == "mlflow":
-                side = start_mlflow(model, workers=args.workers, results_dir=results_dir)
+                side = start_mlflow(model, workers=args.workers, omp_threads=args.omp_threads,
+                                    results_dir=results_dir)
             else:
-                side = start_ours(model, workers=args.workers, threads=args.threads, results_dir=results_dir)
+                side = start_ours(model, workers=args.workers, threads=args.threads, omp_threads=args.omp_threads,
+                                  results_dir=results_dir)
             results["notes"].append(f"setup of {name} (incl. model load) took {time.perf_counter() - started:.0f} s")
             try:
                 results[name] = measure_side(side, args)

@@ -96,6 +96,7 @@ def test_dry_run_renders_a_deployment_and_service_for_an_unsaved_deployment():
     env = {item["name"]: item["value"] for item in container["env"]}
     assert env == {
         "DJANGO_SETTINGS_MODULE": "mlops_site.settings.production",
+        "OMP_NUM_THREADS": "1",
         "MLOPS_SERVING_ENDPOINT": "sample-qc",
         "MLOPS_SERVING_ENVIRONMENT": "production",
         "MLOPS_SERVING_MODEL": "sample-qc",
