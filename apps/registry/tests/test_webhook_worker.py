@@ -1,0 +1,42 @@
+"""Webhook delivery through a real Celery worker and broker: enqueued after
+commit, retried with backoff after 500s, every attempt logged."""
+
+import json
+
+import pytest
+from django.db import transaction
+
+from apps.registry import services, signing
+from apps.registry.choices import DeliveryStatus
+from apps.registry.models import WebhookDelivery
+from apps.registry.tests.factories import make_model
+from apps.registry.tests.receiver import Receiver
+
+SECRET = "worker-test-secret-0123456789"
+
+
+@pytest.mark.worker
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_worker_delivers_with_retries(worker_factory, make_user):
+    worker = worker_factory("webhooks", queues="default", concurrency=1,
+                            extra_env={"WEBHOOK_RETRY_BACKOFF_SECONDS": "0.5", "WEBHOOK_MAX_ATTEMPTS": "4"})
+    admin = make_user("Admin", username="hooks")
+    model = make_model(make_user("Data Scientist", username="owner"), name="hooked")
+    with Receiver([500, 502, 200]) as receiver:
+        services.webhook_subscription_create(actor=admin, name="lims", url=receiver.url, registered_model=model,
+                                             secret=SECRET)
+        with transaction.atomic():
+            services.webhooks_emit(event="registry.alias.moved", registered_model=model,
+                                   payload={"alias": "champion", "version": 3})
+        delivery = worker.wait_for(
+            lambda: WebhookDelivery.objects.filter(status=DeliveryStatus.SUCCEEDED).first(),
+            timeout=90, what="the webhook delivery to succeed")
+    assert delivery.attempt_count == 3
+    assert [a.status_code for a in delivery.attempts.order_by("number")] == [500, 502, 200]
+    assert len(receiver.requests) == 3
+    for request in receiver.requests:
+        assert signing.verify(request["body"], SECRET, request["headers"]["X-Mlops-Signature"])
+    assert json.loads(receiver.requests[-1]["body"])["data"] == {"alias": "champion", "version": 3}
+    first, last = delivery.attempts.order_by("number")[0], delivery.attempts.order_by("number").last()
+    assert (last.created_at - first.created_at).total_seconds() >= 1.0  # 0.5 s, then 1 s of backoff
