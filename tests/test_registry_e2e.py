@@ -1,0 +1,128 @@
+"""End to end through a real Celery worker and broker: train on the demo
+data with the training-jobs API → register → request Production → gate
+results → approved by another user → a second version with the regression
+gate → rollback; webhooks signed and delivered by the same worker."""
+
+import io
+import json
+
+import pytest
+
+from apps.core.models import AuditEvent
+from apps.experiments.models import TrainingJob
+from apps.registry import signing
+from apps.registry.models import WebhookDelivery
+from apps.registry.tests.receiver import Receiver
+
+pytestmark = [pytest.mark.worker, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+SECRET = "e2e-webhook-secret-0123456789"
+
+
+def _lab_version(user):
+    from apps.datasets import services as datasets
+    from apps.datasets.generator import generate_submissions
+
+    dataset = datasets.dataset_create(user=user, name="lab-submissions", task_hint="classification",
+                                      target_column="qc_pass")
+    datasets.dataset_feature_spec_set(dataset=dataset, user=user,
+                                      spec={"columns": {"turnaround_hours": {"kind": "drop"}}})
+    upload = io.BytesIO(generate_submissions(rows=600, seed=11).to_csv(index=False).encode())
+    outcome = datasets.dataset_version_upload(dataset=dataset, user=user, file=upload, filename="lab.csv")
+    version = datasets.dataset_version_validate(version_id=outcome.version.pk)
+    assert version.status == "valid", version.status_reason
+    return version
+
+
+def _train(api, live_worker, dataset_version, estimator, hyperparameters):
+    response = api.post("/api/v1/training-jobs/", {
+        "experiment": "sample-qc-e2e", "dataset_version_id": dataset_version.pk, "target_column": "qc_pass",
+        "estimator": estimator, "hyperparameters": hyperparameters}, format="json")
+    assert response.status_code == 201, response.content
+    job_id = response.json()["id"]
+    job = live_worker.wait_for(
+        lambda: TrainingJob.objects.filter(pk=job_id, status__in=["finished", "failed"]).first(),
+        timeout=300, what=f"the {estimator} training job")
+    assert job.status == "finished", job.error
+    return job.run_id
+
+
+def test_train_register_approve_and_roll_back(live_worker, make_user, client_for):
+    scientist = make_user("Data Scientist", username="e2e_sci")
+    qa = make_user("Approver", username="e2e_qa")
+    engineer = make_user("ML Engineer", username="e2e_eng")
+    admin = make_user("Admin", username="e2e_admin")
+    sci_api, qa_api, eng_api = client_for(scientist), client_for(qa), client_for(engineer)
+    dataset_version = _lab_version(scientist)
+    experiment = sci_api.post("/api/v1/experiments/", {"name": "sample-qc-e2e"}, format="json")
+    assert experiment.status_code == 201, experiment.content
+
+    with Receiver([200]) as receiver:
+        hook = client_for(admin).post("/api/v1/webhooks/", {"name": "lims", "url": receiver.url,
+                                                            "secret": SECRET}, format="json")
+        assert hook.status_code == 201, hook.content
+
+        run_1 = _train(sci_api, live_worker, dataset_version, "logistic_regression", {"C": 1.0})
+        run_2 = _train(sci_api, live_worker, dataset_version, "random_forest",
+                       {"n_estimators": 60, "max_depth": 6})
+
+        created = sci_api.post("/api/v1/models/", {
+            "name": "sample-qc", "task_type": "classification",
+            "quality_gates": {"metrics": [{"metric": "test_roc_auc", "op": ">=", "threshold": 0.6}],
+                              "max_regression": {"metric": "test_roc_auc", "margin": 0.05}}}, format="json")
+        assert created.status_code == 201, created.content
+
+        v1 = sci_api.post("/api/v1/models/sample-qc/versions/", {"run_id": run_1}, format="json")
+        assert v1.status_code == 201, v1.content
+        assert v1.json()["metrics"]["test_roc_auc"] > 0.6
+        assert v1.json()["dataset_version"] == dataset_version.pk
+
+        req_1 = sci_api.post("/api/v1/models/sample-qc/versions/1/transition-requests/",
+                             {"stage": "production", "justification": "first QC model"}, format="json").json()
+        gates = {g["gate"]: g for g in req_1["gate_results"]}
+        assert set(gates) == {"metric_threshold", "valid_signature", "valid_dataset", "max_regression"}
+        assert req_1["gates_passed"], req_1["gate_results"]
+        assert gates["max_regression"]["skipped"]
+        # Four eyes, and a Data Scientist cannot approve anyway.
+        assert sci_api.post(f"/api/v1/transition-requests/{req_1['id']}/approve/", {"comment": "self"},
+                            format="json").status_code == 403
+        approved = qa_api.post(f"/api/v1/transition-requests/{req_1['id']}/approve/",
+                               {"comment": "gates passed, metrics reviewed"}, format="json")
+        assert approved.status_code == 200 and approved.json()["decided_by"] == "e2e_qa"
+
+        sci_api.post("/api/v1/models/sample-qc/versions/", {"run_id": run_2}, format="json")
+        req_2 = sci_api.post("/api/v1/models/sample-qc/versions/2/transition-requests/",
+                             {"stage": "production", "justification": "random forest"}, format="json").json()
+        regression = next(g for g in req_2["gate_results"] if g["gate"] == "max_regression")
+        assert not regression.get("skipped") and regression["production_version"] == 1
+        assert regression["rows"] > 50 and 0.5 < regression["production"] <= 1.0
+        decision = {"comment": "second model reviewed"}
+        if not req_2["gates_passed"]:
+            decision["override_reason"] = "End-to-end test: approve to exercise rollback."
+        approver = qa_api if req_2["gates_passed"] else client_for(admin)
+        assert approver.post(f"/api/v1/transition-requests/{req_2['id']}/approve/", decision,
+                             format="json").status_code == 200
+        model = sci_api.get("/api/v1/models/sample-qc/").json()
+        assert model["production_version"] == 2 and model["aliases"] == {"champion": 2}
+
+        rolled = eng_api.post("/api/v1/models/sample-qc/rollback/", {"reason": "false fails on FFPE"},
+                              format="json")
+        assert rolled.status_code == 200 and rolled.json()["version"] == 1
+        assert sci_api.get("/api/v1/models/sample-qc/versions/2/").json()["stage"] == "archived"
+        lineage = sci_api.get("/api/v1/models/sample-qc/versions/1/lineage/").json()
+        assert lineage["run"]["id"] == run_1 and lineage["dataset_version"]["id"] == dataset_version.pk
+
+        expected = {"registry.model_version.created", "registry.promotion.requested", "registry.promotion.approved",
+                    "registry.model_version.stage_changed", "registry.alias.moved", "registry.model.rolled_back"}
+        live_worker.wait_for(
+            lambda: expected <= set(WebhookDelivery.objects.filter(status="succeeded").values_list("event",
+                                                                                                    flat=True)),
+            timeout=120, what="webhook deliveries of every registry event")
+    for request in receiver.requests:
+        assert signing.verify(request["body"], SECRET, request["headers"]["X-Mlops-Signature"])
+    rollback_body = next(json.loads(r["body"]) for r in receiver.requests
+                         if r["headers"]["X-Mlops-Event"] == "registry.model.rolled_back")
+    assert rollback_body["data"]["reason"] == "false fails on FFPE" and rollback_body["data"]["to_version"] == 1
+    actions = set(AuditEvent.objects.values_list("action", flat=True))
+    assert {"model_version.registered", "promotion_request.created", "promotion_request.approved",
+            "model_version.stage_changed", "registered_model.rolled_back"} <= actions
