@@ -18,8 +18,8 @@ from apps.core.middleware import max_body_size
 from apps.core.storage import open_artifact
 from apps.experiments import selectors, services
 from apps.experiments.api import serializers as s
-from apps.experiments.filtersets import ExperimentFilter, RunFilter
-from apps.experiments.models import Experiment, Run
+from apps.experiments.filtersets import ExperimentFilter, RunFilter, TrainingJobFilter
+from apps.experiments.models import Experiment, Run, TrainingJob
 
 
 def _experiment_from(request, data) -> Experiment:
@@ -204,3 +204,41 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         # Returned as built: a serializer per point would cost seconds on a
         # full million-point history.
         return Response(selectors.metric_history(run=run, key=key, max_points=max_points))
+
+
+class TrainingJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Training jobs: submit, follow (status, progress, progress_message) and
+    cancel. A search is one job whose ``children`` are its candidates."""
+
+    queryset = TrainingJob.objects.none()
+    serializer_class = s.TrainingJobSerializer
+    filterset_class = TrainingJobFilter
+    ordering_fields = ["created_at", "finished_at", "status"]
+
+    def get_queryset(self):
+        return selectors.training_job_list(user=self.request.user)
+
+    def get_object(self):
+        return selectors.training_job_get(user=self.request.user, pk=self.kwargs["pk"])
+
+    @extend_schema(request=s.TrainingJobCreateSerializer, responses={201: s.TrainingJobSerializer})
+    def create(self, request):
+        data = s.TrainingJobCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        experiment = _experiment_from(request, values)
+        version = _dataset_version(request, values["dataset_version_id"])
+        job = services.training_job_create(
+            user=request.user, experiment=experiment, dataset_version=version, estimator=values["estimator"],
+            target_column=values["target_column"], task=values.get("task"),
+            hyperparameters=values["hyperparameters"], split=request.data.get("split"),
+            cv_folds=values["cv_folds"], search=values.get("search"), run_name=values["run_name"],
+        )
+        job = selectors.training_job_get(user=request.user, pk=job.pk)
+        return Response(s.TrainingJobSerializer(job).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses=s.TrainingJobSerializer)
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        job = services.training_job_cancel(user=request.user, job=self.get_object())
+        return Response(s.TrainingJobSerializer(selectors.training_job_get(user=request.user, pk=job.pk)).data)

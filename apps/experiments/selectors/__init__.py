@@ -18,6 +18,7 @@ from apps.experiments.selectors.tracking import (
     visible_experiment_ids,
     with_summary,
 )
+from apps.experiments.selectors.training import training_job_get, training_job_list
 
 __all__ = [
     "HISTORY_EXACT_LIMIT",
@@ -37,6 +38,8 @@ __all__ = [
     "run_list",
     "run_search",
     "run_search_queryset",
+    "training_job_get",
+    "training_job_list",
     "visible_experiment_ids",
     "with_summary",
 ]

@@ -16,12 +16,24 @@ from apps.experiments.services.tracking import (
     run_log_batch,
     run_update,
 )
+from apps.experiments.services.training import (
+    TrainingCancelled,
+    time_limits,
+    training_job_cancel,
+    training_job_create,
+    training_job_execute,
+    training_job_fail,
+    training_jobs_reap,
+    training_search_finish,
+    training_search_start,
+)
 
 __all__ = [
     "MAX_METRICS_PER_BATCH",
     "MAX_PARAMS_PER_BATCH",
     "MAX_TAGS_PER_BATCH",
     "BatchResult",
+    "TrainingCancelled",
     "artifact_log",
     "clean_artifact_path",
     "experiment_create",
@@ -32,4 +44,12 @@ __all__ = [
     "run_finish",
     "run_log_batch",
     "run_update",
+    "time_limits",
+    "training_job_cancel",
+    "training_job_create",
+    "training_job_execute",
+    "training_job_fail",
+    "training_jobs_reap",
+    "training_search_finish",
+    "training_search_start",
 ]
