@@ -178,6 +178,12 @@ STORAGES = {
 }
 MEDIA_ROOT = str(ARTIFACT_ROOT)
 
+# --- Serving (docs/serving.md) -----------------------------------------------
+# Queue of the rollout state machine's ticks (dedicated rollout workers, tests).
+SERVING_ROLLOUT_QUEUE = env.str("SERVING_ROLLOUT_QUEUE", default="rollouts")
+# Prediction logs older than this are deleted by a daily task.
+SERVING_LOG_RETENTION_DAYS = env.int("SERVING_LOG_RETENTION_DAYS", default=30)
+
 # --- Deployment backend (docs/kubernetes.md) ---------------------------------
 # "local": this platform's own web processes serve every deployed version.
 # "kubernetes": each (endpoint, version) also gets a Kubernetes Deployment and
