@@ -17,4 +17,27 @@ BEAT_SCHEDULE = {
         "schedule": timedelta(minutes=1),
         "options": {"queue": "default"},
     },
+    # Serving: a safety net for rollout ticks lost with a dead worker (each
+    # transition sends its own tick; this only re-sends overdue ones).
+    "serving-rollouts-resume-overdue": {
+        "task": "apps.serving.tasks.rollouts_resume",
+        "schedule": timedelta(seconds=15),
+        "kwargs": {"due_only": True},
+        "options": {"queue": "rollouts", "expires": 14},
+    },
+    "serving-deployments-check-health": {
+        "task": "apps.serving.tasks.deployments_check_health",
+        "schedule": timedelta(minutes=1),
+        "options": {"queue": "rollouts", "expires": 55},
+    },
+    "serving-feedback-join-pending": {
+        "task": "apps.serving.tasks.feedback_join_pending",
+        "schedule": timedelta(minutes=1),
+        "options": {"queue": "default", "expires": 55},
+    },
+    "serving-prune-prediction-logs": {
+        "task": "apps.serving.tasks.prediction_logs_prune",
+        "schedule": timedelta(hours=24),
+        "options": {"queue": "default"},
+    },
 }
