@@ -24,10 +24,11 @@ def on_registry_demo_ready(event: str, payload: dict) -> None:
 def on_worker_ready(sender=None, **kwargs) -> None:
     """A worker (re)started: rollouts it or a dead predecessor held ticks for
     carry on from their persisted state."""
+    from apps.serving.services import rollout_queue
     from apps.serving.tasks import rollouts_resume
 
     try:
-        rollouts_resume.delay()
+        rollouts_resume.apply_async(queue=rollout_queue())
     except Exception:  # a broker hiccup at start-up must not stop the worker; beat re-sends overdue ticks
         logger.exception("could not enqueue rollouts_resume at worker start")
 

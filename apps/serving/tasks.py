@@ -51,7 +51,7 @@ def prediction_logs_prune(days: int | None = None) -> int:
     """Delete prediction logs older than ``SERVING_LOG_RETENTION_DAYS`` (30)."""
     from apps.serving.models import PredictionLog
 
-    days = days or getattr(settings, "SERVING_LOG_RETENTION_DAYS", 30)
+    days = days or settings.SERVING_LOG_RETENTION_DAYS
     deleted, _ = PredictionLog.objects.filter(created_at__lt=timezone.now() - timedelta(days=days)).delete()
     return deleted
 

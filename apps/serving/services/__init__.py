@@ -14,8 +14,10 @@ from apps.serving.services.deployments import (
     deployments_check_health,
     deployments_note_stage_change,
     model_version_resolve,
+    rollout_queue,
     rollout_tick,
     rollouts_resume,
+    send_tick,
 )
 from apps.serving.services.endpoints import (
     clean_endpoint_config,
@@ -56,6 +58,8 @@ __all__ = [
     "feedback_record",
     "model_version_resolve",
     "predict",
+    "rollout_queue",
     "rollout_tick",
     "rollouts_resume",
+    "send_tick",
 ]

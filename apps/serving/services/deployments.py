@@ -26,6 +26,7 @@ import logging
 from datetime import timedelta
 from functools import partial
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -81,15 +82,22 @@ def _record(deployment: Deployment, *, kind: str, actor, message: str, before: d
         _emit_webhook(deployment, kind, deployment_payload(deployment, message=message, **(data or {})))
 
 
+def rollout_queue() -> str:
+    return getattr(settings, "SERVING_ROLLOUT_QUEUE", "rollouts") or "rollouts"
+
+
+def send_tick(deployment_id: int, seq: int, countdown: float = 0.0) -> None:
+    from apps.serving.tasks import rollout_tick
+
+    rollout_tick.apply_async(args=(deployment_id, seq), countdown=max(0.0, countdown), queue=rollout_queue())
+
+
 def _schedule_tick(deployment: Deployment) -> None:
     """Send the tick for the deployment's current state after commit."""
     if deployment.next_check_at is None or deployment.rollout_state not in ACTIVE_ROLLOUT_STATES:
         return
-    from apps.serving.tasks import rollout_tick
-
-    countdown = max(0.0, (deployment.next_check_at - timezone.now()).total_seconds())
-    transaction.on_commit(partial(rollout_tick.apply_async, args=(deployment.pk, deployment.rollout_seq),
-                                  countdown=countdown))
+    countdown = (deployment.next_check_at - timezone.now()).total_seconds()
+    transaction.on_commit(partial(send_tick, deployment.pk, deployment.rollout_seq, countdown))
 
 
 def _scale_down_later(deployment: Deployment) -> None:
@@ -259,9 +267,7 @@ def rollout_tick(*, deployment_id: int, seq: int) -> str:
     if remaining > 0:
         # Early (a clock difference, or a resumed worker re-sending ticks):
         # come back when it is due. Same seq, so at most one of the copies acts.
-        from apps.serving.tasks import rollout_tick as task
-
-        task.apply_async(args=(deployment_id, seq), countdown=remaining)
+        send_tick(deployment_id, seq, remaining)
         return "early"
     if deployment.rollout_state == RolloutState.QUEUED:
         return _run_health_check(deployment, seq)
@@ -612,8 +618,6 @@ def deployments_note_stage_change(*, model_version_id: int, from_stage: str, to_
 def rollouts_resume(*, due_only: bool = False) -> int:
     """Re-send one tick per active rollout (a worker just started, or beat
     found a tick overdue). Ticks for a state that moved on are ignored."""
-    from apps.serving.tasks import rollout_tick as task
-
     now = timezone.now()
     active = Deployment.objects.filter(rollout_state__in=ACTIVE_ROLLOUT_STATES, next_check_at__isnull=False)
     if due_only:
@@ -621,7 +625,7 @@ def rollouts_resume(*, due_only: bool = False) -> int:
         active = active.filter(next_check_at__lte=now - timedelta(seconds=5))
     sent = 0
     for pk, seq, due in active.values_list("pk", "rollout_seq", "next_check_at"):
-        task.apply_async(args=(pk, seq), countdown=max(0.0, (due - now).total_seconds()))
+        send_tick(pk, seq, (due - now).total_seconds())
         sent += 1
     return sent
 
@@ -639,6 +643,8 @@ __all__ = [
     "deployments_check_health",
     "deployments_note_stage_change",
     "model_version_resolve",
+    "rollout_queue",
     "rollout_tick",
     "rollouts_resume",
+    "send_tick",
 ]
