@@ -252,21 +252,42 @@ def _sniff_parquet(path: str) -> Sniffed:
 
 # --- Reading in batches -----------------------------------------------------------
 
-class _CountingReader(io.RawIOBase):
-    """A file wrapper that counts the bytes the CSV reader has consumed."""
+def record_blocks(raw, *, block_size: int = BLOCK_SIZE) -> Iterator[tuple[bytes, int]]:
+    """Split a CSV byte stream into blocks of about ``block_size`` bytes that
+    end on a record boundary; yields ``(block, bytes consumed so far)``.
 
-    def __init__(self, raw):
-        self.raw = raw
-        self.bytes_read = 0
-
-    def readable(self):
-        return True
-
-    def readinto(self, buffer):
-        data = self.raw.read(len(buffer))
-        buffer[: len(data)] = data
-        self.bytes_read += len(data)
-        return len(data)
+    We cut the file ourselves rather than hand it to Arrow's streaming reader,
+    which reads (and parses) ahead without bound, i.e. the whole file. A
+    newline ends a record unless it is inside a quoted field: with RFC 4180
+    quoting (a literal quote is written twice) that is the case exactly when
+    an odd number of quote characters precede it in the block, which starts
+    on a record boundary. In UTF-8 and single-byte encodings neither byte can
+    be part of another character."""
+    pending = b""
+    consumed = 0
+    while True:
+        data = raw.read(block_size)
+        consumed += len(data)
+        if not data:
+            if pending:
+                yield pending, consumed
+            return
+        buffer = pending + data
+        end = len(buffer)
+        cut = -1
+        while True:
+            newline = buffer.rfind(b"\n", 0, end)
+            if newline < 0:
+                break
+            if buffer.count(b'"', 0, newline) % 2 == 0:
+                cut = newline + 1
+                break
+            end = newline
+        if cut < 0:  # one record longer than the block: keep reading
+            pending = buffer
+            continue
+        pending = buffer[cut:]
+        yield buffer[:cut], consumed - len(pending)
 
 
 @dataclass
@@ -305,38 +326,51 @@ def iter_batches(
             done += batch.num_rows
             yield batch, min(done / total, 1.0)
         return
-    counting = _CountingReader(fileobj)
     wanted = columns or sniffed.columns
 
-    def refuse(row):
-        raise BadFile("inconsistent_columns",
-                      f"A row has {row.actual_columns} fields but the header has {row.expected_columns}: "
-                      f"{(row.text or '')[:120]!r}.")
+    refused: list[BadFile] = []
 
-    reader = pa_csv.open_csv(
-        io.BufferedReader(counting, buffer_size=block_size),
-        read_options=pa_csv.ReadOptions(
-            column_names=sniffed.columns, skip_rows=1, block_size=block_size,
-            encoding="utf8" if sniffed.encoding in ("utf-8", "") else sniffed.encoding,
-        ),
-        parse_options=pa_csv.ParseOptions(
-            delimiter=sniffed.delimiter or ",", newlines_in_values=True,
-            invalid_row_handler=bad_rows.handler if bad_rows is not None else refuse,
-        ),
-        convert_options=pa_csv.ConvertOptions(
-            column_types={name: pa.string() for name in sniffed.columns},
-            include_columns=wanted,
-            null_values=NA_VALUES,
-            strings_can_be_null=True,
-            quoted_strings_can_be_null=True,
-        ),
+    def refuse(row):
+        # Arrow wraps exceptions raised here; remember why and stop the parse.
+        refused.append(BadFile(
+            "inconsistent_columns",
+            f"A row has {row.actual_columns} fields but the header has {row.expected_columns}: "
+            f"{(row.text or '')[:120]!r}."))
+        return "error"
+
+    parse_options = pa_csv.ParseOptions(
+        delimiter=sniffed.delimiter or ",", newlines_in_values=True,
+        invalid_row_handler=bad_rows.handler if bad_rows is not None else refuse,
     )
-    try:
-        for batch in reader:
-            fraction = counting.bytes_read / total_bytes if total_bytes else 0.0
+    convert_options = pa_csv.ConvertOptions(
+        column_types={name: pa.string() for name in sniffed.columns},
+        include_columns=wanted,
+        null_values=NA_VALUES,
+        strings_can_be_null=True,
+        quoted_strings_can_be_null=True,
+    )
+    encoding = sniffed.encoding or "utf-8"
+    decoder = None if encoding in ("utf-8", "utf-8-sig") else codecs.getincrementaldecoder(encoding)()
+    first = True
+    for raw_block, consumed in record_blocks(fileobj, block_size=block_size):
+        block = raw_block[len(codecs.BOM_UTF8):] if first and raw_block.startswith(codecs.BOM_UTF8) else raw_block
+        if decoder is not None:
+            block = decoder.decode(block).encode("utf-8")
+        read_options = pa_csv.ReadOptions(column_names=sniffed.columns, skip_rows=1 if first else 0,
+                                          block_size=max(block_size, len(block) + 1))
+        first = False
+        if not block.strip():
+            continue
+        try:
+            table = pa_csv.read_csv(io.BytesIO(block), read_options=read_options, parse_options=parse_options,
+                                    convert_options=convert_options)
+        except pa.ArrowInvalid as exc:
+            if refused:
+                raise refused[0]
+            raise BadFile("unreadable_csv", f"The file cannot be parsed as CSV: {exc}.")
+        fraction = consumed / total_bytes if total_bytes else 0.0
+        for batch in table.to_batches():
             yield batch, min(fraction, 1.0)
-    except pa.ArrowInvalid as exc:
-        raise BadFile("unreadable_csv", f"The file cannot be parsed as CSV: {exc}.")
 
 
 # --- Column conversions shared by profiling and reading ---------------------------
