@@ -295,7 +295,11 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     # Several apps have a "status" field with their own choices; name each set.
-    "ENUM_NAME_OVERRIDES": {"DeploymentStatusEnum": "apps.serving.choices.DeploymentStatus"},
+    "ENUM_NAME_OVERRIDES": {"DeploymentStatusEnum": "apps.serving.choices.DeploymentStatus",
+                            "PromotionStageEnum": "apps.registry.choices.PromotionStage",
+                            "PromotionRequestStatusEnum": "apps.registry.choices.RequestStatus",
+                            "WebhookDeliveryStatusEnum": "apps.registry.choices.DeliveryStatus",
+                            "TaskTypeEnum": "apps.registry.choices.ModelTaskType"},
     "APPEND_COMPONENTS": {
         "securitySchemes": {
             "ApiKeyAuth": {
