@@ -8,6 +8,13 @@ class Stage(models.TextChoices):
     ARCHIVED = "archived", "Archived"
 
 
+class PromotionStage(models.TextChoices):
+    """The stages a promotion request may ask for."""
+
+    STAGING = "staging", "Staging"
+    PRODUCTION = "production", "Production"
+
+
 class ApprovalStatus(models.TextChoices):
     NONE = "none", "Not requested"
     PENDING = "pending", "Pending approval"

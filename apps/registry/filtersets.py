@@ -1,12 +1,12 @@
 import django_filters
 
-from apps.registry.choices import RequestStatus, Stage
+from apps.registry.choices import PromotionStage, RequestStatus, Stage
 from apps.registry.models import ModelVersion, PromotionRequest, WebhookDelivery
 
 
 class PromotionRequestFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=RequestStatus.choices)
-    target_stage = django_filters.ChoiceFilter(choices=[(Stage.STAGING, "Staging"), (Stage.PRODUCTION, "Production")])
+    target_stage = django_filters.ChoiceFilter(choices=PromotionStage.choices)
     registered_model = django_filters.CharFilter(field_name="version__registered_model__name")
 
     class Meta:

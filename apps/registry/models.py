@@ -4,7 +4,15 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from apps.registry.choices import ApprovalStatus, DeliveryStatus, ModelTaskType, RequestStatus, Stage, TransitionKind
+from apps.registry.choices import (
+    ApprovalStatus,
+    DeliveryStatus,
+    ModelTaskType,
+    PromotionStage,
+    RequestStatus,
+    Stage,
+    TransitionKind,
+)
 
 
 class RegisteredModel(models.Model):
@@ -98,8 +106,7 @@ class PromotionRequest(models.Model):
     requester's)."""
 
     version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="promotion_requests")
-    target_stage = models.CharField(max_length=20, choices=[(Stage.STAGING, "Staging"),
-                                                            (Stage.PRODUCTION, "Production")])
+    target_stage = models.CharField(max_length=20, choices=PromotionStage.choices)
     status = models.CharField(max_length=20, choices=RequestStatus.choices, default=RequestStatus.PENDING,
                               db_index=True)
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")

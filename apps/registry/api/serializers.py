@@ -4,7 +4,7 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from apps.registry.choices import Stage
+from apps.registry.choices import PromotionStage
 from apps.registry.models import (
     ModelAlias,
     ModelVersion,
@@ -160,7 +160,7 @@ class PromotionRequestSerializer(serializers.ModelSerializer):
 
 
 class TransitionRequestCreateSerializer(serializers.Serializer):
-    stage = serializers.ChoiceField(choices=[Stage.STAGING, Stage.PRODUCTION])
+    stage = serializers.ChoiceField(choices=PromotionStage.choices)
     justification = serializers.CharField()
 
 
