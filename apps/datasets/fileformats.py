@@ -359,7 +359,7 @@ def iter_batches(
         read_options = pa_csv.ReadOptions(column_names=sniffed.columns, skip_rows=1 if first else 0,
                                           block_size=max(block_size, len(block) + 1))
         first = False
-        if not block.strip():
+        if not block or block.isspace():
             continue
         try:
             table = pa_csv.read_csv(io.BytesIO(block), read_options=read_options, parse_options=parse_options,

@@ -105,6 +105,14 @@ def _kmv_merge(current: np.ndarray | None, hashes: np.ndarray) -> np.ndarray:
     return _sorted_distinct(hashes if current is None else np.concatenate([current, hashes]))[:KMV_K]
 
 
+def _casts(arr: pa.Array, target: pa.DataType) -> bool:
+    try:
+        pc.cast(arr, target)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return False
+    return True
+
+
 def _sorted_distinct(values: np.ndarray) -> np.ndarray:
     # Sort-based: much faster than numpy's hash-based unique for uint64.
     values = np.sort(values)
@@ -211,29 +219,49 @@ class Profiler:
 
     def _add_string_evidence(self, acc: ColumnAccumulator, valid: pa.Array, dictionary: pa.Array, *,
                              values: np.ndarray, counts: np.ndarray, non_null: int) -> None:
-        """What the distinct strings of a batch could be read as, weighted by their counts."""
-        trimmed = pc.utf8_trim_whitespace(dictionary)
-        is_number = number_mask(trimmed).to_numpy(zero_copy_only=False)
-        n_number = int(counts[is_number].sum())
-        acc.n_number += n_number
-        acc.n_integer += int(counts[integer_mask(trimmed).to_numpy(zero_copy_only=False)].sum())
-        if n_number < non_null:
-            true, false = boolean_masks(trimmed)
-            acc.n_true += int(counts[true.to_numpy(zero_copy_only=False)].sum())
-            acc.n_false += int(counts[false.to_numpy(zero_copy_only=False)].sum())
-            is_datetime = datetime_mask(trimmed)
-            datetime_np = is_datetime.to_numpy(zero_copy_only=False)
-            if datetime_np.any():
-                acc.n_datetime += int(counts[datetime_np].sum())
-                self._add_datetimes(acc, strings_to_datetime(pc.filter(trimmed, is_datetime)))
-            if n_number and len(acc.text_examples) < 5:
-                for value in values[~is_number][:5].tolist():
-                    if len(acc.text_examples) < 5 and value not in acc.text_examples:
-                        acc.text_examples.append(value)
-        else:
+        """What the distinct strings of a batch could be read as, weighted by their counts.
+
+        Booleans and datetimes matter only when every value is one (the
+        type is all or nothing), so their full checks run only when a cheap
+        look says they might; numbers are always counted exactly, because a
+        column that is mostly numbers must be reported as mixed."""
+        if _casts(dictionary, pa.float64()):
+            # Clean numbers (the common case): no pattern matching needed.
+            acc.n_number += non_null
+            if _casts(dictionary, pa.int64()):
+                acc.n_integer += non_null
             self._add_numbers(acc, strings_to_float(valid).to_numpy(zero_copy_only=False))
+        else:
+            is_number = number_mask(dictionary).to_numpy(zero_copy_only=False)
+            n_number = int(counts[is_number].sum())
+            acc.n_number += n_number
+            if n_number:
+                acc.n_integer += int(counts[integer_mask(dictionary).to_numpy(zero_copy_only=False)].sum())
+            if n_number == non_null:  # numbers with spaces around them
+                self._add_numbers(acc, strings_to_float(valid).to_numpy(zero_copy_only=False))
+            else:
+                self._add_boolean_and_datetime_evidence(acc, dictionary, counts)
+                if n_number and len(acc.text_examples) < 5:
+                    for value in values[~is_number][:5].tolist():
+                        if len(acc.text_examples) < 5 and value not in acc.text_examples:
+                            acc.text_examples.append(value)
         lengths = pc.utf8_length(dictionary).to_numpy(zero_copy_only=False)
         acc.length_sum += int((lengths * counts).sum())
+
+    def _add_boolean_and_datetime_evidence(self, acc: ColumnAccumulator, dictionary: pa.Array,
+                                           counts: np.ndarray) -> None:
+        # At most 3 spellings (true, True, TRUE) of 4 words can all be booleans.
+        if len(dictionary) <= 12:
+            true, false = boolean_masks(dictionary)
+            acc.n_true += int(counts[true.to_numpy(zero_copy_only=False)].sum())
+            acc.n_false += int(counts[false.to_numpy(zero_copy_only=False)].sum())
+        if not pc.all(datetime_mask(dictionary.slice(0, 64))).as_py():
+            return
+        is_datetime = datetime_mask(dictionary)
+        datetime_np = is_datetime.to_numpy(zero_copy_only=False)
+        if datetime_np.any():
+            acc.n_datetime += int(counts[datetime_np].sum())
+            self._add_datetimes(acc, strings_to_datetime(pc.filter(dictionary, is_datetime)))
 
     def _add_numbers(self, acc: ColumnAccumulator, values: np.ndarray) -> None:
         values = values[np.isfinite(values)]
