@@ -414,6 +414,29 @@ def profile_ours(experiment_id: int, calls: int, searches: int) -> None:
             out = io.StringIO()
             pstats.Stats(profiler, stream=out).sort_stats(order).print_stats(count)
             print(out.getvalue())
+        _explain_slowest_query(what, path=requests_[0][0], body=requests_[0][1], post=post)
+
+
+def _explain_slowest_query(what: str, *, path: str, body: bytes, post) -> None:
+    """Print the plan of the slowest SQL statement of one request, as
+    PostgreSQL ran it (EXPLAIN ANALYZE, in a transaction rolled back)."""
+    from django.db import connection, transaction
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        post(path, body)
+    slowest = max(captured.captured_queries, key=lambda q: float(q["time"]))
+    if not slowest["sql"].lstrip().upper().startswith("SELECT"):
+        print(f"slowest statement ({slowest['time']} s) is not a SELECT; no plan shown:\n{slowest['sql'][:2000]}")
+        return
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + slowest["sql"])
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+        transaction.set_rollback(True)
+    execution = next((line.strip() for line in plan.splitlines() if line.startswith("Execution Time")), "")
+    print(f"== {what}, its slowest SQL statement: {float(slowest['time']) * 1000:.0f} ms of {len(captured)} "
+          f"({execution}; plan in the full listing)")
+    print(f"slowest statement ({float(slowest['time']) * 1000:.0f} ms):\n{slowest['sql']}\n\nits plan:\n{plan}\n")
 
 
 def _dt(ms: int) -> datetime:
