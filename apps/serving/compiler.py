@@ -123,7 +123,46 @@ def _register_converters() -> None:
 
         update_registered_converter(CastToFloat32, "TracseqCastToFloat32", cast_shape, cast_convert,
                                     overwrite=True)
+        _register_boolean_safe_hist_gradient_boosting()
         _registered = True
+
+
+def _int_attributes(converter):
+    """Wrap a skl2onnx converter so that integer-list node attributes holding
+    booleans are passed as 0/1. scikit-learn 1.9 stores the histogram
+    gradient boosting trees' ``missing_go_to_left`` as booleans, which
+    skl2onnx 1.20 hands on unchanged and onnx refuses ("Expected an int, got
+    a boolean"); the values mean the same as 0/1."""
+
+    def convert(scope, operator, container):
+        add_node = container.add_node
+
+        def add_node_with_ints(*args, **attrs):
+            for key, value in attrs.items():
+                if isinstance(value, (list, tuple)) and any(isinstance(v, (bool, np.bool_)) for v in value):
+                    attrs[key] = [int(v) for v in value]
+            return add_node(*args, **attrs)
+
+        container.add_node = add_node_with_ints
+        try:
+            converter(scope, operator, container)
+        finally:
+            del container.add_node  # back to the class's method
+
+    return convert
+
+
+def _register_boolean_safe_hist_gradient_boosting() -> None:
+    from skl2onnx import update_registered_converter
+    from skl2onnx._supported_operators import sklearn_operator_name_map
+    from skl2onnx.common._registration import get_converter, get_shape_calculator
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
+    for estimator in (HistGradientBoostingClassifier, HistGradientBoostingRegressor):
+        alias = sklearn_operator_name_map[estimator]
+        registered = get_converter(alias)
+        update_registered_converter(estimator, alias, get_shape_calculator(alias), _int_attributes(registered),
+                                    overwrite=True, options=registered.get_allowed_options())
 
 
 def _convert(model, signature: CompiledSignature, precision: str, task: str) -> bytes:
@@ -151,6 +190,12 @@ def _convert(model, signature: CompiledSignature, precision: str, task: str) -> 
     entry.key = "tracseq_serving"
     entry.value = json.dumps(metadata)
     return onx.SerializeToString()
+
+
+def _first_line(exc: Exception, limit: int = 200) -> str:
+    """A conversion error in one line: skl2onnx messages can dump whole trees."""
+    text = f"{type(exc).__name__}: {exc}".strip().splitlines()[0]
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _json_value(value):
@@ -199,7 +244,7 @@ def compile_model(*, model, signature: dict, records: list[dict], reference: np.
             predictor = OnnxPredictor(onnx_bytes)
             candidate = _outputs(predictor, columns, n, task)
         except Exception as exc:  # skl2onnx and onnxruntime raise many types; each is a reason to fall back
-            attempts.append({"precision": precision, "ok": False, "error": f"{type(exc).__name__}: {exc}"[:500]})
+            attempts.append({"precision": precision, "ok": False, "error": _first_line(exc)})
             continue
         diff = max_difference(candidate, reference, task)
         ok = diff <= tolerance
@@ -214,7 +259,7 @@ def compile_model(*, model, signature: dict, records: list[dict], reference: np.
     reasons = []
     for attempt in attempts:
         if attempt["ok"] is False and "error" in attempt:
-            reasons.append(f"{attempt['precision']}: conversion failed ({attempt['error'][:200]})")
+            reasons.append(f"{attempt['precision']}: conversion failed ({attempt['error']})")
         else:
             reasons.append(f"{attempt['precision']}: differs by {attempt['max_abs_diff']:.2e} > {tolerance:g}")
     return CompileOutcome("sklearn", "ONNX export not used, scikit-learn serves: " + "; ".join(reasons),

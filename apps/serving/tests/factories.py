@@ -71,6 +71,7 @@ def fit_pipeline(*, estimator: str = "logistic", rows: int = 600, seed: int = 11
     from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline
+    from sklearn.semi_supervised import LabelSpreading
 
     frame = lab_frame(rows, seed)
     spec, schema = feature_spec(frame)
@@ -82,6 +83,8 @@ def fit_pipeline(*, estimator: str = "logistic", rows: int = 600, seed: int = 11
         "logistic": lambda: LogisticRegression(max_iter=2000),
         "forest": lambda: RandomForestClassifier(n_estimators=15, max_depth=6, random_state=0),
         "hist_gradient_boosting": lambda: HistGradientBoostingClassifier(max_iter=20, random_state=0),
+        # skl2onnx has no converter for it: the model that must fall back to scikit-learn.
+        "label_spreading": LabelSpreading,
     }[estimator]()
     pipeline = Pipeline([("preprocess", build_preprocessor(spec=spec, schema=schema, target=TARGET)),
                          ("classifier", classifier)])

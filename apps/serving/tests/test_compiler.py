@@ -10,14 +10,19 @@ from apps.serving.signature import CompiledSignature
 from apps.serving.tests.factories import fit_nan_intolerant_pipeline, fit_pipeline
 
 
-@pytest.mark.parametrize(("estimator", "precision"), [("logistic", "double"), ("forest", "mixed")])
+@pytest.mark.parametrize(("estimator", "precision"), [
+    ("logistic", "double"),
+    ("forest", "mixed"),
+    # Needs the boolean-attribute fix in apps.serving.compiler to convert at all.
+    ("hist_gradient_boosting", None),
+])
 def test_onnx_matches_sklearn_on_the_test_rows(estimator, precision):
     model, signature, records, frame = fit_pipeline(estimator=estimator)
     reference = reference_outputs(model, frame, "classification")
     outcome = compile_model(model=model, signature=signature, records=records, reference=reference,
                             task="classification")
     assert outcome.serving_path == "onnx", outcome.reason
-    assert outcome.precision == precision
+    assert precision is None or outcome.precision == precision
     assert outcome.max_abs_diff <= 1e-5
     assert outcome.rows_checked == len(records) > 100
 
@@ -32,13 +37,13 @@ def test_onnx_matches_sklearn_on_the_test_rows(estimator, precision):
 
 
 def test_a_model_that_does_not_convert_falls_back_to_sklearn_with_the_reason():
-    model, signature, records, frame = fit_pipeline(estimator="hist_gradient_boosting")
+    model, signature, records, frame = fit_pipeline(estimator="label_spreading")
     reference = reference_outputs(model, frame, "classification")
     outcome = compile_model(model=model, signature=signature, records=records, reference=reference,
                             task="classification")
     assert outcome.serving_path == "sklearn"
     assert outcome.onnx_bytes is None
-    assert "scikit-learn serves" in outcome.reason
+    assert "scikit-learn serves" in outcome.reason and "conversion failed" in outcome.reason
     assert [a["precision"] for a in outcome.attempts] == ["double", "mixed", "float"]
     # The fallback itself answers exactly like the model.
     predictor = SklearnPredictor(model, signature=CompiledSignature(signature), task="classification")

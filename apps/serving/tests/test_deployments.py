@@ -116,6 +116,17 @@ def test_immediate_deployment_is_health_checked_compiled_and_takes_all_traffic(e
     assert {"deployment.created", "deployment.health_checked", "deployment.promoted"} <= actions
 
 
+def test_a_version_onnx_cannot_express_is_served_by_sklearn_and_says_why(engineer):
+    version = make_model_version(owner=engineer, stage=Stage.PRODUCTION, estimator="label_spreading")
+    endpoint = make_endpoint(owner=engineer)
+    deployment = deploy(endpoint=endpoint, version=version, actor=engineer)
+    assert (deployment.status, deployment.serving_path, deployment.compiled_artifact) == ("healthy", "sklearn", "")
+    assert "conversion failed" in deployment.serving_path_reason
+    assert deployment.health["compile"]["attempts"][0]["ok"] is False
+    answer = services.predict(route=runtime.route(endpoint.slug), payload={"instances": version.input_example})
+    assert answer["serving_path"] == "sklearn" and len(answer["predictions"]) == len(version.input_example)
+
+
 def test_a_model_file_that_does_not_match_its_hash_fails_the_health_check(engineer, versions):
     v1, _ = versions
     endpoint = make_endpoint(owner=engineer)
