@@ -4,9 +4,11 @@ what the user may view (runs through their experiment)."""
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 
 import numpy as np
+from django.core.cache import cache
 from django.db.models import (
     BigIntegerField,
     Count,
@@ -25,7 +27,7 @@ from django.db.models.functions import Coalesce
 
 from apps.core.errors import NotFound
 from apps.core.permissions import filter_visible, has_perm, require_perm
-from apps.experiments.choices import RunStatus
+from apps.experiments.choices import TERMINAL_RUN_STATUSES, RunStatus
 from apps.experiments.downsample import downsample
 from apps.experiments.models import Artifact, Experiment, LatestMetric, Metric, Param, Run, RunTag, TrainingJob
 
@@ -35,6 +37,7 @@ from apps.experiments.models import Artifact, Experiment, LatestMetric, Metric, 
 # few thousand rows instead of millions.
 HISTORY_EXACT_LIMIT = 200_000
 HISTORY_MAX_POINTS = 20_000
+HISTORY_CACHE_SECONDS = 24 * 3600
 
 
 # --- Experiments --------------------------------------------------------------------
@@ -169,16 +172,43 @@ def metric_history(*, run: Run, key: str, max_points: int | None = None) -> dict
     LTTB (first, last and global extremes kept). Reads stay cheap for long
     histories: numeric columns only, and above ``HISTORY_EXACT_LIMIT`` points
     a min/max-per-bucket aggregation in SQL first."""
-    history = Metric.objects.filter(run_id=run.pk, key=key)
-    total = history.count()
-    if total == 0:
-        raise NotFound(f"Run {run.pk} has no metric {key!r}.", details={"key": key})
     if max_points is not None:
         max_points = max(3, min(int(max_points), HISTORY_MAX_POINTS))
+    # An ended run accepts no more metrics, so its downsampled histories can
+    # be kept: the first chart of a million points costs a scan, later ones
+    # nothing.
+    cache_key = f"metric-history:v1:{run.pk}:{max_points}:{hashlib.sha256(key.encode()).hexdigest()[:24]}"
+    cacheable = run.status in TERMINAL_RUN_STATUSES and max_points is not None
+    if cacheable:
+        cached = cache.get(cache_key)
+        if cached is not None:
+            return cached
+    result = _metric_history(run=run, key=key, max_points=max_points)
+    if cacheable and result["downsampled"]:
+        cache.set(cache_key, result, timeout=HISTORY_CACHE_SECONDS)
+    return result
+
+
+def _metric_history(*, run: Run, key: str, max_points: int | None) -> dict:
+    history = Metric.objects.filter(run_id=run.pk, key=key)
     ordered = history.order_by("step", "timestamp", "id")
-    if max_points is None or total <= max_points:
+    missing = NotFound(f"Run {run.pk} has no metric {key!r}.", details={"key": key})
+    if max_points is None:
         points = [{"step": s, "value": v, "timestamp": t} for s, v, t in
                   ordered.values_list("step", "value", "timestamp").iterator(chunk_size=10_000)]
+        if not points:
+            raise missing
+        return {"key": key, "points": points, "total": len(points), "downsampled": False, "method": "none"}
+    # Both ends come from the (run, key, step) index; the bucket query then
+    # counts the points on the way, so a long history is scanned once.
+    bounds = history.aggregate(lo=Min("step"), hi=Max("step"))
+    if bounds["lo"] is None:
+        raise missing
+    buckets = _buckets(history, lo=bounds["lo"], hi=bounds["hi"], count=4 * max_points)
+    total = sum(row[-1] for row in buckets)
+    if total <= max_points:
+        points = [{"step": s, "value": v, "timestamp": t} for s, v, t in
+                  ordered.values_list("step", "value", "timestamp")]
         return {"key": key, "points": points, "total": total, "downsampled": False, "method": "none"}
     if total <= HISTORY_EXACT_LIMIT:
         rows = list(ordered.values_list("step", "value", "id").iterator(chunk_size=10_000))
@@ -191,27 +221,30 @@ def metric_history(*, run: Run, key: str, max_points: int | None = None) -> dict
         points = [{"step": int(data[i, 0]), "value": float(data[i, 1]), "timestamp": stamps[int(data[i, 2])]}
                   for i in chosen]
         return {"key": key, "points": points, "total": total, "downsampled": True, "method": "lttb"}
-    return _aggregated_history(history, key=key, total=total, max_points=max_points)
+    return _aggregated_history(history, buckets, key=key, total=total, max_points=max_points)
 
 
-def _aggregated_history(history: QuerySet, *, key: str, total: int, max_points: int) -> dict:
-    """Reduce in SQL to min and max per step bucket (an M4-style reduction),
-    then LTTB over those candidates. Both points of a bucket are placed at
-    its middle step; a bucket is a quarter of a final point's width, so the
-    shift does not show in a chart. The first and last points are exact."""
-    bounds = history.aggregate(lo=Min("step"), hi=Max("step"))
-    lo, hi = bounds["lo"], bounds["hi"]
-    buckets = 4 * max_points
-    width = max(1, -(-(hi - lo + 1) // buckets))  # ceiling division
+def _buckets(history: QuerySet, *, lo: int, hi: int, count: int) -> list[tuple]:
+    """(smin, smax, vmin, vmax, tmax, n) per step bucket, ``count`` buckets
+    of equal step width over [lo, hi], in step order."""
+    width = max(1, -(-(hi - lo + 1) // count))  # ceiling division
     bucket = ExpressionWrapper((F("step") - Value(lo)) / Value(width), output_field=BigIntegerField())
-    rows = list(history.annotate(bucket=bucket).values("bucket").order_by("bucket").annotate(
-        vmin=Min("value"), vmax=Max("value"), smin=Min("step"), smax=Max("step"), tmax=Max("timestamp")
-    ).values_list("smin", "smax", "vmin", "vmax", "tmax"))
-    ordered = history.order_by("step", "timestamp", "id").values_list("step", "value", "timestamp")
-    first = ordered.first()
+    return list(history.annotate(bucket=bucket).values("bucket").order_by("bucket").annotate(
+        vmin=Min("value"), vmax=Max("value"), smin=Min("step"), smax=Max("step"), tmax=Max("timestamp"),
+        n=Count("id"),
+    ).values_list("smin", "smax", "vmin", "vmax", "tmax", "n"))
+
+
+def _aggregated_history(history: QuerySet, buckets: list[tuple], *, key: str, total: int, max_points: int) -> dict:
+    """LTTB over the minimum and maximum of each step bucket (an M4-style
+    reduction done in SQL). Both points of a bucket are placed at its middle
+    step; a bucket is a quarter of a final point's width, so the shift does
+    not show in a chart. The first and last points are exact. (A history
+    logged at very few distinct steps gets one bucket per step.)"""
+    first = history.order_by("step", "timestamp", "id").values_list("step", "value", "timestamp").first()
     last = history.order_by("-step", "-timestamp", "-id").values_list("step", "value", "timestamp").first()
     candidates = [first]
-    for smin, smax, vmin, vmax, tmax in rows:
+    for smin, smax, vmin, vmax, tmax, _ in buckets:
         middle = (smin + smax) // 2
         candidates.append((middle, vmin, tmax))
         if vmax != vmin:

@@ -1,0 +1,267 @@
+"""Browser pages of the experiments app: experiments, runs (searched with the
+same filter language as the API), run details with charts and artifacts,
+comparison across experiments, and training jobs. Views call the same
+selectors and services as the API and show refusals as messages."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.http import Http404, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from apps.core.errors import ApplicationError, NotFound
+from apps.core.permissions import filter_visible, has_perm
+from apps.experiments import charts, selectors, services
+from apps.experiments.choices import JobStatus
+from apps.experiments.forms import ExperimentForm, RunFilterForm, TrainingJobForm
+from apps.experiments.models import Experiment, LatestMetric, Run
+
+PAGE_SIZE = 50
+MAX_METRIC_COLUMNS = 8
+MAX_PARAM_COLUMNS = 5
+MAX_COMPARE = 20
+_PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$")
+
+
+def _not_found(call, *args, **kwargs):
+    try:
+        return call(*args, **kwargs)
+    except NotFound as exc:
+        raise Http404(exc.message)
+
+
+def _reference(prefix: str, key: str) -> str:
+    """How the filter language names a key (backticks for odd names)."""
+    if _PLAIN_KEY.match(key):
+        return f"{prefix}.{key}"
+    return f"{prefix}.`{key.replace('`', '``')}`"
+
+
+# --- Experiments --------------------------------------------------------------------
+
+def experiment_list(request):
+    form = ExperimentForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            experiment = services.experiment_create(user=request.user, **form.cleaned_data)
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, f"Experiment {experiment.name} created.")
+            return redirect("experiments:detail", pk=experiment.pk)
+    return render(request, "experiments/list.html", {
+        "experiments": selectors.experiment_list(user=request.user).order_by("name"),
+        "form": form,
+        "can_create": has_perm(request.user, "experiments.add_experiment"),
+        "can_train": has_perm(request.user, "experiments.add_trainingjob"),
+    })
+
+
+def _metric_columns(runs: list[Run]) -> list[str]:
+    keys = {key for run in runs for key in run.metric_map
+            if not key.startswith("iteration_") and not (key.startswith("cv_") and not key.endswith("_mean"))}
+    # Test metrics first: they are what runs are compared on.
+    return sorted(keys, key=lambda k: (not k.startswith("test_"), not k.startswith("val_"), k))[:MAX_METRIC_COLUMNS]
+
+
+def _param_columns(runs: list[Run]) -> list[str]:
+    keys = sorted({key for run in runs for key in run.param_map})
+    varying = [k for k in keys if len({run.param_map.get(k) for run in runs}) > 1]
+    first = ["estimator"] if "estimator" in keys else []
+    return (first + [k for k in varying if k not in first])[:MAX_PARAM_COLUMNS]
+
+
+def experiment_detail(request, pk):
+    experiment = _not_found(selectors.experiment_get, user=request.user, pk=pk)
+    form = RunFilterForm(request.GET or None)
+    filter_text, order_terms = "", []
+    if form.is_valid():
+        filter_text = form.cleaned_data["filter"]
+        order_terms = form.order_terms()
+    page_token = request.GET.get("page") or None
+    runs, next_token, error = [], None, None
+    try:
+        page = selectors.run_search(user=request.user, experiment_ids=[experiment.pk], filter_string=filter_text,
+                                    order_by=order_terms, max_results=PAGE_SIZE, page_token=page_token)
+        runs, next_token = page.runs, page.next_page_token
+    except ApplicationError as exc:
+        error = exc
+    metric_columns = _metric_columns(runs)
+    param_columns = _param_columns(runs)
+    current = order_terms[0] if order_terms else ""
+
+    def sort_link(reference: str) -> str:
+        direction = "ASC" if current == f"{reference} DESC" else "DESC"
+        return "?" + urlencode({"filter": filter_text, "order_by": f"{reference} {direction}"})
+
+    columns = {
+        "metrics": [(key, sort_link(_reference("metrics", key))) for key in metric_columns],
+        "params": [(key, sort_link(_reference("params", key))) for key in param_columns],
+        "name": sort_link("attributes.name"),
+        "status": sort_link("attributes.status"),
+        "start_time": sort_link("attributes.start_time"),
+    }
+    rows = [{"run": run, "metrics": [run.metric_map.get(k) for k in metric_columns],
+             "params": [run.param_map.get(k, "") for k in param_columns]} for run in runs]
+    next_url = ("?" + urlencode({"filter": filter_text, "order_by": ", ".join(order_terms), "page": next_token})
+                if next_token else "")
+    return render(request, "experiments/detail.html", {
+        "experiment": experiment, "form": form, "rows": rows, "columns": columns, "error": error,
+        "next_url": next_url, "paged": bool(page_token), "order_by": ", ".join(order_terms),
+        "filter_text": filter_text,
+        "can_train": has_perm(request.user, "experiments.change_experiment", experiment),
+    })
+
+
+# --- Runs ---------------------------------------------------------------------------
+
+def run_detail(request, pk):
+    run = _not_found(selectors.run_get, user=request.user, pk=pk)
+    chart_keys = list(LatestMetric.objects.filter(run=run, step__gt=0).order_by("key").values_list("key", flat=True))
+    artifacts = list(selectors.artifact_list(run=run))
+    download = reverse("run-artifacts-download", kwargs={"pk": run.pk})
+    for artifact in artifacts:
+        artifact.url = f"{download}?{urlencode({'path': artifact.path})}"
+        artifact.preview_url = f"{download}?{urlencode({'path': artifact.path, 'inline': '1'})}"
+        artifact.is_plot = artifact.path.startswith("plots/") and artifact.path.endswith(".json")
+    job = None
+    if run.training_job_id:
+        job = selectors.training_job_get(user=request.user, pk=run.training_job_id)
+    metrics = [(key, value, key in chart_keys) for key, value in run.metric_map.items()]
+    return render(request, "experiments/run.html", {
+        "run": run, "experiment": run.experiment, "metrics": metrics, "chart_keys": chart_keys,
+        "artifacts": artifacts, "plots": [a for a in artifacts if a.is_plot],
+        "children": selectors.run_children(run=run), "job": job,
+        "job_active": job is not None and job.status in (JobStatus.QUEUED, JobStatus.RUNNING),
+        "can_change": has_perm(request.user, "experiments.change_experiment", run.experiment),
+    })
+
+
+def metric_chart(request, pk):
+    """A plotly figure of one metric's history, downsampled on the server."""
+    run = _not_found(selectors.run_get, user=request.user, pk=pk)
+    key = request.GET.get("key", "")
+    try:
+        max_points = max(3, min(int(request.GET.get("max_points", charts.CHART_POINTS)), 5000))
+    except ValueError:
+        max_points = charts.CHART_POINTS
+    figure = _not_found(charts.metric_history_figure, run=run, key=key, max_points=max_points)
+    return JsonResponse(figure)
+
+
+def _compare_runs(request, ids: list[int]) -> list[Run]:
+    qs = selectors.with_summary(Run.objects.filter(pk__in=ids).select_related("user", "experiment"))
+    runs = list(filter_visible(request.user, qs, via="experiment"))
+    order = {pk: index for index, pk in enumerate(ids)}
+    runs.sort(key=lambda run: order[run.pk])
+    return selectors.attach_details(runs)
+
+
+def compare(request):
+    raw = request.GET.getlist("runs")
+    ids = []
+    for chunk in raw:
+        for part in re.split(r"[\s,]+", chunk):
+            if part.isdigit() and int(part) not in ids:
+                ids.append(int(part))
+    ids = ids[:MAX_COMPARE]
+    runs = _compare_runs(request, ids) if ids else []
+    metric_keys = sorted({key for run in runs for key in run.metric_map})
+    preferred = [k for k in ("test_roc_auc", "test_rmse", "test_accuracy") if k in metric_keys]
+    metric = request.GET.get("metric") or (preferred[0] if preferred else (metric_keys[0] if metric_keys else ""))
+    stepped = sorted(set(LatestMetric.objects.filter(run__in=runs, step__gt=0).values_list("key", flat=True)))
+    history_key = request.GET.get("history") or (
+        next((k for k in stepped if k.startswith("iteration_val")), None) or (stepped[0] if stepped else metric))
+    param_keys = sorted({key for run in runs for key in run.param_map})
+    param_rows = []
+    for key in param_keys:
+        values = [run.param_map.get(key) for run in runs]
+        param_rows.append({"key": key, "values": values, "differs": len(set(values)) > 1})
+    metric_rows = [{"key": key, "values": [run.metric_map.get(key) for run in runs]} for key in metric_keys
+                   if not key.startswith("iteration_")]
+    overlay = charts.compare_overlay_figure(runs=runs, key=history_key) if runs and history_key else None
+    parallel = charts.parallel_coordinates_figure(runs=runs, metric=metric) if runs and metric else None
+    return render(request, "experiments/compare.html", {
+        "runs": runs, "missing": len(ids) - len(runs), "ids": ",".join(str(i) for i in ids),
+        "metric": metric, "metric_keys": metric_keys, "history_key": history_key,
+        "history_keys": sorted(set(stepped) | set(metric_keys)), "param_rows": param_rows,
+        "metric_rows": metric_rows, "overlay": overlay, "parallel": parallel,
+        "differing": sum(1 for row in param_rows if row["differs"]),
+    })
+
+
+# --- Training jobs ----------------------------------------------------------------------
+
+def training_list(request):
+    jobs = list(selectors.training_job_list(user=request.user).filter(parent__isnull=True)
+                .select_related("run__experiment", "dataset_version__dataset")[:200])
+    return render(request, "experiments/training_list.html", {
+        "jobs": jobs, "can_train": has_perm(request.user, "experiments.add_trainingjob"),
+    })
+
+
+def _training_form(request, data=None):
+    from apps.datasets.choices import VersionStatus
+    from apps.datasets.selectors import dataset_version_list
+
+    experiments = filter_visible(request.user, Experiment.objects.all(), "experiments.change_experiment")
+    versions = dataset_version_list(user=request.user).filter(status=VersionStatus.VALID)
+    initial = {}
+    if request.GET.get("experiment"):
+        initial["experiment"] = request.GET["experiment"]
+    if request.GET.get("dataset_version"):
+        initial["dataset_version"] = request.GET["dataset_version"]
+    return TrainingJobForm(data, experiments=experiments.order_by("name"), versions=versions, initial=initial)
+
+
+def training_new(request):
+    if not has_perm(request.user, "experiments.add_trainingjob"):
+        messages.error(request, "Your role may not start training jobs.")
+        return redirect("experiments:training-list")
+    form = _training_form(request, request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            job = services.training_job_create(user=request.user, **form.service_arguments())
+        except ApplicationError as exc:
+            field = exc.details.get("field", "") if isinstance(exc.details, dict) else ""
+            form.add_error(None, f"{exc.message}" + (f" [{field}]" if field and field not in exc.message else ""))
+        else:
+            messages.success(request, f"Training job {job.pk} queued.")
+            return redirect("experiments:training-job", pk=job.pk)
+    from apps.experiments import estimators as est
+
+    catalogue = [{"name": name, "label": spec.label, "tasks": ", ".join(spec.tasks),
+                  "params": [(p, param.kind, "" if param.default == est.LIBRARY_DEFAULT else param.default,
+                              param.help) for p, param in spec.params.items()]}
+                 for name, spec in est.ESTIMATORS.items()]
+    return render(request, "experiments/training_new.html", {"form": form, "catalogue": catalogue})
+
+
+def training_job(request, pk):
+    job = _not_found(selectors.training_job_get, user=request.user, pk=pk)
+    return render(request, "experiments/training_job.html", {
+        "job": job, "run": job.run,
+        "active": job.status in (JobStatus.QUEUED, JobStatus.RUNNING),
+        "can_cancel": has_perm(request.user, "experiments.change_experiment", job.run.experiment),
+    })
+
+
+@require_POST
+def training_cancel(request, pk):
+    job = _not_found(selectors.training_job_get, user=request.user, pk=pk)
+    try:
+        services.training_job_cancel(user=request.user, job=job)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Training job {job.pk} cancelled.")
+    target = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        target = reverse("experiments:training-job", kwargs={"pk": job.pk})
+    return redirect(target)
