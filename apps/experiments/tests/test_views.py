@@ -190,3 +190,11 @@ def test_a_million_point_history_charts_quickly(browser_client, scientist, make_
     again = browser_client.get(url, {"key": "loss", "max_points": 1000}).json()
     assert time.perf_counter() - began < 1.0
     assert again["data"][0]["x"] == figure["data"][0]["x"]
+
+
+def test_overview_card(scientist, make_user, runs):
+    card = selectors.overview_card(user=scientist)
+    stats = dict(card["stats"])
+    assert card["url"] == reverse("experiments:list")
+    assert stats["Experiments"] == 1 and stats["Runs"] == 3 and stats["Running"] == 3
+    assert selectors.overview_card(user=make_user()) is None
