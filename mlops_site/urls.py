@@ -17,6 +17,12 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include("apps.core.urls")),
 ]
+if "apps.serving" in settings.INSTALLED_APPS:
+    # The predict path first: resolving it behind every other pattern costs
+    # more than its ONNX model does (apps/serving/api/predict.py).
+    from apps.serving.api.predict import predict_view
+
+    urlpatterns.insert(0, path("api/v1/endpoints/<slug:slug>/predict/", predict_view))
 for app in ("datasets", "experiments", "registry", "serving", "abtests", "monitoring"):
     if f"apps.{app}" in settings.INSTALLED_APPS:
         urlpatterns.append(path(f"{app}/", include(f"apps.{app}.urls")))
