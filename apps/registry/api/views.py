@@ -118,9 +118,6 @@ class ModelVersionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         return selectors.model_version_get(user=self.request.user, registered_model=self.registered_model(),
                                            version=int(self.kwargs["version"]))
 
-    def _fresh(self, version: ModelVersion):
-        return selectors.model_version_get(user=self.request.user, registered_model=version.registered_model,
-                                           version=version.version)
 
     @extend_schema(
         request={"application/json": s.ModelVersionRegisterSerializer,
@@ -156,7 +153,8 @@ class ModelVersionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
                 raise NotFound(f"Run {data.validated_data['run_id']} not found.")
             version = services.model_version_register(registered_model=model, run=run, actor=request.user,
                                                       description=data.validated_data["description"])
-        return _created(s.ModelVersionSerializer(self._fresh(version)).data)
+        # The service checked the rights and returns the version with its model and creator loaded.
+        return _created(s.ModelVersionSerializer(version).data)
 
     @extend_schema(responses=s.ModelVersionSerializer)
     def retrieve(self, request, name=None, version=None):
@@ -167,7 +165,7 @@ class ModelVersionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         data = s.ModelVersionUpdateSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         updated = services.model_version_update(version=self.get_object(), actor=request.user, **data.validated_data)
-        return Response(s.ModelVersionSerializer(self._fresh(updated)).data)
+        return Response(s.ModelVersionSerializer(updated).data)
 
     @extend_schema(methods=["GET"], responses=s.PromotionRequestSerializer(many=True),
                    summary="Promotion requests of this version")

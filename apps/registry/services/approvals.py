@@ -13,7 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.core.errors import Conflict, InvalidState, PermissionDenied, ValidationFailed
-from apps.core.permissions import has_perm, is_admin, require_perm
+from apps.core.permissions import is_admin, require_perm
 from apps.core.services import audit_record
 from apps.registry.choices import ApprovalStatus, RegistryEvent, RequestStatus, Stage, TransitionKind
 from apps.registry.models import ModelVersion, PromotionRequest
@@ -38,9 +38,8 @@ def transition_request_create(*, version: ModelVersion, actor, target_stage: str
     """Ask for ``version`` to move to Staging or Production. The quality gates
     are evaluated now and stored with the request."""
     model = version.registered_model
-    require_perm(actor, "registry.view_registeredmodel", model)
     require_perm(actor, "registry.add_promotionrequest")
-    require_perm(actor, "registry.change_registeredmodel", model)
+    require_perm(actor, "registry.change_registeredmodel", model)  # 404 when not even visible
     if target_stage not in PROMOTABLE_STAGES:
         raise ValidationFailed("stage must be staging or production.",
                                details={"fields": {"stage": ["Choose staging or production."]}})
@@ -76,13 +75,11 @@ def transition_request_create(*, version: ModelVersion, actor, target_stage: str
 
 def _check_decider(actor, request: PromotionRequest) -> None:
     model = request.version.registered_model
-    require_perm(actor, "registry.view_registeredmodel", model)
+    # The requester could see the model, so saying "four eyes" reveals nothing.
     if request.requested_by_id == actor.pk:
         raise PermissionDenied("You requested this promotion; a different approver must decide it (four eyes).",
                                code="four_eyes")
-    if not has_perm(actor, "registry.approve_registeredmodel", model):
-        raise PermissionDenied(f"You may not approve promotions of {model.name}.",
-                               details={"permission": "registry.approve_registeredmodel"})
+    require_perm(actor, "registry.approve_registeredmodel", model)  # 404 when not even visible
 
 
 def _lock_pending(request: PromotionRequest, actor) -> tuple:

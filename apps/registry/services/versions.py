@@ -28,7 +28,8 @@ INPUT_EXAMPLE_MAX_ROWS = 20
 
 
 def _require_register(actor, registered_model: RegisteredModel) -> None:
-    require_perm(actor, "registry.view_registeredmodel", registered_model)
+    # require_perm answers 404 when the model is not even visible, so the
+    # change check also covers viewing.
     require_perm(actor, "registry.add_modelversion")
     require_perm(actor, "registry.change_registeredmodel", registered_model)
 
