@@ -73,6 +73,8 @@ class FeatureSpecForm(forms.Form):
     def __init__(self, *args, columns=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.column_names = []
+        # Kinds the columns get anyway; choosing one of them keeps the spec short.
+        self.defaults = {c["name"]: c["kind"] for c in columns if c.get("source") == "default"}
         for column in columns:
             if column["kind"] == "target":
                 continue
@@ -100,7 +102,7 @@ class FeatureSpecForm(forms.Form):
         columns = dict(current.get("columns", {}))
         for name in self.column_names:
             kind = self.cleaned_data.get(f"kind__{name}")
-            if kind:
+            if kind and (name in columns or kind != self.defaults.get(name)):
                 columns[name] = {**columns.get(name, {}), "kind": kind}
         return {
             "numeric": {**current.get("numeric", {}), "imputation": self.cleaned_data["numeric_imputation"],

@@ -79,7 +79,7 @@ def test_expectation_and_spec_forms_call_the_services(browser, valid_version):
     assert response.status_code == 302
     spec = Dataset.objects.get(pk=dataset_id).feature_spec
     assert spec["numeric"] == {"imputation": "mean", "scaling": "minmax"}
-    assert spec["columns"]["turnaround_hours"] == {"kind": "drop"}
+    assert spec["columns"] == {"turnaround_hours": {"kind": "drop"}}, "default choices stay implicit"
 
     bad_json = browser.post(f"/datasets/{dataset_id}/feature-spec/", {
         "numeric_imputation": "mean", "numeric_scaling": "minmax", "max_categories": "10",
