@@ -431,6 +431,17 @@ def strings_to_datetime(arr: pa.Array) -> pa.Array:
         return pa.array(parsed.dt.as_unit("us"), type=pa.timestamp("us", tz="UTC"))
 
 
+def as_strings(arr: pa.Array) -> pa.Array:
+    """Any Arrow column as strings; nested Parquet types (lists, structs)
+    that Arrow cannot cast become their Python text form."""
+    if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+        return arr
+    try:
+        return pc.cast(arr, pa.string())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return pa.array([None if value is None else str(value) for value in arr.to_pylist()], type=pa.string())
+
+
 def convert_column(arr: pa.Array, column_type: str) -> pd.Series:
     """A column of a batch as the pandas dtype its schema type implies:
     integer → int64 (float64 when values are missing), float → float64,
@@ -464,7 +475,7 @@ def convert_column(arr: pa.Array, column_type: str) -> pd.Series:
     if column_type == "datetime":
         return strings_to_datetime(arr).to_pandas()
     if not is_string:
-        arr = pc.cast(arr, pa.string())
+        arr = as_strings(arr)
     return arr.to_pandas().astype("str")
 
 

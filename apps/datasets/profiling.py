@@ -38,6 +38,7 @@ from apps.datasets import quality
 from apps.datasets.fileformats import (
     BadRows,
     Sniffed,
+    as_strings,
     boolean_masks,
     datetime_mask,
     integer_mask,
@@ -186,8 +187,7 @@ class Profiler:
         if nulls == n:
             return np.full(n, _NULL_HASH, dtype=np.uint64)
         atype = arr.type
-        is_string = pa.types.is_string(atype) or pa.types.is_large_string(atype)
-        strings = arr if is_string else pc.cast(arr, pa.string())
+        strings = as_strings(arr)
         encoded = pc.dictionary_encode(strings)
         dictionary = encoded.dictionary
         index = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)

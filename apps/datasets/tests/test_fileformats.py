@@ -99,3 +99,18 @@ def test_convert_column_types():
     dates = fileformats.convert_column(pa.array(["2025-01-06", "2025-01-06T08:00:00Z", None]), "datetime")
     assert str(dates.dt.tz) == "UTC" and dates.isna().tolist() == [False, False, True]
     assert fileformats.convert_column(pa.array(["a", None]), "categorical").isna().tolist() == [False, True]
+
+
+def test_nested_parquet_columns_are_profiled_and_read_as_text(tmp_path):
+    import pyarrow.parquet as pq
+
+    from apps.datasets.tests.conftest import profile_path
+
+    path = tmp_path / "nested.parquet"
+    pq.write_table(pa.table({"sample_id": ["a", "b", "c"], "wells": [[1, 2], [3], None], "n": [1, 2, 3]}), path)
+    sniffed, result = profile_path(path, target="n")
+    types = {c["name"]: c["type"] for c in result.schema["columns"]}
+    assert result.problems == [] and types["n"] == "integer" and types["wells"] in ("categorical", "text")
+    with open(path, "rb") as handle:
+        frame = fileformats.read_frame(handle, sniffed=sniffed, column_types=types)
+    assert frame["wells"].tolist()[:2] == ["[1, 2]", "[3]"] and frame["wells"].isna().tolist()[2]
