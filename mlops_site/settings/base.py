@@ -299,7 +299,9 @@ SPECTACULAR_SETTINGS = {
                             "PromotionStageEnum": "apps.registry.choices.PromotionStage",
                             "PromotionRequestStatusEnum": "apps.registry.choices.RequestStatus",
                             "WebhookDeliveryStatusEnum": "apps.registry.choices.DeliveryStatus",
-                            "TaskTypeEnum": "apps.registry.choices.ModelTaskType"},
+                            "TaskTypeEnum": "apps.registry.choices.ModelTaskType",
+                            "RunStatusEnum": "apps.experiments.choices.RunStatus",
+                            "TrainingJobStatusEnum": "apps.experiments.choices.JobStatus"},
     "APPEND_COMPONENTS": {
         "securitySchemes": {
             "ApiKeyAuth": {
