@@ -236,7 +236,7 @@ def write_results(args, *, size: int, results: dict) -> None:
                   f"({theirs['peak_above_baseline_mib'] / max(ours['peak_above_baseline_mib'], 1e-9):.1f}x).",
                   f"- Platform peak above baseline is {ours['peak_above_baseline_per_file_size']:.2f}x the file "
                   "size (the issue's bound: \"a few times over\")."]
-    suffix = "-quick" if args.quick else ""
+    suffix = "-quick" if args.quick else ("" if args.rows == 1_000_000 else f"-{args.rows}")
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     (RESULTS_DIR / f"data_profile{suffix}.md").write_text("\n".join(lines) + "\n")
     (RESULTS_DIR / f"data_profile{suffix}.json").write_text(json.dumps(
