@@ -106,7 +106,10 @@ class PredictionLogBuffer:
             self._wake.wait(self.interval)
             self._wake.clear()
             try:
-                self.flush()
+                if self.flush():
+                    # Like the end of a request: keep this thread's connection
+                    # only as long as CONN_MAX_AGE allows (0: close it now).
+                    connection.close_if_unusable_or_obsolete()
             except Exception:  # the thread must survive a database outage
                 logger.exception("prediction log flush failed")
                 # This thread's own connection may be broken; the next flush reconnects.
