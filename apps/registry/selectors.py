@@ -58,7 +58,9 @@ def model_version_list(*, user, registered_model: RegisteredModel | None = None)
     qs = filter_visible(user, ModelVersion.objects.all(), "registry.view_registeredmodel", via=VIA_MODEL)
     if registered_model is not None:
         qs = qs.filter(registered_model=registered_model)
-    return (qs.select_related("registered_model", "created_by", "source_run", "dataset_version__dataset")
+    # Run and dataset version stay ids here: joining them would drag their
+    # large JSON columns (schemas, quality reports) into every row.
+    return (qs.select_related("registered_model", "created_by")
             .prefetch_related("aliases")
             .order_by("registered_model__name", "-version"))
 
@@ -209,10 +211,13 @@ def webhook_get(*, user, pk: int) -> WebhookSubscription:
 
 def webhook_delivery_list(*, user, subscription: WebhookSubscription | None = None,
                           registered_model: RegisteredModel | None = None):
-    subscriptions = webhook_list(user=user, registered_model=registered_model)
-    qs = WebhookDelivery.objects.filter(subscription__in=subscriptions.values("pk"))
+    """Deliveries the user may see; of one ``subscription`` when given (which
+    the caller got through ``webhook_get``, so it is visible already)."""
     if subscription is not None:
-        qs = qs.filter(subscription=subscription)
+        qs = WebhookDelivery.objects.filter(subscription=subscription)
+    else:
+        subscriptions = webhook_list(user=user, registered_model=registered_model)
+        qs = WebhookDelivery.objects.filter(subscription__in=subscriptions.values("pk"))
     return qs.select_related("subscription").prefetch_related("attempts").order_by("-created_at", "-id")
 
 

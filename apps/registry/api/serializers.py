@@ -91,8 +91,14 @@ class ModelVersionSerializer(serializers.ModelSerializer):
         return sorted(a.alias for a in obj.aliases.all())
 
     def get_download_url(self, obj) -> str:
-        return reverse("registry-model-version-download",
-                       kwargs={"name": obj.registered_model.name, "version": obj.version})
+        # reverse() once per response, not once per row: a page of 100
+        # versions otherwise spends most of its time resolving URLs.
+        root = self.root
+        parts = getattr(root, "_download_url_parts", None)
+        if parts is None:
+            template = reverse("registry-model-version-download", kwargs={"name": "__name__", "version": 0})
+            parts = root._download_url_parts = template.split("__name__/versions/0/")
+        return f"{parts[0]}{obj.registered_model.name}/versions/{obj.version}/{parts[1]}"
 
 
 class ModelVersionRegisterSerializer(serializers.Serializer):

@@ -12,6 +12,7 @@ from apps.core import modelio
 from apps.core.models import AuditEvent
 from apps.registry import services
 from apps.registry.choices import Stage
+from apps.registry.models import ModelVersion
 from apps.registry.tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -172,6 +173,26 @@ def test_lineage_runs_from_dataset_to_deployments(sci, make_run, data):
     assert lineage["deployments"] == []
 
 
+def test_lineage_lists_deployments_of_the_serving_app(sci, people, make_run):
+    from django.apps import apps
+
+    if not apps.is_installed("apps.serving"):
+        pytest.skip("the serving app is not installed")
+    Endpoint = apps.get_model("serving", "Endpoint")
+    Deployment = apps.get_model("serving", "Deployment")
+    create_model(sci)
+    sci.post("/api/v1/models/sample-qc/versions/", {"run_id": make_run().pk}, format="json")
+    version = ModelVersion.objects.get(registered_model__name="sample-qc", version=1)
+    endpoint = Endpoint.objects.create(slug="qc-staging", name="QC staging", owner=people.engineer)
+    Deployment.objects.create(endpoint=endpoint, model_version=version, created_by=people.engineer,
+                              traffic_weight=100, status="healthy")
+    lineage = sci.get("/api/v1/models/sample-qc/versions/1/lineage/").json()
+    assert lineage["deployments_available"] is True
+    (deployment,) = lineage["deployments"]
+    assert deployment["endpoint"] == "qc-staging" and deployment["status"] == "healthy"
+    assert deployment["traffic_weight"] == 100
+
+
 def test_errors_use_the_documented_shape(sci):
     response = sci.post("/api/v1/models/", {"name": "x"}, format="json")
     assert response.status_code == 400
@@ -259,3 +280,21 @@ def test_upload_size_limit_is_the_model_limit(sci, settings):
         "file": SimpleUploadedFile("model.skops", io.BytesIO(b"x" * 5000).read()), "signature": "{}"},
         format="multipart")
     assert response.status_code == 413
+
+
+@pytest.mark.parametrize("count", [2, 6])
+def test_webhook_lists_have_pinned_query_counts(people, client_for, django_assert_num_queries, count):
+    from apps.core.models import User
+    from apps.registry.models import WebhookAttempt
+
+    hook = services.webhook_subscription_create(actor=people.admin, name="lims", url="http://127.0.0.1:9/h")
+    for index in range(count):
+        delivery = services.webhook_send_test(subscription=hook, actor=people.admin)
+        WebhookAttempt.objects.create(delivery=delivery, number=1, status_code=500 + index, response_time_ms=3.0)
+    api = client_for(User.objects.get(pk=people.engineer.pk))
+    api.get("/api/v1/webhooks/")  # warm the content-type cache
+    api = client_for(User.objects.get(pk=people.engineer.pk))
+    # Rights (Admin checks, role permissions), the subscription, count, page, attempts.
+    with django_assert_num_queries(8):
+        body = api.get(f"/api/v1/webhooks/{hook.pk}/deliveries/").json()
+    assert body["count"] == count and all(len(d["attempts"]) == 1 for d in body["results"])
