@@ -36,7 +36,10 @@ class RegisteredModelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, v
         return selectors.registered_model_list(user=self.request.user)
 
     def get_object(self):
-        return selectors.registered_model_get(user=self.request.user, name=self.kwargs["name"])
+        # Only the model's own representation needs the annotations (Production
+        # version, pending requests, aliases); actions get the plain row.
+        annotated = self.action in ("retrieve", "partial_update")
+        return selectors.registered_model_get(user=self.request.user, name=self.kwargs["name"], annotated=annotated)
 
     @extend_schema(request=s.RegisteredModelCreateSerializer, responses={201: s.RegisteredModelSerializer})
     def create(self, request):
