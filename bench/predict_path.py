@@ -69,8 +69,10 @@ def _prepare(args) -> dict:
         user, _ = user_ensure(username="bench", password="bench-Secret-123", roles=["Admin"], is_superuser=True)
         key = api_key_create(user=user, name="bench").raw_key
     model, signature, records, _frame = fit_pipeline(estimator=args.estimator, rows=args.train_rows, seed=5)
+    # The version has no training lineage here, so its input example is what
+    # the deploy-time check verifies the ONNX export on: make it the test rows.
     version = make_model_version(owner=user, stage=Stage.PRODUCTION, model=model, signature=signature,
-                                 example=records[:5])
+                                 example=records[:args.verify_rows])
     deployments = {}
     for slug in ("bench-onnx", "bench-sklearn"):
         endpoint = services.endpoint_create(actor=user, slug=slug, environment="production",
@@ -123,6 +125,19 @@ def _timed(function, n: int) -> list[float]:
     return times
 
 
+def _machine_description(describe) -> dict:
+    """bench/common's description; this bench runs no PostgreSQL, so that may be absent."""
+    try:
+        return describe()
+    except Exception:  # psycopg cannot reach a server: describe the rest
+        import platform
+
+        from common import cpu_model, memory_gib
+
+        return {"nproc": os.cpu_count(), "cpu": cpu_model(), "memory_gib": memory_gib(),
+                "os": platform.platform(), "python": platform.python_version()}
+
+
 def _summary(seconds: list[float]) -> dict:
     from common import percentile
 
@@ -141,6 +156,8 @@ def main(argv=None) -> int:
     parser.add_argument("--estimator", default="hist_gradient_boosting",
                         choices=["hist_gradient_boosting", "logistic", "forest"])
     parser.add_argument("--train-rows", type=int, default=5000)
+    parser.add_argument("--verify-rows", type=int, default=200,
+                        help="held-out rows the ONNX export is verified on at deploy time")
     parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results" / "predict_path.md")
     args = parser.parse_args(argv)
 
@@ -148,7 +165,8 @@ def main(argv=None) -> int:
     started = time.monotonic()
     _setup_django(scratch)
     prepared = _prepare(args)
-    from common import machine_description, markdown_table
+    from common import machine_description as _machine
+    from common import markdown_table
     from django.core.wsgi import get_wsgi_application
 
     from apps.serving import logbuffer
@@ -206,7 +224,7 @@ def main(argv=None) -> int:
     logbuffer.flush()
     logged = PredictionLog.objects.count()
 
-    machine = machine_description()
+    machine = _machine_description(_machine)
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     text = [
         "# Predict path: in-process cost per request",
@@ -214,7 +232,8 @@ def main(argv=None) -> int:
         f"Produced by `bench/predict_path.py {' '.join(argv or sys.argv[1:])}`".rstrip() + f" on {when}. "
         "The machine was shared with other work while this ran; the lead re-runs it on a quiet machine.",
         "",
-        f"Machine: {machine.get('cpus')} cores ({machine.get('cpu')}), Python {machine.get('python')}. "
+        f"Machine: {machine.get('nproc')} cores ({machine.get('cpu')}), {machine.get('memory_gib')} GiB, "
+        f"Python {machine.get('python')}. "
         "One thread calls the Django WSGI handler directly (no sockets, no web server); SQLite and the "
         "file cache (embedded defaults); prediction logging on (the flusher thread writes meanwhile).",
         "",

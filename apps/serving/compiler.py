@@ -19,7 +19,8 @@ category: see ``apps.datasets.features``). Three precisions are tried in turn:
    whose converters only exist in float32 need this.
 
 3. **mixed**: float64 preprocessing, then a cast to float32 in front of the
-   final estimator. scikit-learn's trees cast their input to float32 and
+   final estimator (tree ensembles' float32 answers are cast back to the
+   float64 skl2onnx declares for them). scikit-learn's trees cast their input to float32 and
    compare it with float64 thresholds; preprocessing in float32 instead
    moves values across thresholds, so tree ensembles only match this way.
 
@@ -182,7 +183,7 @@ def _convert(model, signature: CompiledSignature, precision: str, task: str) -> 
         for name in model_input_names(model, signature)
     ]
     options = {"zipmap": False} if task == "classification" else None
-    onx = convert_sklearn(model, initial_types=initial_types, options=options)
+    onx = _cast_tree_outputs(convert_sklearn(model, initial_types=initial_types, options=options))
     metadata = {"task": task, "precision": precision}
     if task == "classification":
         metadata["classes"] = [_json_value(c) for c in model.classes_]
@@ -190,6 +191,33 @@ def _convert(model, signature: CompiledSignature, precision: str, task: str) -> 
     entry.key = "tracseq_serving"
     entry.value = json.dumps(metadata)
     return onx.SerializeToString()
+
+
+def _cast_tree_outputs(onx):
+    """ONNX Runtime's tree ensembles always answer in float32, but skl2onnx
+    1.20 declares their outputs float64 when the graph's inputs are float64
+    (histogram gradient boosting), which ONNX Runtime refuses. Give such an
+    output its float32 name and cast it to the declared float64: the same
+    numbers, a graph that loads. Verification still decides whether they are
+    close enough."""
+    from onnx import TensorProto, helper
+
+    declared = {info.name: info.type.tensor_type.elem_type
+                for info in [*onx.graph.value_info, *onx.graph.output]}
+    nodes = list(onx.graph.node)
+    del onx.graph.node[:]
+    for node in nodes:
+        casts = []
+        if node.domain == "ai.onnx.ml" and node.op_type in ("TreeEnsembleClassifier", "TreeEnsembleRegressor"):
+            for position, name in enumerate(node.output):
+                is_label = node.op_type == "TreeEnsembleClassifier" and position == 0
+                if not is_label and declared.get(name) == TensorProto.DOUBLE:
+                    node.output[position] = f"{name}__float32"
+                    casts.append(helper.make_node("Cast", [f"{name}__float32"], [name], to=TensorProto.DOUBLE,
+                                                  name=f"{name}__to_double"))
+        onx.graph.node.append(node)
+        onx.graph.node.extend(casts)
+    return onx
 
 
 def _first_line(exc: Exception, limit: int = 200) -> str:
