@@ -141,6 +141,23 @@ def test_dry_run_returns_manifests_and_creates_nothing(client_for, engineer, ver
     assert not Deployment.objects.exists()
 
 
+def test_dry_run_with_the_kubernetes_backend_renders_its_manifests(client_for, engineer, versions, settings):
+    settings.DEPLOYMENT_BACKEND = "kubernetes"
+    make_endpoint(owner=engineer)
+    response = client_for(engineer).post(
+        "/api/v1/endpoints/sample-qc/deployments/?dry_run=true",
+        {"model": "sample-qc", "version": 1, "strategy": "canary",
+         "config": {"replicas": 3, "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}}}})
+    assert response.status_code == 200, response.content
+    manifests = response.json()["manifests"]
+    assert {m["kind"] for m in manifests} == {"Deployment", "Service"}
+    deployment = next(m for m in manifests if m["kind"] == "Deployment")
+    assert deployment["spec"]["replicas"] == 3
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert container["resources"]["requests"] == {"cpu": "500m", "memory": "1Gi"}
+    assert not Deployment.objects.exists()
+
+
 def test_feedback_joins_predictions_and_feeds_live_accuracy(client, client_for, engineer, versions, api_key_for):
     v1, _ = versions
     endpoint = make_endpoint(owner=engineer)
