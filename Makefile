@@ -19,7 +19,7 @@ $(VENV)/.installed-base: requirements/base.txt $(PY)
 
 $(VENV)/.installed-dev: requirements/dev.txt requirements/base.txt $(PY)
 	$(UV) pip install --quiet --python $(PY) -r requirements/dev.txt
-	$(UV) pip install --quiet --python $(PY) -e clients/python 2>/dev/null || true
+	$(UV) pip install --quiet --python $(PY) -e clients/python
 	touch $@ $(VENV)/.installed-base
 
 install: $(VENV)/.installed-base

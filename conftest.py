@@ -97,6 +97,10 @@ class LiveWorker:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
+    def stop(self, *, hard: bool = False) -> None:
+        """Stop the worker: SIGTERM (a warm shutdown) or, with ``hard``, SIGKILL."""
+        stop_worker(self, hard=hard)
+
     def wait_for(self, predicate, timeout: float = 60, interval: float = 0.2, what: str = "condition"):
         """Poll ``predicate`` until it returns a truthy value; fail with the worker log."""
         from django.db import close_old_connections

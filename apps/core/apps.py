@@ -27,3 +27,20 @@ class CoreConfig(AppConfig):
         from apps.core.roles import sync_role_permissions_after_migrate
 
         post_migrate.connect(sync_role_permissions_after_migrate, dispatch_uid="core-sync-roles")
+
+        from django.conf import settings
+
+        if getattr(settings, "WORKER_CLEAR_CONTENT_TYPES_PER_TASK", False):
+            from celery.signals import task_prerun
+
+            task_prerun.connect(_forget_content_types, dispatch_uid="core-forget-content-types", weak=False)
+
+
+def _forget_content_types(**_kwargs) -> None:
+    """Test runs only: the suite flushes the database between tests and
+    recreates content types, which PostgreSQL numbers anew; a worker process
+    that lives across tests must not keep the old ids (object permissions are
+    looked up by content type)."""
+    from django.contrib.contenttypes.models import ContentType
+
+    ContentType.objects.clear_cache()

@@ -32,6 +32,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 if os.environ.get("MLOPS_WORKER_TEST_DB"):
     DATABASES["default"]["NAME"] = os.environ["MLOPS_WORKER_TEST_DB"]
 DATABASES["default"]["CONN_MAX_AGE"] = 0
+# Such a worker outlives the flushes between tests (see apps.core.apps).
+WORKER_CLEAR_CONTENT_TYPES_PER_TASK = True
 
 ARTIFACT_ROOT = _run_dir / "artifacts"
 STORAGES["default"]["OPTIONS"]["location"] = str(ARTIFACT_ROOT)

@@ -36,9 +36,7 @@ def test_a_rollout_resumes_after_its_worker_is_killed(make_user, worker_factory)
             return Deployment.objects.get(pk=rolling.pk).rollout_step
 
         first.wait_for(lambda: step() >= 1, timeout=120, what="the rolling update to reach its second step")
-        from conftest import stop_worker
-
-        stop_worker(first, hard=True)  # SIGKILL: the scheduled tick dies with it
+        first.stop(hard=True)  # SIGKILL: the scheduled tick dies with it
         stalled = Deployment.objects.get(pk=rolling.pk)
         assert stalled.rollout_state == "progressing"
         time.sleep(5)  # longer than a step: without a worker nothing moves
