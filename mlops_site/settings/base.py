@@ -357,6 +357,7 @@ MODEL_TRUSTED_TYPES = env.list("MODEL_TRUSTED_TYPES", default=[
 # Training jobs (apps.experiments): threads per training task (workers scale
 # by processes), the hard time limit of one job in seconds, and how long a
 # running job may go without a heartbeat before the reaper fails it.
+TRAINING_QUEUE = env.str("TRAINING_QUEUE", default="training")
 TRAINING_THREADS = env.int("TRAINING_THREADS", default=1)
 TRAINING_TIME_LIMIT = env.int("TRAINING_TIME_LIMIT", default=60 * 60)
 TRAINING_HEARTBEAT_TIMEOUT = env.int("TRAINING_HEARTBEAT_TIMEOUT", default=120)

@@ -188,7 +188,12 @@ def _enqueue(job_id: int, task_id: str, is_search: bool) -> None:
     from apps.experiments import tasks
 
     task = tasks.run_training_search if is_search else tasks.run_training_job
-    task.apply_async(args=[job_id], task_id=task_id)
+    task.apply_async(args=[job_id], task_id=task_id, queue=training_queue())
+
+
+def training_queue() -> str:
+    """The queue training tasks go to (``TRAINING_QUEUE``, ``training`` by default)."""
+    return getattr(settings, "TRAINING_QUEUE", "training") or "training"
 
 
 # --- Cancelling -----------------------------------------------------------------------
@@ -499,8 +504,9 @@ def _launch_chord(job_id: int, children: list[tuple[int, str]]) -> None:
 
     from apps.experiments import tasks
 
-    header = [tasks.run_training_job.si(child_id).set(task_id=task_id) for child_id, task_id in children]
-    chord(header)(tasks.finish_training_search.si(job_id))
+    queue = training_queue()
+    header = [tasks.run_training_job.si(child_id).set(task_id=task_id, queue=queue) for child_id, task_id in children]
+    chord(header)(tasks.finish_training_search.si(job_id).set(queue=queue))
 
 
 def _metric_key(metric: str) -> str:

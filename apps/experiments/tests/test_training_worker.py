@@ -5,10 +5,12 @@ observed by a running worker, and a worker killed mid-job."""
 import json
 import os
 import signal
+import uuid
 from datetime import timedelta
 
 import pandas as pd
 import pytest
+from django.test import override_settings
 from django.utils import timezone
 
 from apps.core.modelio import loads
@@ -27,6 +29,16 @@ EVALUATION_KEYS = {"test_accuracy", "test_precision", "test_recall", "test_f1", 
 @pytest.fixture
 def api(client_for, scientist):
     return client_for(scientist)
+
+
+@pytest.fixture
+def own_queue(worker_factory):
+    """A training queue of this test's own, so that the session's worker
+    (which serves every standard queue) cannot take these jobs; returns a
+    function starting a worker on it."""
+    queue = f"training-{uuid.uuid4().hex[:8]}"
+    with override_settings(TRAINING_QUEUE=queue):
+        yield lambda name: worker_factory(name, queues=queue, concurrency=1, extra_env={"TRAINING_QUEUE": queue})
 
 
 def _submit(api, experiment, version, **extra):
@@ -72,10 +84,10 @@ def test_a_job_submitted_through_the_api_is_trained_by_a_worker(live_worker, api
         assert figure["data"] and figure["layout"]["title"]["text"]
 
 
-def test_two_workers_share_a_search(worker_factory, api, scientist, experiment):
+def test_two_workers_share_a_search(own_queue, api, scientist, experiment):
     version = make_lab_version(scientist, rows=300)
-    first = worker_factory("w1", queues="training", concurrency=1)
-    worker_factory("w2", queues="training", concurrency=1)
+    first = own_queue("w1")
+    own_queue("w2")
     job = _submit(api, experiment, version, hyperparameters={"n_estimators": 150},
                   search={"kind": "grid", "space": {"max_depth": [2, 4, 6, 8, None], "min_samples_leaf": [1, 5]}})
     done = first.wait_for(
@@ -100,9 +112,9 @@ def _slow_job(api, experiment, version):
     return _submit(api, experiment, version, hyperparameters={"n_estimators": 1500}, cv_folds=5)
 
 
-def test_cancelling_a_running_job_stops_the_worker_at_a_checkpoint(worker_factory, api, scientist, experiment):
+def test_cancelling_a_running_job_stops_the_worker_at_a_checkpoint(own_queue, api, scientist, experiment):
     version = make_lab_version(scientist, rows=300)
-    worker = worker_factory("canceller", queues="training", concurrency=1)
+    worker = own_queue("canceller")
     job = _slow_job(api, experiment, version)
     worker.wait_for(lambda: TrainingJob.objects.filter(pk=job["id"], status="running").exists(),
                     timeout=120, what="the job to start")
@@ -115,10 +127,9 @@ def test_cancelling_a_running_job_stops_the_worker_at_a_checkpoint(worker_factor
     assert not Artifact.objects.filter(run_id=job["run_id"], path="model/model.skops").exists()
 
 
-def test_a_worker_killed_mid_job_leaves_the_run_failed_after_the_reaper(worker_factory, api, scientist,
-                                                                        experiment):
+def test_a_worker_killed_mid_job_leaves_the_run_failed_after_the_reaper(own_queue, api, scientist, experiment):
     version = make_lab_version(scientist, rows=300)
-    worker = worker_factory("doomed", queues="training", concurrency=1)
+    worker = own_queue("doomed")
     job = _slow_job(api, experiment, version)
     started = worker.wait_for(lambda: TrainingJob.objects.filter(pk=job["id"], status="running").first(),
                               timeout=120, what="the job to start")
