@@ -213,6 +213,9 @@ def main(argv=None) -> int:
     full = next(r for r in results if r["path"] == "onnx" and r["batch"] == 1)
     breakdown["whole WSGI request (middleware, auth, JSON)"] = {k: full[k] for k in ("mean_us", "p50_us",
                                                                                       "p99_us", "per_second", "n")}
+    healthz = {**_environ("/healthz", b"", key), "REQUEST_METHOD": "GET"}
+    breakdown["for comparison: GET /healthz through the same middleware"] = _summary(_timed(
+        lambda: b"".join(app(dict(healthz, **{"wsgi.input": io.BytesIO(b"")}), lambda *a: None)), n))
     frame = __import__("pandas").DataFrame(one)
     names = list(prepared["model"].feature_names_in_)
     breakdown["for comparison: pipeline.predict_proba on a 1-row DataFrame"] = _summary(_timed(

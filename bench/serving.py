@@ -4,8 +4,9 @@ by side on this machine, the same fitted pipeline, the same load generator.
 The model: lab sample submissions from ``apps.datasets.generator`` (seeded),
 preprocessed by ``apps.datasets.features.build_preprocessor`` (the
 ``ColumnTransformer`` training jobs build) and classified by a
-HistGradientBoostingClassifier (or a RandomForest with ``--estimator rf``),
-fitted once and saved with skops. Both servers load that one file:
+RandomForestClassifier and, in a second section, a
+HistGradientBoostingClassifier (``--estimator``), each fitted once and saved
+with skops. Both servers load that one file:
 
 * ours: a fresh PostgreSQL database ``bench_serving``, migrated; the file is
   uploaded as version 1 of ``sample-qc`` through the registry's services,
@@ -316,7 +317,7 @@ def start_ours(model: dict, *, workers: int, threads: int, omp_threads: str, res
     details.update(workers=workers, threads=threads, database="PostgreSQL", omp_threads=omp_threads,
                    classes=model["signature"]["classes"],
                    redis="yes" if "REDIS_URL" in env else "no")
-    return Side("ours", f"ours: gunicorn {workers} gthread workers x {threads} threads",
+    return Side("ours", f"gunicorn {workers} gthread workers x {threads} threads",
                 f"http://127.0.0.1:{port}/api/v1/endpoints/{ENDPOINT}/predict/", bodies,
                 {"Authorization": f"Api-Key {api_key}"}, server, details)
 
@@ -537,9 +538,11 @@ SCENARIOS = (("single_max", "single row, max throughput"), ("batch_max", "100-ro
              ("single_paced", "single row at a fixed rate"))
 
 
+ESTIMATORS = {"rf": "RandomForestClassifier", "hgb": "HistGradientBoostingClassifier"}
+
+
 def render(results: dict) -> str:
     machine = results["machine"]
-    model = results["model"]
     lines = [
         "# Serving: our predict path vs `mlflow models serve`",
         "",
@@ -548,54 +551,72 @@ def render(results: dict) -> str:
         f"Machine: {machine['nproc']} cores ({machine['cpu']}), {machine['memory_gib']} GiB, {machine['os']}, "
         f"Python {machine['python']}, PostgreSQL {machine['postgresql']}. Both servers, the load generator and "
         "PostgreSQL share these cores; each scenario ran against one side and then the other (idle) one, "
-        f"{results['rounds']} round(s), order alternating, median-throughput round reported.",
+        f"{results['rounds']} round(s), order alternating, median-throughput round reported. Both servers run "
+        f"{results['workers']} worker processes and OMP_NUM_THREADS={results['omp_threads']}.",
         "",
-        f"Model: {model['estimator']} behind the platform's `ColumnTransformer` "
-        f"({len(model['features'])} input columns), fitted on {model['training_rows']:,} generated lab "
-        f"submissions; the same skops file on both sides. In process, its `predict_proba` takes "
-        f"{model['predict_proba_1_row_ms']:.2f} ms for one row and {model['predict_proba_100_rows_ms']:.2f} ms "
-        f"for 100 rows. Both servers (and that timing) run with OMP_NUM_THREADS={results['omp_threads']}.",
+        "How to read it: MLflow answers through its pyfunc wrapper (pandas schema enforcement, then the "
+        "pipeline's `predict_proba`). Ours validates against the version's signature and answers through the "
+        "path chosen at deploy time: ONNX Runtime when the pipeline converts and matches scikit-learn's "
+        "probabilities within 1e-5 on the verification rows, else scikit-learn (the pipeline's own "
+        "`ColumnTransformer` over a one-row DataFrame); the path is named under each model. Every one of our "
+        "requests is also written to the prediction log in PostgreSQL. In the fixed-rate scenario, a side that "
+        "cannot sustain the rate shows queueing delay, not service time.",
         "",
     ]
-    for name in results["sides"]:
-        side = results[name]
-        lines.append(f"- **{name}**: {side['label']}" + _side_note(name, side))
-    lines += ["", "## Results", ""]
+    for run in results["runs"]:
+        lines += _render_run(run, results)
+    lines += ["## Notes", ""] + [f"- {note}" for note in results["notes"]]
+    return "\n".join(lines) + "\n"
+
+
+def _render_run(run: dict, results: dict) -> list[str]:
+    model = run["model"]
+    sides = results["sides"]
+    lines = [
+        f"## {model['estimator']}",
+        "",
+        f"{model['estimator']} behind the platform's `ColumnTransformer` ({len(model['features'])} input columns), "
+        f"fitted on {model['training_rows']:,} generated lab submissions; the same skops file on both sides. In "
+        f"process, its `predict_proba` takes {model['predict_proba_1_row_ms']:.2f} ms for one row and "
+        f"{model['predict_proba_100_rows_ms']:.2f} ms for 100 rows.",
+        "",
+    ]
+    for name in sides:
+        lines.append(f"- **{name}**: {run[name]['label']}" + _side_note(name, run[name]))
+    lines.append("")
     rows = []
     for key, title in SCENARIOS:
-        for name in results["sides"]:
-            m = results[name][key]
+        for name in sides:
+            m = run[name][key]
             rows.append([title, name, m["requests_per_s"], m["predictions_per_s"], m["p50_ms"], m["p99_ms"],
                          m["errors"], m["tool"]])
     lines.append(common.markdown_table(
         ["scenario", "side", "requests/s", "predictions/s", "p50 ms", "p99 ms", "errors", "load"], rows))
-    if set(SIDES) <= set(results["sides"]):
+    if set(SIDES) <= set(sides):
         lines += ["", "Ratios (ours ÷ MLflow for throughput, MLflow ÷ ours for latency: above 1 means ours is "
                   "better):", ""]
         ratio_rows = []
         for key, title in SCENARIOS:
-            ours, peer = results["ours"][key], results["mlflow"][key]
+            ours, peer = run["ours"][key], run["mlflow"][key]
             throughput = "—" if key == "single_paced" else _ratio(ours["predictions_per_s"], peer["predictions_per_s"])
             ratio_rows.append([title, throughput,
                                _ratio(peer["p50_ms"], ours["p50_ms"]), _ratio(peer["p99_ms"], ours["p99_ms"])])
         lines.append(common.markdown_table(["scenario", "throughput", "p50", "p99"], ratio_rows))
-
-    lines += ["", "## Goals", ""]
-    if "ours" in results["sides"]:
-        ours = results["ours"]
+    if "ours" in sides:
+        ours = run["ours"]
+        paced = ours["single_paced"]
         goals = [
             ("more than 1000 single-row predictions/s with logging on",
              f"{ours['single_max']['predictions_per_s']:,.0f}/s", ours["single_max"]["predictions_per_s"] > 1000),
-            (f"p99 under 20 ms at {results['rate']:g} requests/s", f"{ours['single_paced']['p99_ms']:.1f} ms",
-             ours["single_paced"]["p99_ms"] < 20 and ours["single_paced"]["errors"] == 0),
+            (f"p99 under 20 ms at {results['rate']:g} requests/s", f"{paced['p99_ms']:.1f} ms",
+             paced["p99_ms"] < 20 and paced["errors"] == 0),
         ]
-        if "mlflow" in results["sides"]:
-            ratio = ours["single_max"]["predictions_per_s"] / results["mlflow"]["single_max"]["predictions_per_s"]
+        if "mlflow" in sides:
+            ratio = ours["single_max"]["predictions_per_s"] / run["mlflow"]["single_max"]["predictions_per_s"]
             goals.append(("several times MLflow's single-row throughput", f"{ratio:.1f}x", ratio >= 3))
-        lines.append(common.markdown_table(["goal", "measured", "met"],
-                                           [[g, v, "yes" if ok else "no"] for g, v, ok in goals]))
-    lines += ["", "## Notes", ""] + [f"- {note}" for note in results["notes"]]
-    return "\n".join(lines) + "\n"
+        lines += ["", "Goals:", "", common.markdown_table(
+            ["goal", "measured", "met"], [[g, v, "yes" if ok else "no"] for g, v, ok in goals])]
+    return [*lines, ""]
 
 
 def _side_note(name: str, side: dict) -> str:
@@ -622,8 +643,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--only", choices=SIDES, help="measure only one side")
     parser.add_argument("--rows", type=int, default=5000, help="training rows (default 5000)")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--estimator", choices=["hgb", "rf"], default="hgb",
-                        help="HistGradientBoostingClassifier (default) or RandomForestClassifier")
+    parser.add_argument("--estimator", default="rf,hgb",
+                        help="comma-separated: rf (RandomForestClassifier), hgb (HistGradientBoostingClassifier); "
+                        "each gets its own section (default rf,hgb)")
     parser.add_argument("--workers", type=int, default=2, help="server worker processes, each side (default 2)")
     parser.add_argument("--threads", type=int, default=4, help="gthread threads per worker, ours (default 4)")
     parser.add_argument("--connections", type=int, default=8, help="wrk connections (default 8)")
@@ -635,7 +657,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--omp-threads", default="1",
                         help="OMP_NUM_THREADS for both servers (default 1; 'unset' leaves the environment's)")
     parser.add_argument("--reuse-model", action="store_true",
-                        help="reuse the pipeline fitted by the last run with the same --rows/--seed/--estimator")
+                        help="reuse the pipelines fitted by the last run with the same --rows/--seed")
     parser.add_argument("--rounds", type=int, default=1,
                         help="runs of each scenario per side, alternating; the median is reported (default 1)")
     parser.add_argument("--warmup", type=float, default=5.0, help="warm-up seconds per body (default 5)")
@@ -644,6 +666,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--note", default="The machine was shared with other work while this ran.",
                         help="a sentence about the conditions, printed in the report")
     args = parser.parse_args(argv)
+    args.estimators = [e.strip() for e in args.estimator.split(",") if e.strip()]
+    unknown = set(args.estimators) - set(ESTIMATORS)
+    if unknown or not args.estimators:
+        parser.error(f"--estimator takes {', '.join(ESTIMATORS)}")
     if args.quick:
         args.duration, args.warmup = min(args.duration, 5.0), 2.0
     return args
@@ -659,65 +685,16 @@ def main(argv: list[str]) -> int:
     results: dict = {
         "command": "bench/serving.py " + " ".join(argv) if argv else "bench/serving.py",
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "note": args.note, "rate": args.rate,
-        "omp_threads": args.omp_threads, "rounds": args.rounds,
-        "machine": common.machine_description(), "sides": sides, "notes": [],
+        "omp_threads": args.omp_threads, "rounds": args.rounds, "workers": args.workers,
+        "machine": common.machine_description(), "sides": sides, "notes": [], "runs": [],
     }
-    model_dir = results_dir / "model"
-    meta = model_dir / "model.json"
-    wanted = {"rows": args.rows, "seed": args.seed, "estimator": args.estimator, "omp_threads": args.omp_threads,
-              "layout": 2}
-    if args.reuse_model and meta.exists() and json.loads(meta.read_text()).get("made_with") == wanted:
-        _say("reusing the fitted pipeline of the last run")
-        model = json.loads(meta.read_text())
-    else:
-        _say(f"fitting the pipeline on {args.rows:,} rows")
-        model = build_model(rows=args.rows, seed=args.seed, estimator=args.estimator, omp_threads=args.omp_threads,
-                            out_dir=model_dir)
-        meta.write_text(json.dumps({**model, "made_with": wanted}))
-    results["model"] = {k: v for k, v in model.items() if k not in ("expected_batch_proba", "made_with")}
-    with common.cleanup_on_exit():
-        # Both servers stay up and the scenarios alternate between them (the
-        # order flipping every round), so load from elsewhere on a shared
-        # machine hits both alike; an idle server costs next to nothing.
-        running: dict[str, Side] = {}
-        for name in sides:
-            _say(f"starting {name}")
-            started = time.perf_counter()
-            if name == "mlflow":
-                running[name] = start_mlflow(model, workers=args.workers, omp_threads=args.omp_threads,
-                                             results_dir=results_dir)
-            else:
-                running[name] = start_ours(model, workers=args.workers, threads=args.threads,
-                                           omp_threads=args.omp_threads, results_dir=results_dir)
-            results["notes"].append(f"setup of {name} (incl. model load) took {time.perf_counter() - started:.0f} s")
-        for name, side in running.items():
-            results[name] = prepare_side(side, args)
-        for key, title in SCENARIOS:
-            runs: dict[str, list[dict]] = {name: [] for name in sides}
-            for round_index in range(args.rounds):
-                _say(f"{title}, round {round_index + 1} of {args.rounds}")
-                for name in (sides if round_index % 2 == 0 else list(reversed(sides))):
-                    runs[name].append(measure(running[name], key, args))
-            for name in sides:
-                results[name][key] = median_round(runs[name])
-    expected = model["expected_batch_proba"]
-    for name in sides:
-        difference = max(abs(a - b) for row, want in zip(results[name]["batch_probabilities"], expected, strict=True)
-                         for a, b in zip(row, want, strict=True))
-        results[name]["max_probability_difference"] = difference
-        results["notes"].append(f"{name}: largest difference from the in-process pipeline's class probabilities "
-                                f"over the 100-row batch: {difference:.2e}"
-                                + (" — ABOVE 1e-5, the answers differ" if difference > 1e-5 else "") + ".")
-    for name in sides:
-        for key, _ in SCENARIOS:
-            measured = results[name][key]
-            if measured["errors"]:
-                parts = [f"HTTP {status}: {n}" for status, n in (measured.get("non_200") or {}).items()]
-                parts += measured.get("first_errors") or []
-                if measured.get("not_sent"):
-                    parts.append(f"{measured['not_sent']} not sent before the deadline")
-                results["notes"].append(f"{name}, {key}: {measured['errors']} failed requests "
-                                        f"({'; '.join(parts) or 'connection errors'}).")
+    for estimator in args.estimators:
+        model = fitted_model(estimator, args, results_dir / f"model-{estimator}")
+        run = {"model": {k: v for k, v in model.items() if k not in ("expected_batch_proba", "made_with")}}
+        with common.cleanup_on_exit():
+            measure_run(run, model, sides=sides, args=args, results_dir=results_dir, notes=results["notes"])
+        check_answers(run, model, sides, results["notes"])
+        results["runs"].append(run)
 
     report = render(results)
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -726,6 +703,72 @@ def main(argv: list[str]) -> int:
     print(report)
     print(f"written to {output}")
     return 0
+
+
+def fitted_model(estimator: str, args: argparse.Namespace, model_dir: Path) -> dict:
+    meta = model_dir / "model.json"
+    wanted = {"rows": args.rows, "seed": args.seed, "estimator": estimator, "omp_threads": args.omp_threads,
+              "layout": 2}
+    if args.reuse_model and meta.exists() and json.loads(meta.read_text()).get("made_with") == wanted:
+        _say(f"reusing the fitted {ESTIMATORS[estimator]} of the last run")
+        return json.loads(meta.read_text())
+    _say(f"fitting a {ESTIMATORS[estimator]} pipeline on {args.rows:,} rows")
+    model = build_model(rows=args.rows, seed=args.seed, estimator=estimator, omp_threads=args.omp_threads,
+                        out_dir=model_dir)
+    meta.write_text(json.dumps({**model, "made_with": wanted}))
+    return model
+
+
+def measure_run(run: dict, model: dict, *, sides: list[str], args: argparse.Namespace, results_dir: Path,
+                notes: list[str]) -> None:
+    """Start the sides for one model and run every scenario against them.
+    Both servers stay up and the scenarios alternate between them (the order
+    flipping every round), so load from elsewhere on a shared machine hits
+    both alike; an idle server costs next to nothing."""
+    running: dict[str, Side] = {}
+    for name in sides:
+        _say(f"starting {name} with the {model['estimator']}")
+        started = time.perf_counter()
+        if name == "mlflow":
+            running[name] = start_mlflow(model, workers=args.workers, omp_threads=args.omp_threads,
+                                         results_dir=results_dir)
+        else:
+            running[name] = start_ours(model, workers=args.workers, threads=args.threads,
+                                       omp_threads=args.omp_threads, results_dir=results_dir)
+        notes.append(f"{model['estimator']}: setup of {name} (incl. model load) took "
+                     f"{time.perf_counter() - started:.0f} s.")
+    for name, side in running.items():
+        run[name] = prepare_side(side, args)
+    for key, title in SCENARIOS:
+        runs: dict[str, list[dict]] = {name: [] for name in sides}
+        for round_index in range(args.rounds):
+            _say(f"{title}, round {round_index + 1} of {args.rounds}")
+            for name in (sides if round_index % 2 == 0 else list(reversed(sides))):
+                runs[name].append(measure(running[name], key, args))
+        for name in sides:
+            run[name][key] = median_round(runs[name])
+
+
+def check_answers(run: dict, model: dict, sides: list[str], notes: list[str]) -> None:
+    """Each side's probabilities against the in-process pipeline's, and the
+    failed requests, as notes."""
+    expected = model["expected_batch_proba"]
+    for name in sides:
+        difference = max(abs(a - b) for row, want in zip(run[name]["batch_probabilities"], expected, strict=True)
+                         for a, b in zip(row, want, strict=True))
+        run[name]["max_probability_difference"] = difference
+        notes.append(f"{model['estimator']}, {name}: largest difference from the in-process pipeline's class "
+                     f"probabilities over the 100-row batch: {difference:.2e}"
+                     + (" — ABOVE 1e-5, the answers differ" if difference > 1e-5 else "") + ".")
+        for key, _ in SCENARIOS:
+            measured = run[name][key]
+            if measured["errors"]:
+                parts = [f"HTTP {status}: {n}" for status, n in (measured.get("non_200") or {}).items()]
+                parts += measured.get("first_errors") or []
+                if measured.get("not_sent"):
+                    parts.append(f"{measured['not_sent']} not sent before the deadline")
+                notes.append(f"{model['estimator']}, {name}, {key}: {measured['errors']} failed requests "
+                             f"({'; '.join(parts) or 'connection errors'}).")
 
 
 def _say(message: str) -> None:
