@@ -18,7 +18,7 @@ from django.views.decorators.http import require_POST
 from apps.core.errors import ApplicationError, NotFound
 from apps.core.permissions import filter_visible, has_perm
 from apps.experiments import charts, selectors, services
-from apps.experiments.choices import JobStatus
+from apps.experiments.choices import JobStatus, RunStatus
 from apps.experiments.forms import ExperimentForm, RunFilterForm, TrainingJobForm
 from apps.experiments.models import Experiment, LatestMetric, Run
 
@@ -140,7 +140,17 @@ def run_detail(request, pk):
         "children": selectors.run_children(run=run), "job": job,
         "job_active": job is not None and job.status in (JobStatus.QUEUED, JobStatus.RUNNING),
         "can_change": has_perm(request.user, "experiments.change_experiment", run.experiment),
+        "can_register": _can_register(request.user, run, artifacts),
     })
+
+
+def _can_register(user, run, artifacts) -> bool:
+    """A finished run with a saved model may become a registry version."""
+    from django.apps import apps as django_apps
+
+    return (run.status == RunStatus.FINISHED and django_apps.is_installed("apps.registry")
+            and any(a.path == "model/model.skops" for a in artifacts)
+            and has_perm(user, "registry.add_modelversion"))
 
 
 def metric_chart(request, pk):

@@ -198,3 +198,20 @@ def test_overview_card(scientist, make_user, runs):
     assert card["url"] == reverse("experiments:list")
     assert stats["Experiments"] == 1 and stats["Runs"] == 3 and stats["Running"] == 3
     assert selectors.overview_card(user=make_user()) is None
+
+
+def test_a_finished_run_with_a_model_links_to_registering_it(browser_client, client, scientist, make_user, runs):
+    import io
+
+    from apps.experiments.services import run_finish
+
+    run = runs[0]
+    url = reverse("experiments:run", args=[run.pk])
+    assert 'id="register-model"' not in browser_client.get(url).content.decode()  # no model yet
+    artifact_log(user=scientist, run=run, fileobj=io.BytesIO(b"model bytes"), path="model/model.skops")
+    assert 'id="register-model"' not in browser_client.get(url).content.decode()  # still running
+    run_finish(user=scientist, run=run, status="finished")
+    page = browser_client.get(url).content.decode()
+    assert f'{reverse("registry:register_from_run")}?run={run.pk}' in page
+    client.force_login(make_user("Viewer", username="looker"))  # may look, may not register
+    assert 'id="register-model"' not in client.get(url).content.decode()
