@@ -196,22 +196,31 @@ def _convert(model, signature: CompiledSignature, precision: str, task: str) -> 
 def _cast_tree_outputs(onx):
     """ONNX Runtime's tree ensembles always answer in float32, but skl2onnx
     1.20 declares their outputs float64 when the graph's inputs are float64
-    (histogram gradient boosting), which ONNX Runtime refuses. Give such an
-    output its float32 name and cast it to the declared float64: the same
-    numbers, a graph that loads. Verification still decides whether they are
-    close enough."""
+    (histogram gradient boosting), or passes them through an ``Identity`` to
+    a float64 graph output (gradient boosting), which ONNX Runtime refuses.
+    Give such an output its float32 name and cast it to the declared float64
+    (or make that ``Identity`` the cast): the same numbers, a graph that
+    loads. Verification still decides whether they are close enough."""
     from onnx import TensorProto, helper
 
     declared = {info.name: info.type.tensor_type.elem_type
                 for info in [*onx.graph.value_info, *onx.graph.output]}
+    tree_outputs = set()
+    for node in onx.graph.node:
+        if node.domain == "ai.onnx.ml" and node.op_type in ("TreeEnsembleClassifier", "TreeEnsembleRegressor"):
+            first = 1 if node.op_type == "TreeEnsembleClassifier" else 0  # a classifier's first output is the label
+            tree_outputs.update(node.output[first:])
     nodes = list(onx.graph.node)
     del onx.graph.node[:]
-    for node in nodes:
-        casts = []
-        if node.domain == "ai.onnx.ml" and node.op_type in ("TreeEnsembleClassifier", "TreeEnsembleRegressor"):
+    for original in nodes:
+        node, casts = original, []
+        if node.op_type == "Identity" and node.input[0] in tree_outputs \
+                and declared.get(node.output[0]) == TensorProto.DOUBLE:
+            node = helper.make_node("Cast", [original.input[0]], [original.output[0]], to=TensorProto.DOUBLE,
+                                    name=f"{original.name}__to_double")
+        elif node.domain == "ai.onnx.ml" and node.op_type in ("TreeEnsembleClassifier", "TreeEnsembleRegressor"):
             for position, name in enumerate(node.output):
-                is_label = node.op_type == "TreeEnsembleClassifier" and position == 0
-                if not is_label and declared.get(name) == TensorProto.DOUBLE:
+                if name in tree_outputs and declared.get(name) == TensorProto.DOUBLE:
                     node.output[position] = f"{name}__float32"
                     casts.append(helper.make_node("Cast", [f"{name}__float32"], [name], to=TensorProto.DOUBLE,
                                                   name=f"{name}__to_double"))

@@ -68,7 +68,7 @@ def feature_spec(frame: pd.DataFrame) -> tuple[dict, dict]:
 
 def fit_pipeline(*, estimator: str = "logistic", rows: int = 600, seed: int = 11):
     """(fitted pipeline, signature, test records, test frame)."""
-    from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+    from sklearn.ensemble import GradientBoostingClassifier, HistGradientBoostingClassifier, RandomForestClassifier
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline
     from sklearn.semi_supervised import LabelSpreading
@@ -83,6 +83,7 @@ def fit_pipeline(*, estimator: str = "logistic", rows: int = 600, seed: int = 11
         "logistic": lambda: LogisticRegression(max_iter=2000),
         "forest": lambda: RandomForestClassifier(n_estimators=15, max_depth=6, random_state=0),
         "hist_gradient_boosting": lambda: HistGradientBoostingClassifier(max_iter=20, random_state=0),
+        "gradient_boosting": lambda: GradientBoostingClassifier(n_estimators=30, max_depth=3, random_state=0),
         # skl2onnx has no converter for it: the model that must fall back to scikit-learn.
         "label_spreading": LabelSpreading,
     }[estimator]()

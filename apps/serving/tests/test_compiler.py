@@ -15,6 +15,8 @@ from apps.serving.tests.factories import fit_nan_intolerant_pipeline, fit_pipeli
     ("forest", "mixed"),
     # Needs the boolean-attribute fix in apps.serving.compiler to convert at all.
     ("hist_gradient_boosting", None),
+    # Its probabilities pass through an Identity that skl2onnx declares float64.
+    ("gradient_boosting", "mixed"),
 ])
 def test_onnx_matches_sklearn_on_the_test_rows(estimator, precision):
     model, signature, records, frame = fit_pipeline(estimator=estimator)
