@@ -7,7 +7,7 @@ PY      = $(VENV)/bin/python
 UV      = $(VENV)/bin/uv
 export DJANGO_SETTINGS_MODULE ?= mlops_site.settings.local
 
-.PHONY: run test install install-dev migrate seed lint format worker bench clean
+.PHONY: run test install install-dev migrate seed lint format worker clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
