@@ -337,9 +337,9 @@ def populate_ours(experiment_id: int, start: int, stop: int) -> None:
                     start_time=_dt(r["start_ms"]), end_time=_dt(r["start_ms"] + 60_000))
                 for r in records
             ])
-            Param.objects.bulk_create([Param(run=run, key=k, value=v)
+            Param.objects.bulk_create([Param(run=run, experiment=experiment, key=k, value=v)
                                        for run, r in zip(runs, records, strict=True) for k, v in r["params"].items()])
-            RunTag.objects.bulk_create([RunTag(run=run, key=k, value=v)
+            RunTag.objects.bulk_create([RunTag(run=run, experiment=experiment, key=k, value=v)
                                         for run, r in zip(runs, records, strict=True) for k, v in r["tags"].items()])
             for model in (Metric, LatestMetric):
                 model.objects.bulk_create([

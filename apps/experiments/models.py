@@ -14,6 +14,51 @@ TAG_VALUE_MAX_LENGTH = 8000
 VALUE_INDEX_PREFIX = 100
 
 
+def fill_experiment_ids(objs) -> None:
+    """Set ``experiment_id`` on params, latest metrics and tags that lack it,
+    from their runs (one query for those whose run is not loaded)."""
+    missing = [obj for obj in objs if obj.experiment_id is None]
+    unknown = set()
+    for obj in missing:
+        run = obj._state.fields_cache.get("run")
+        if run is not None and run.pk == obj.run_id:
+            obj.experiment_id = run.experiment_id
+        else:
+            unknown.add(obj.run_id)
+    if unknown:
+        experiments = dict(Run.objects.filter(pk__in=unknown).values_list("pk", "experiment_id"))
+        for obj in missing:
+            if obj.experiment_id is None:
+                obj.experiment_id = experiments.get(obj.run_id)
+
+
+class RunScopedQuerySet(models.QuerySet):
+    def bulk_create(self, objs, *args, **kwargs):
+        objs = list(objs)
+        fill_experiment_ids(objs)
+        return super().bulk_create(objs, *args, **kwargs)
+
+
+class RunScopedModel(models.Model):
+    """A row belonging to a run that also carries the run's experiment
+    (denormalised, so that search can start from the experiment in the
+    table's own indexes). Runs never change experiment; ``save`` and
+    ``bulk_create`` fill ``experiment_id`` from the run when it is not given.
+    No foreign-key constraint or cascade of its own: rows go with their run."""
+
+    experiment = models.ForeignKey("Experiment", on_delete=models.DO_NOTHING, db_constraint=False,
+                                   db_index=False, editable=False, related_name="+")
+
+    objects = RunScopedQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        fill_experiment_ids([self])
+        super().save(*args, **kwargs)
+
+
 class Experiment(models.Model):
     """A question being worked on (e.g. "predict library-prep QC"), grouping
     the runs that try to answer it. Carries object permissions."""
@@ -59,7 +104,7 @@ class Run(models.Model):
         return self.name or f"run {self.pk}"
 
 
-class Param(models.Model):
+class Param(RunScopedModel):
     """A run's input, written once: the same value again is accepted, a
     different value is refused. Values are at most ``PARAM_VALUE_MAX_LENGTH``
     characters (MLflow's limit)."""
@@ -71,7 +116,9 @@ class Param(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["run", "key"], name="param_key_unique_per_run")]
         indexes = [models.Index(F("key"), Left("value", VALUE_INDEX_PREFIX), F("run"),
-                                name="param_key_value_prefix_idx")]
+                                name="param_key_value_prefix_idx"),
+                   models.Index(F("experiment"), F("key"), Left("value", VALUE_INDEX_PREFIX), F("run"),
+                                name="param_exp_key_value_idx")]
 
     def __str__(self):
         return f"{self.key}={self.value}"
@@ -93,7 +140,7 @@ class Metric(models.Model):
         return f"{self.key}@{self.step}={self.value}"
 
 
-class LatestMetric(models.Model):
+class LatestMetric(RunScopedModel):
     """The latest (highest step, then newest) value of each metric of a run,
     kept in step with ``Metric`` so search and sorting never scan history."""
 
@@ -106,14 +153,16 @@ class LatestMetric(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["run", "key"], name="latest_metric_unique")]
         # (key, value, run): search reads the runs whose metric passes a
-        # comparison, in value order, from the index alone.
-        indexes = [models.Index(fields=["key", "value", "run"], name="latest_metric_key_val_run_idx")]
+        # comparison, in value order, from the index alone; the same led by
+        # the experiment for searches within one experiment.
+        indexes = [models.Index(fields=["key", "value", "run"], name="latest_metric_key_val_run_idx"),
+                   models.Index(fields=["experiment", "key", "value", "run"], name="latest_metric_exp_key_val_idx")]
 
     def __str__(self):
         return f"{self.key}={self.value}"
 
 
-class RunTag(models.Model):
+class RunTag(RunScopedModel):
     """A mutable label on a run; values are at most ``TAG_VALUE_MAX_LENGTH``
     characters."""
 
@@ -124,7 +173,9 @@ class RunTag(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["run", "key"], name="run_tag_unique")]
         indexes = [models.Index(F("key"), Left("value", VALUE_INDEX_PREFIX), F("run"),
-                                name="run_tag_key_value_prefix_idx")]
+                                name="run_tag_key_value_prefix_idx"),
+                   models.Index(F("experiment"), F("key"), Left("value", VALUE_INDEX_PREFIX), F("run"),
+                                name="run_tag_exp_key_value_idx")]
 
     def __str__(self):
         return f"{self.key}={self.value}"

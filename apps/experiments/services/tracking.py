@@ -272,7 +272,8 @@ def run_create(*, user, experiment: Experiment, name: str = "", parent: Run | No
             source_version=source_version or "", note=note or "", start_time=moment, status=status,
         )
         if tag_map:
-            RunTag.objects.bulk_create([RunTag(run=run, key=k, value=v) for k, v in tag_map.items()])
+            RunTag.objects.bulk_create([RunTag(run=run, experiment_id=run.experiment_id, key=k, value=v)
+                                        for k, v in tag_map.items()])
         audit_record(actor=user, action="run.created", target=run, after=snapshot(run, RUN_FIELDS))
     return run
 
@@ -315,20 +316,21 @@ def run_log_batch(*, user, run_id: int, metrics: Iterable = (), params: Iterable
                         details={"item": f"params[{index}]", "key": key, "existing": existing[key][:1000],
                                  "new": text[:1000]},
                     )
-            new_params = [Param(run_id=run.pk, key=k, value=v) for k, v in param_rows.items() if k not in existing]
+            new_params = [Param(run_id=run.pk, experiment_id=run.experiment_id, key=k, value=v)
+                          for k, v in param_rows.items() if k not in existing]
             if new_params:
                 Param.objects.bulk_create(new_params)
         if metric_rows:
-            _write_metrics(run.pk, metric_rows)
+            _write_metrics(run.pk, metric_rows, experiment_id=run.experiment_id)
         if tag_rows:
             RunTag.objects.bulk_create(
-                [RunTag(run_id=run.pk, key=k, value=v) for k, v in tag_rows.items()],
+                [RunTag(run_id=run.pk, experiment_id=run.experiment_id, key=k, value=v) for k, v in tag_rows.items()],
                 update_conflicts=True, unique_fields=["run", "key"], update_fields=["value"],
             )
     return BatchResult(metrics=len(metric_rows), params=len(param_rows), tags=len(tag_rows))
 
 
-def _write_metrics(run_id: int, rows: list[tuple]) -> None:
+def _write_metrics(run_id: int, rows: list[tuple], *, experiment_id: int) -> None:
     """Append history rows and move each key's latest value: one insert for
     the history, one read, at most one insert and one update for the latest
     values. The caller holds the run's row lock, so no other batch of this
@@ -344,7 +346,8 @@ def _write_metrics(run_id: int, rows: list[tuple]) -> None:
     for key, (_, value, step, moment) in newest.items():
         latest = existing.get(key)
         if latest is None:
-            to_create.append(LatestMetric(run_id=run_id, key=key, value=value, step=step, timestamp=moment))
+            to_create.append(LatestMetric(run_id=run_id, experiment_id=experiment_id, key=key, value=value, step=step,
+                                          timestamp=moment))
         elif (step, moment) >= (latest.step, latest.timestamp) and (
                 latest.value, latest.step, latest.timestamp) != (value, step, moment):
             latest.value, latest.step, latest.timestamp = value, step, moment
