@@ -25,11 +25,11 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import F, FilteredRelation, OrderBy, Q, QuerySet
+from django.db.models import Exists, F, FilteredRelation, OrderBy, OuterRef, Q, QuerySet
 from django.db.models.functions import Left
 
 from apps.core.errors import ValidationFailed
-from apps.experiments.models import VALUE_INDEX_PREFIX, Run
+from apps.experiments.models import VALUE_INDEX_PREFIX, LatestMetric, Param, Run, RunTag
 from apps.experiments.search import (
     ATTRIBUTE,
     METRIC,
@@ -47,7 +47,7 @@ from apps.experiments.search import (
     parse_filter,
     parse_order_by,
 )
-from apps.experiments.selectors.tracking import attach_details, visible_experiment_ids, with_summary
+from apps.experiments.selectors.tracking import attach_details, visible_experiment_ids
 
 MAX_RESULTS_LIMIT = 1000
 DEFAULT_MAX_RESULTS = 100
@@ -67,6 +67,7 @@ ATTRIBUTE_FIELDS = {
     "source_version": "source_version",
 }
 _RELATION = {METRIC: "latest_metrics", PARAM: "params", TAG: "tags"}
+_MODELS = {METRIC: LatestMetric, PARAM: Param, TAG: RunTag}
 DEFAULT_ORDER = [OrderTerm(Reference(ATTRIBUTE, "start_time", 0, TIME, False), descending=True)]
 
 
@@ -89,7 +90,14 @@ class _Compiler:
     """Turns a parsed filter and order into annotations and ``Q`` objects
     over one run queryset."""
 
-    def __init__(self):
+    def __init__(self, experiment_ids: list[int], exists_keys=frozenset()):
+        # The experiments searched: every join and probe is restricted to
+        # them too, so that the (experiment, key, value, run) indexes of the
+        # param, latest-metric and tag tables can start from the experiment.
+        self.experiment_ids = experiment_ids
+        # Keys whose top-level comparisons become EXISTS probes (see
+        # ``_probe_keys``) instead of joins.
+        self.exists_keys = exists_keys
         self.relations: dict[str, FilteredRelation] = {}
         self.columns: dict[tuple[str, str], str] = {}
         self.aliases: dict[str, object] = {}
@@ -105,7 +113,8 @@ class _Compiler:
                                   "and tag keys.", details={"position": ref.position})
             index = len(self.columns)
             relation = _RELATION[ref.entity]
-            self.relations[f"_j{index}"] = FilteredRelation(relation, condition=Q(**{f"{relation}__key": ref.key}))
+            self.relations[f"_j{index}"] = FilteredRelation(relation, condition=Q(**{
+                f"{relation}__experiment_id__in": self.experiment_ids, f"{relation}__key": ref.key}))
             self.columns[slot] = f"_v{index}"
             self.aliases[f"_v{index}"] = F(f"_j{index}__value")
             if ref.entity in (PARAM, TAG):
@@ -127,41 +136,67 @@ class _Compiler:
         return self.comparison(node, negate)
 
     def comparison(self, node: Comparison, negate: bool) -> Q:
+        if not negate and node.op != "is null" and (node.ref.entity, node.ref.key) in self.exists_keys:
+            return self.probe(node)
         column, nullable = self.column(node.ref)
-        op, value = node.op, node.value
+        op = node.op
         present = Q(**{f"{column}__isnull": False})
         if op in ("is null", "is not null"):
             is_null = (op == "is null") != negate
             return Q(**{f"{column}__isnull": is_null})
         prefix = f"_p{column[2:]}" if node.ref.entity in (PARAM, TAG) else None
-        if op == "=":
-            positive = Q(**{column: value})
-            if prefix:
-                positive &= Q(**{prefix: value[:VALUE_INDEX_PREFIX]})
-        elif op == "!=":
-            positive = present & ~Q(**{column: value})
-        elif op in ("<", "<=", ">", ">="):
-            lookup = {"<": "lt", "<=": "lte", ">": "gt", ">=": "gte"}[op]
-            positive = Q(**{f"{column}__{lookup}": value})
-        elif op == "in":
-            positive = Q(**{f"{column}__in": list(value)})
-            if prefix:
-                positive &= Q(**{f"{prefix}__in": sorted({v[:VALUE_INDEX_PREFIX] for v in value})})
-        elif op == "not in":
-            positive = present & ~Q(**{f"{column}__in": list(value)})
-        elif op in ("like", "ilike"):
-            lookup = "regex" if op == "like" else "iregex"
-            positive = Q(**{f"{column}__{lookup}": like_to_regex(value)})
-        elif op in ("not like", "not ilike"):
-            lookup = "regex" if op == "not like" else "iregex"
-            positive = present & ~Q(**{f"{column}__{lookup}": like_to_regex(value)})
-        else:  # the parser only produces the operators above
-            raise SearchError(f"Unsupported operator {op!r}.", details={"position": node.position})
+        positive = _positive(column, prefix, present, node)
         if not negate:
             return positive
         # A comparison on a missing value is false, so its negation is true.
         negated = ~positive
         return (Q(**{f"{column}__isnull": True}) | negated) if nullable else negated
+
+    def probe(self, node: Comparison) -> Q:
+        """``EXISTS (a row of the run with this key whose value passes)``:
+        the same truth as the join (at most one row per run and key), but
+        PostgreSQL can check it per run through the (run, key) unique index
+        while it walks the runs in sort order, and stop after a page."""
+        model = _MODELS[node.ref.entity]
+        # No experiment condition either: the run decides it, and repeating
+        # it would shrink the planner's estimate of how many runs pass.
+        rows = model.objects.filter(run_id=OuterRef("pk"), key=node.ref.key)
+        if node.op != "is not null":
+            # No value-prefix condition here: the probe goes through the
+            # (run, key) unique index, and a prefix repeating the value
+            # condition makes the planner count its selectivity twice.
+            rows = rows.filter(_positive("value", None, Q(), node))
+        return Q(Exists(rows))
+
+
+def _positive(column: str, prefix: str | None, present: Q, node: Comparison) -> Q:
+    """The comparison on ``column`` (holding the value, null when the run
+    lacks the key), true only for runs that have the key."""
+    op, value = node.op, node.value
+    if op == "=":
+        positive = Q(**{column: value})
+        if prefix:
+            positive &= Q(**{prefix: value[:VALUE_INDEX_PREFIX]})
+    elif op == "!=":
+        positive = present & ~Q(**{column: value})
+    elif op in ("<", "<=", ">", ">="):
+        lookup = {"<": "lt", "<=": "lte", ">": "gt", ">=": "gte"}[op]
+        positive = Q(**{f"{column}__{lookup}": value})
+    elif op == "in":
+        positive = Q(**{f"{column}__in": list(value)})
+        if prefix:
+            positive &= Q(**{f"{prefix}__in": sorted({v[:VALUE_INDEX_PREFIX] for v in value})})
+    elif op == "not in":
+        positive = present & ~Q(**{f"{column}__in": list(value)})
+    elif op in ("like", "ilike"):
+        lookup = "regex" if op == "like" else "iregex"
+        positive = Q(**{f"{column}__{lookup}": like_to_regex(value)})
+    elif op in ("not like", "not ilike"):
+        lookup = "regex" if op == "not like" else "iregex"
+        positive = present & ~Q(**{f"{column}__{lookup}": like_to_regex(value)})
+    else:  # the parser only produces the operators above
+        raise SearchError(f"Unsupported operator {op!r}.", details={"position": node.position})
+    return positive
 
 
 @dataclass(frozen=True)
@@ -178,6 +213,23 @@ def run_search_queryset(*, user, experiment_ids=None, filter_string: str | None 
     may see in ``experiment_ids`` (all visible experiments when None), and
     the sort columns for pagination. Raises ``SearchError`` (400) naming the
     bad token and its position."""
+    qs, columns, _ = _search_queryset(user=user, experiment_ids=experiment_ids, filter_string=filter_string,
+                                      order_by=order_by, scope_by_sort_join=False)
+    return qs, columns
+
+
+def _search_queryset(*, user, experiment_ids, filter_string, order_by,
+                     scope_by_sort_join: bool) -> tuple[QuerySet, list[_SortColumn], list[int]]:
+    """``run_search_queryset``, and the visible experiment ids. With
+    ``scope_by_sort_join``, when the first sort key is a metric, param or
+    tag every matching run must have, the runs are restricted to the
+    visible experiments through that key's join (whose rows carry the run's
+    experiment) rather than on the run table as well: PostgreSQL multiplies
+    the two restrictions as if independent, underestimates the rows by the
+    experiment's share of all runs, and then prefers sorting everything to
+    walking the key's index. The caller must check ``experiment_id`` of the
+    rows it gets (``run_search`` does) so that a run can never show outside
+    the visible experiments, whatever the denormalised column says."""
     try:
         tree = parse_filter(filter_string)
     except FilterSyntaxError as exc:
@@ -190,11 +242,15 @@ def run_search_queryset(*, user, experiment_ids=None, filter_string: str | None 
     if experiment_ids is not None:
         experiment_ids = _clean_ids(experiment_ids)
     visible = visible_experiment_ids(user=user, ids=experiment_ids)
-    qs = Run.objects.filter(experiment_id__in=visible)
-
-    compiler = _Compiler()
-    condition = compiler.compile(tree) if tree is not None else None
     present = _required_keys(tree)
+    first = terms[0].ref
+    if scope_by_sort_join and first.entity != ATTRIBUTE and (first.entity, first.key) in present:
+        qs = Run.objects.all()
+    else:
+        qs = Run.objects.filter(experiment_id__in=visible)
+    sort_keys = {(term.ref.entity, term.ref.key) for term in terms if term.ref.entity != ATTRIBUTE}
+    compiler = _Compiler(visible, exists_keys=frozenset(present - sort_keys))
+    condition = compiler.compile(tree) if tree is not None else None
     sort_exprs = {}
     sort_columns = []
     for index, term in enumerate(terms):
@@ -217,13 +273,16 @@ def run_search_queryset(*, user, experiment_ids=None, filter_string: str | None 
     # Ties break on id in the first column's direction, so that an index on
     # (key, value, run) delivers rows already in order, either way round.
     ordering.append(OrderBy(F("id"), descending=sort_columns[0].descending))
-    return qs.order_by(*ordering), sort_columns
+    return qs.order_by(*ordering), sort_columns, visible
 
 
 def _required_keys(tree) -> set[tuple[str, str]]:
     """Metric, param and tag keys every matching run must have: those of
     comparisons that are top-level conjuncts of the filter (other than
-    ``is null``)."""
+    ``is null``). Comparisons on them that are not also sort keys compile
+    to ``EXISTS`` probes: a sort on a metric then walks that metric's
+    (experiment, key, value, run) index in order, checks the other
+    conditions run by run, and stops once it has a page."""
     if tree is None:
         return set()
     conjuncts = tree.children if isinstance(tree, And) else (tree,)
@@ -313,13 +372,18 @@ def run_search(*, user, experiment_ids=None, filter_string: str | None = "", ord
             1 <= max_results <= MAX_RESULTS_LIMIT):
         raise SearchError(f"max_results must be between 1 and {MAX_RESULTS_LIMIT}.",
                           details={"field": "max_results"})
-    qs, columns = run_search_queryset(user=user, experiment_ids=experiment_ids, filter_string=filter_string,
-                                      order_by=order_by)
+    qs, columns, visible = _search_queryset(user=user, experiment_ids=experiment_ids, filter_string=filter_string,
+                                            order_by=order_by, scope_by_sort_join=True)
     fingerprint = _query_fingerprint(experiment_ids, filter_string, order_by)
     if page_token:
         values, last_id = _decode_token(page_token, columns, fingerprint)
         qs = qs.filter(_after(columns, values, last_id))
-    rows = list(with_summary(qs.select_related("user"))[: max_results + 1])
+    # The summary columns (artifact count, training job) are read for the
+    # page's runs only, by ``attach_details``: here PostgreSQL would compute
+    # them for every matching run before sorting.
+    rows = list(qs.select_related("user")[: max_results + 1])
+    allowed = set(visible)
+    rows = [run for run in rows if run.experiment_id in allowed]  # see _search_queryset
     next_token = None
     if len(rows) > max_results:
         rows = rows[:max_results]
