@@ -3,7 +3,9 @@ serializers read what selectors attached; input serializers only parse."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.urls import reverse
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -96,6 +98,36 @@ class RunSerializer(serializers.ModelSerializer):
 
     def get_training_job_id(self, obj) -> int | None:
         return obj.training_job_id
+
+
+def run_payloads(runs) -> list[dict]:
+    """``RunSerializer(runs, many=True).data`` built directly, for pages of
+    runs (search): the same keys in the same order and the same values, at
+    a tenth of the cost of a serializer's field machinery per run. Runs
+    need ``user`` loaded and ``attach_details``. A test holds the two
+    equal; a field added to ``RunSerializer`` must be added here too."""
+    moment = serializers.DateTimeField(default_timezone=timezone.get_current_timezone() if settings.USE_TZ
+                                       else None).to_representation
+    return [{
+        "id": run.pk,
+        "experiment_id": run.experiment_id,
+        "name": run.name,
+        "status": run.status,
+        "status_reason": run.status_reason,
+        "user": run.user.username,
+        "parent_run_id": run.parent_id,
+        "dataset_version_id": run.dataset_version_id,
+        "source_version": run.source_version,
+        "note": run.note,
+        "start_time": moment(run.start_time),
+        "end_time": moment(run.end_time),
+        "created_at": moment(run.created_at),
+        "params": run.param_map,
+        "metrics": run.metric_map,
+        "tags": run.tag_map,
+        "artifacts_count": run.artifact_count,
+        "training_job_id": run.training_job_id,
+    } for run in runs]
 
 
 class RunCreateSerializer(serializers.Serializer):

@@ -182,7 +182,7 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
             user=request.user, experiment_ids=values.get("experiment_ids"), filter_string=values["filter"],
             order_by=values["order_by"], max_results=values["max_results"], page_token=values.get("page_token"),
         )
-        return Response({"runs": s.RunSerializer(page.runs, many=True).data,
+        return Response({"runs": s.run_payloads(page.runs),
                          "next_page_token": page.next_page_token})
 
     @extend_schema(parameters=[OpenApiParameter("max_points", int, required=False,

@@ -1,6 +1,8 @@
 """What keeps run search fast at scale: the experiment denormalised onto
-params, latest metrics and tags (and kept in step by every writer), and the
-permission guard when a search is scoped through its sort key's join."""
+params, latest metrics and tags (and kept in step by every writer), a fixed
+number of queries per page, the hand-built response matching the
+serializer, and the permission guard when a search is scoped through its
+sort key's join."""
 
 from datetime import timedelta
 
@@ -8,8 +10,8 @@ import pytest
 from django.utils import timezone
 
 from apps.experiments.models import LatestMetric, Param, Run, RunTag
-from apps.experiments.selectors import run_search
-from apps.experiments.services import experiment_create, run_create, run_log_batch
+from apps.experiments.selectors import attach_details, run_search
+from apps.experiments.services import experiment_create, run_create, run_finish, run_log_batch
 
 pytestmark = pytest.mark.django_db
 
@@ -68,6 +70,61 @@ def many_runs(scientist, experiment):
                           params=[{"key": "estimator", "value": "random_forest" if index % 2 else "svm"}],
                           tags=[{"key": "team", "value": "qc"}])
     return _make
+
+
+def test_search_page_takes_four_queries_whatever_its_size(scientist, many_runs, django_assert_num_queries):
+    # Two for the permissions (the user's role, the visible experiments),
+    # the page, and the page's details (params, metrics, tags, artifact
+    # counts, training jobs) in one query: nothing per run.
+    kwargs = {"filter_string": "metrics.auc > 0.5 and params.estimator = 'random_forest'",
+              "order_by": ["metrics.auc DESC"], "max_results": 100}
+    many_runs(2)
+    run_search(user=scientist, **kwargs)  # warms the content-type cache
+    with django_assert_num_queries(4):
+        assert len(run_search(user=scientist, **kwargs).runs) == 1
+    many_runs(20, start=2)
+    with django_assert_num_queries(4) as captured:
+        page = run_search(user=scientist, **kwargs)
+    # The summary columns are read for the page only, not for every match
+    # while the page query sorts.
+    page_sql = next(q["sql"] for q in captured.captured_queries if 'FROM "experiments_run"' in q["sql"])
+    assert "experiments_artifact" not in page_sql and "experiments_trainingjob" not in page_sql
+    assert [run.name for run in page.runs] == [f"run-{i}" for i in range(21, 0, -2)]
+    assert page.runs[0].param_map == {"estimator": "random_forest"}
+    assert page.runs[0].metric_map == {"auc": pytest.approx(0.71), "loss": 1.0}
+    assert page.runs[0].tag_map == {"team": "qc"}
+    assert page.runs[0].artifact_count == 0 and page.runs[0].training_job_id is None
+
+
+def test_search_api_query_count_does_not_grow_with_the_page(client_for, scientist, many_runs,
+                                                            django_assert_num_queries):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    api = client_for(scientist)
+    body = {"filter": "metrics.auc > 0 and params.estimator != 'x'", "order_by": ["metrics.auc DESC"]}
+    many_runs(2)
+    with CaptureQueriesContext(connection) as few:
+        assert len(api.post("/api/v1/runs/search/", body, format="json").json()["runs"]) == 2
+    many_runs(30, start=2)
+    with django_assert_num_queries(len(few)):
+        assert len(api.post("/api/v1/runs/search/", body, format="json").json()["runs"]) == 32
+
+
+def test_search_response_matches_the_run_serializer(client_for, scientist, experiment, many_runs):
+    from apps.experiments.api.serializers import RunSerializer, run_payloads
+
+    many_runs(3)
+    parent = Run.objects.get(name="run-0")
+    child = run_create(user=scientist, experiment=experiment, name="child", parent=parent, note="n",
+                       source_version="abc")
+    run_finish(user=scientist, run=child, status="failed")
+    runs = attach_details(list(Run.objects.select_related("user").order_by("id")))
+    assert run_payloads(runs) == RunSerializer(runs, many=True).data
+    assert list(run_payloads(runs)[0]) == RunSerializer.Meta.fields
+    response = client_for(scientist).post("/api/v1/runs/search/", {"order_by": ["attributes.run_id ASC"]},
+                                          format="json").json()
+    assert response["runs"] == [dict(row) for row in RunSerializer(runs, many=True).data]
 
 
 def test_search_scoped_through_the_sort_join_never_shows_hidden_runs(scientist, make_user):
