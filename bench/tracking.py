@@ -238,9 +238,9 @@ def start_mlflow(workers: int, results_dir: Path) -> MlflowSide:
     return MlflowSide(f"http://127.0.0.1:{port}", python, backend_uri)
 
 
-def start_ours(workers: int, results_dir: Path) -> OurSide:
-    common.recreate_database(DB_OURS)
-    env, api_key = common.prepare_ours(DB_OURS, results_dir / "ours-var")
+def start_ours(workers: int, results_dir: Path, dbname: str = DB_OURS) -> OurSide:
+    common.recreate_database(dbname)
+    env, api_key = common.prepare_ours(dbname, results_dir / "ours-var")
     port = common.free_port()
     common.start_ours(env, workers=workers, port=port, log_path=results_dir / "ours-server.log")
     return OurSide(f"http://127.0.0.1:{port}", api_key, env)
@@ -598,6 +598,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="small sizes for a smoke check")
     parser.add_argument("--skip-mlflow", action="store_true", help="measure only our server")
     parser.add_argument("--skip-ours", action="store_true", help="measure only MLflow")
+    parser.add_argument("--ours-database", default=DB_OURS,
+                        help=f"PostgreSQL database for our side, dropped and recreated (default {DB_OURS})")
     parser.add_argument("--workers", type=int, default=2, help="server worker processes, each side (default 2)")
     parser.add_argument("--concurrency", default="1,4", help="client threads for ingestion (default 1,4)")
     parser.add_argument("--ingest-runs", type=int, default=4, help="runs per ingestion measurement (default 4)")
@@ -640,7 +642,7 @@ def main(argv: list[str]) -> int:
             sides.append(mlflow_side)
         if not args.skip_ours:
             _say("starting our server")
-            sides.append(start_ours(args.workers, results_dir))
+            sides.append(start_ours(args.workers, results_dir, args.ours_database))
         results["sides"] = [side.name for side in sides]
         results["versions"] = versions(mlflow_python)
 
@@ -661,7 +663,9 @@ def main(argv: list[str]) -> int:
                 _timed(results, f"populate {side.name} {populated}..{size}",
                        lambda side=side, start=populated, stop=size: side.populate(experiments[side.name], start, stop))
             populated = size
-            for dbname in ([DB_MLFLOW] if not args.skip_mlflow else []) + ([DB_OURS] if not args.skip_ours else []):
+            databases = (([DB_MLFLOW] if not args.skip_mlflow else [])
+                         + ([args.ours_database] if not args.skip_ours else []))
+            for dbname in databases:
                 common.vacuum_analyze(dbname)
             _say(f"searching {size:,} runs")
             entry = {"runs": size, **measure_search(sides, experiments, repeats=args.repeats,
