@@ -23,6 +23,7 @@ and the count of dropped rows is kept in ``dropped``.
 from __future__ import annotations
 
 import atexit
+import json
 import logging
 import os
 import threading
@@ -39,6 +40,9 @@ BATCH_SIZE = 1000
 # (endpoint_id, deployment_id, model_version_id, request_id, unit_id, n_instances,
 #  inputs, predictions, probabilities, latency_ms, status_code, error, serving_path, created_at)
 Row = tuple
+FIELDS = ("endpoint", "deployment", "model_version", "request_id", "unit_id", "n_instances", "inputs",
+          "predictions", "probabilities", "latency_ms", "status_code", "error", "serving_path", "created_at")
+JSON_POSITIONS = (6, 7, 8)
 
 
 class PredictionLogBuffer:
@@ -118,23 +122,13 @@ class PredictionLogBuffer:
     def flush(self) -> int:
         """Write everything buffered so far; returns the number of rows written.
         Rows that fail to write are put back (up to ``MAX_PENDING``)."""
-        from apps.serving.models import PredictionLog
-
         with self._flush_lock:
             with self._lock:
                 rows, self._rows = self._rows, []
             if not rows:
                 return 0
-            objects = [
-                PredictionLog(
-                    endpoint_id=r[0], deployment_id=r[1], model_version_id=r[2], request_id=r[3], unit_id=r[4],
-                    n_instances=r[5], inputs=r[6], predictions=r[7], probabilities=r[8], latency_ms=r[9],
-                    status_code=r[10], error=r[11], serving_path=r[12], created_at=r[13],
-                )
-                for r in rows
-            ]
             try:
-                PredictionLog.objects.bulk_create(objects, batch_size=BATCH_SIZE)
+                _write(rows)
             except Exception:
                 with self._lock:
                     room = MAX_PENDING - len(self._rows)
@@ -142,13 +136,41 @@ class PredictionLogBuffer:
                     self.dropped += len(rows) - len(kept)
                     self._rows = kept + self._rows
                 raise
-            self.written += len(objects)
-            return len(objects)
+            self.written += len(rows)
+            return len(rows)
 
     def clear(self) -> None:
         """Forget buffered rows (tests)."""
         with self._lock:
             self._rows = []
+
+
+def _write(rows: list[Row]) -> None:
+    """Write ``rows`` in one go: PostgreSQL's COPY (no model instances, no
+    INSERT to compile: the flusher holds the GIL, which the request threads
+    need, for as short a time as it can), ``bulk_create`` elsewhere."""
+    from apps.serving.models import PredictionLog
+
+    if connection.vendor != "postgresql":
+        PredictionLog.objects.bulk_create(
+            [PredictionLog(**{f"{name}_id" if position < 3 else name: row[position]
+                              for position, name in enumerate(FIELDS)}) for row in rows],
+            batch_size=BATCH_SIZE)
+        return
+    from psycopg import sql
+
+    columns = [PredictionLog._meta.get_field(name).column for name in FIELDS]
+    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+        sql.Identifier(PredictionLog._meta.db_table), sql.SQL(", ").join(sql.Identifier(c) for c in columns))
+    dumps = json.dumps
+    with transaction.atomic(), connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
+        write_row = copy.write_row
+        for row in rows:
+            values = list(row)
+            for position in JSON_POSITIONS:
+                if values[position] is not None:
+                    values[position] = dumps(values[position])
+            write_row(values)
 
 
 buffer = PredictionLogBuffer()
