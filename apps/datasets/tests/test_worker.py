@@ -49,7 +49,8 @@ def test_a_worker_killed_during_validation_leaves_the_version_revalidatable(live
                                                                            make_user, client_for, monkeypatch):
     user = make_user("Data Scientist", username="kill-sci")
     dataset = services.dataset_create(user=user, name="killed-validation", target_column="qc_pass")
-    content = generate_submissions(rows=100_000, seed=8).to_csv(index=False).encode()
+    # Large enough that validation takes a second or more even on a quiet machine.
+    content = generate_submissions(rows=250_000, seed=8).to_csv(index=False).encode()
     # Enqueue by hand, on a queue only the doomed worker reads.
     monkeypatch.setattr(services, "_enqueue_validation", lambda version_id: None)
     version = services.dataset_version_upload(dataset=dataset, user=user, file=SimpleUploadedFile("big.csv", content),
@@ -59,7 +60,7 @@ def test_a_worker_killed_during_validation_leaves_the_version_revalidatable(live
     validate_dataset_version.apply_async((version.pk,), queue="doomed")
     doomed.wait_for(lambda: DatasetVersion.objects.filter(pk=version.pk, status="validating",
                                                           progress__gt=0.03).exists(),
-                    timeout=120, what="the validation to be under way")
+                    timeout=120, interval=0.01, what="the validation to be under way")
     os.killpg(doomed.process.pid, signal.SIGKILL)
     doomed.process.wait(timeout=20)
     assert _status(version.pk) == "validating", "the killed worker left the version mid-way"
@@ -70,4 +71,4 @@ def test_a_worker_killed_during_validation_leaves_the_version_revalidatable(live
                          what="the re-validation to finish")
     version.refresh_from_db()
     assert version.status == "valid", version.status_reason
-    assert version.row_count == 100_000
+    assert version.row_count == 250_000
