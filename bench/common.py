@@ -10,6 +10,7 @@ script can also run helper code inside a peer tool's virtualenv.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import platform
 import secrets
@@ -295,3 +296,12 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> 
     lines = ["| " + " | ".join(headers) + " |", "| " + " | ".join("---" for _ in headers) + " |"]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def write_report(report: str, output: Path, results: dict, results_json: Path) -> None:
+    """Write a benchmark's markdown report and its raw results, and print the report."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(report)
+    results_json.write_text(json.dumps(results, indent=2, default=str))
+    print(report)
+    print(f"written to {output}")

@@ -440,12 +440,7 @@ def main(argv: list[str]) -> int:
                  f"{results['concurrent'][side.name]['numbers_ok']}")
         _say("promotions with gates: ours")
         results["promotions"] = measure_promotions(ours, rounds=args.promotions)
-    report = render(results)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(report)
-    (results_dir / "registry-results.json").write_text(json.dumps(results, indent=2, default=str))
-    print(report)
-    print(f"written to {output}")
+    common.write_report(render(results), output, results, results_dir / "registry-results.json")
     return 0
 
 

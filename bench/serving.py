@@ -696,12 +696,7 @@ def main(argv: list[str]) -> int:
         check_answers(run, model, sides, results["notes"])
         results["runs"].append(run)
 
-    report = render(results)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(report)
-    (results_dir / "serving-results.json").write_text(json.dumps(results, indent=2, default=str))
-    print(report)
-    print(f"written to {output}")
+    common.write_report(render(results), output, results, results_dir / "serving-results.json")
     return 0
 
 

@@ -683,12 +683,7 @@ def main(argv: list[str]) -> int:
             results["notes"] += [f"profile (ours, {populated:,} runs): {line}" for line in summary.splitlines()]
             results["notes"].append(f"full cProfile listing: {profile_path.relative_to(common.ROOT)}")
 
-    report = render(results)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(report)
-    (results_dir / "tracking-results.json").write_text(json.dumps(results, indent=2, default=str))
-    print(report)
-    print(f"written to {output}")
+    common.write_report(render(results), output, results, results_dir / "tracking-results.json")
     return 0
 
 

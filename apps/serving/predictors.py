@@ -11,6 +11,7 @@ are ``[{"<class>": p, ...}, ...]``; for regression probabilities are None.
 
 from __future__ import annotations
 
+import abc
 import json
 
 import numpy as np
@@ -37,8 +38,9 @@ def model_input_names(model, signature: CompiledSignature) -> list[str]:
     return names
 
 
-class _Answers:
-    """Turns raw model outputs into the JSON answer (shared by both paths)."""
+class _Answers(abc.ABC):
+    """Turns raw model outputs into the JSON answer (shared by both paths);
+    each path supplies ``raw_outputs``."""
 
     task: str
     classes: list
@@ -63,8 +65,9 @@ class _Answers:
     def predict(self, columns: dict[str, list], n: int) -> tuple[list, list[dict] | None]:
         return self.answers(self.raw_outputs(columns, n))
 
+    @abc.abstractmethod
     def raw_outputs(self, columns: dict[str, list], n: int) -> np.ndarray:
-        raise NotImplementedError
+        """Class probabilities (classification) or values (regression), one row per instance."""
 
 
 class OnnxPredictor(_Answers):
