@@ -1,0 +1,39 @@
+"""Statistics core for A/B tests: pure functions on per-arm sufficient statistics.
+
+No Django here: the module imports without settings, and every method is
+checked against GrowthBook's gbstats (see ``bench/gbstats_fixture.py``).
+"""
+
+from .analyze import analyze
+from .bayesian import GaussianPrior, bayesian_test, expected_losses
+from .checks import SRM_THRESHOLD, benjamini_hochberg, holm, srm_p_value
+from .errors import StatsInputError
+from .frequentist import sequential_rho, sequential_test, welch_dof, welch_t_test
+from .power import power, sample_size_per_arm
+from .result import Comparison
+from .statistics import Proportion, Ratio, RegressionAdjusted, SampleMean, cuped_theta, with_shared_theta
+
+__all__ = [
+    "SRM_THRESHOLD",
+    "Comparison",
+    "GaussianPrior",
+    "Proportion",
+    "Ratio",
+    "RegressionAdjusted",
+    "SampleMean",
+    "StatsInputError",
+    "analyze",
+    "bayesian_test",
+    "benjamini_hochberg",
+    "cuped_theta",
+    "expected_losses",
+    "holm",
+    "power",
+    "sample_size_per_arm",
+    "sequential_rho",
+    "sequential_test",
+    "srm_p_value",
+    "welch_dof",
+    "welch_t_test",
+    "with_shared_theta",
+]
