@@ -8,9 +8,17 @@ from .analyze import analyze
 from .bayesian import GaussianPrior, bayesian_test, expected_losses
 from .checks import SRM_THRESHOLD, benjamini_hochberg, holm, srm_p_value
 from .errors import StatsInputError
-from .frequentist import sequential_rho, sequential_test, welch_dof, welch_t_test
+from .frequentist import (
+    sequential_halfwidth,
+    sequential_p_value,
+    sequential_rho,
+    sequential_test,
+    welch_dof,
+    welch_p_value,
+    welch_t_test,
+)
 from .power import power, sample_size_per_arm
-from .result import Comparison
+from .result import Comparison, effect, effect_variance
 from .statistics import Proportion, Ratio, RegressionAdjusted, SampleMean, cuped_theta, with_shared_theta
 
 __all__ = [
@@ -26,14 +34,19 @@ __all__ = [
     "bayesian_test",
     "benjamini_hochberg",
     "cuped_theta",
+    "effect",
+    "effect_variance",
     "expected_losses",
     "holm",
     "power",
     "sample_size_per_arm",
+    "sequential_halfwidth",
+    "sequential_p_value",
     "sequential_rho",
     "sequential_test",
     "srm_p_value",
     "welch_dof",
+    "welch_p_value",
     "welch_t_test",
     "with_shared_theta",
 ]

@@ -10,25 +10,23 @@ from scipy import stats as sps
 SRM_THRESHOLD = 0.001
 
 
-def srm_p_value(units: Sequence[float], weights: Sequence[float]) -> float:
+def srm_p_value(units, weights: Sequence[float]):
     """Sample-ratio mismatch: Pearson chi^2 goodness of fit of units per arm against the expected weights.
 
     As gbstats ``check_srm`` (gbstats/utils.py): expected counts are the
     normalised weights times the total, chi^2 with (arms - 1) degrees of freedom,
-    p from the survival function; arms with weight <= 0 add nothing.
-    Returns 1 when there are no units at all.
+    p from the survival function; arms with weight <= 0 add nothing; p = 1
+    when there are no units at all. ``units`` may also be a 2-D array (one
+    experiment per row), for simulations; then an array of p-values is returned.
     """
-    total = float(sum(units))
-    if not total:
-        return 1.0
-    total_weight = float(sum(weights))
-    chi2 = 0.0
-    for observed, weight in zip(units, weights, strict=True):
-        if weight <= 0:
-            continue
-        expected = weight / total_weight * total
-        chi2 += (observed - expected) ** 2 / expected
-    return float(sps.chi2.sf(chi2, len(units) - 1))
+    observed = np.asarray(units, dtype=float)
+    w = np.asarray(weights, dtype=float)
+    counted = w > 0
+    total = observed.sum(axis=-1, keepdims=True)
+    expected = np.where(counted, w / w.sum(), 1.0) * np.where(total > 0, total, 1.0)
+    chi2 = np.where(counted, (observed - expected) ** 2 / expected, 0.0).sum(axis=-1)
+    p = np.where(total[..., 0] > 0, sps.chi2.sf(chi2, observed.shape[-1] - 1), 1.0)
+    return float(p) if p.ndim == 0 else p
 
 
 def holm(p_values: Sequence[float]) -> list[float]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from scipy import stats as sps
 
 from .result import Comparison, effect, effect_variance, precheck
@@ -14,6 +15,14 @@ def welch_dof(a: Statistic, b: Statistic) -> float:
     """Welch-Satterthwaite degrees of freedom from the per-arm variances (gbstats ``TTest.dof``)."""
     va, vb = a.variance / a.n, b.variance / b.n
     return (va + vb) ** 2 / (vb**2 / (b.n - 1) + va**2 / (a.n - 1))
+
+
+def welch_p_value(estimate, stddev, dof):
+    """Two-sided p-value 2 * t.sf(|estimate / stddev|, dof); works on numpy arrays.
+
+    The survival function keeps the far tail that gbstats' ``2 * (1 - t.cdf(...))`` rounds to 0.
+    """
+    return 2 * sps.t.sf(np.abs(np.asarray(estimate) / stddev), dof)
 
 
 def welch_t_test(a: Statistic, b: Statistic, *, alpha: float = 0.05, relative: bool = True) -> Comparison:
@@ -31,8 +40,7 @@ def welch_t_test(a: Statistic, b: Statistic, *, alpha: float = 0.05, relative: b
     estimate = effect(a, b, relative)
     stddev = math.sqrt(effect_variance(a, b, relative))
     dof = welch_dof(a, b)
-    t_stat = estimate / stddev
-    p_value = float(2 * sps.t.sf(abs(t_stat), dof))
+    p_value = float(welch_p_value(estimate, stddev, dof))
     width = float(sps.t.ppf(1 - alpha / 2, dof)) * stddev
     return Comparison(
         estimate=estimate, ci=(estimate - width, estimate + width), stddev=stddev, p_value=min(p_value, 1.0), dof=dof
@@ -44,6 +52,26 @@ def sequential_rho(alpha: float, tuning: float) -> float:
     return math.sqrt((-2 * math.log(alpha) + math.log(-2 * math.log(alpha) + 1)) / tuning)
 
 
+def sequential_halfwidth(variance, n_total, *, alpha: float, tuning: float):
+    """Half-width of the confidence sequence (Waudby-Smith et al. 2021, eq. 9; gbstats); works on numpy arrays."""
+    rho = sequential_rho(alpha, tuning)
+    tr2p1 = n_total * rho**2 + 1
+    return np.sqrt(variance * n_total) * np.sqrt(2 * tr2p1 * np.log(np.sqrt(tr2p1) / alpha) / (n_total * rho) ** 2)
+
+
+def sequential_p_value(estimate, variance, n_total, *, alpha: float, tuning: float):
+    """Always-valid p-value min(1, 1/e) (Waudby-Smith et al. 2021, eq. 155; gbstats); works on numpy arrays.
+
+    Computed as exp(-log e) so that a large statistic gives a tiny p instead of
+    overflowing e to infinity and p to 0.
+    """
+    rho = sequential_rho(alpha, tuning)
+    tr2p1 = n_total * rho**2 + 1
+    st2 = np.square(estimate) * n_total / variance
+    log_evalue = rho**2 * st2 / (2 * tr2p1) - 0.5 * np.log(tr2p1)
+    return np.exp(-np.maximum(log_evalue, 0.0))
+
+
 def sequential_test(
     a: Statistic, b: Statistic, *, alpha: float = 0.05, relative: bool = True, tuning: float = 5000
 ) -> Comparison:
@@ -53,7 +81,6 @@ def sequential_test(
     limit theory and asymptotic confidence sequences", eq. 9 (interval) and
     eq. 155 (e-value, p = min(1, 1/e)); parametrised as gbstats
     ``SequentialTwoSidedTTest`` with ``sequential_tuning_parameter`` = ``tuning``.
-    The p-value is computed in log space so it does not overflow to 0.
     """
     a, b = with_shared_theta(a, b)
     error = precheck(a, b, relative)
@@ -62,12 +89,8 @@ def sequential_test(
     estimate = effect(a, b, relative)
     variance = effect_variance(a, b, relative)
     big_n = a.n + b.n
-    rho = sequential_rho(alpha, tuning)
-    tr2p1 = big_n * rho**2 + 1
-    width = math.sqrt(variance * big_n) * math.sqrt(2 * tr2p1 * math.log(math.sqrt(tr2p1) / alpha) / (big_n * rho) ** 2)
-    st2 = estimate**2 * big_n / variance
-    log_evalue = rho**2 * st2 / (2 * tr2p1) - 0.5 * math.log(tr2p1)
-    p_value = 1.0 if log_evalue <= 0 else math.exp(-log_evalue)
+    width = float(sequential_halfwidth(variance, big_n, alpha=alpha, tuning=tuning))
+    p_value = float(sequential_p_value(estimate, variance, big_n, alpha=alpha, tuning=tuning))
     return Comparison(
         estimate=estimate, ci=(estimate - width, estimate + width), stddev=math.sqrt(variance), p_value=p_value
     )
