@@ -1,7 +1,9 @@
 """Per-arm sufficient statistics and the variances built from them.
 
 Every formula mirrors gbstats ``gbstats/models/statistics.py`` (GrowthBook),
-so results can be checked against it number for number.
+so results can be checked against it number for number. Inputs are validated
+(n >= 2) before these are built, so gbstats' n <= 1 guards are left out; that
+keeps the arithmetic plain enough to run on numpy arrays in simulations.
 """
 
 from __future__ import annotations
@@ -22,12 +24,10 @@ class SampleMean:
 
     @property
     def mean(self) -> float:
-        return self.sum / self.n if self.n else 0.0
+        return self.sum / self.n
 
     @property
     def variance(self) -> float:
-        if self.n <= 1:
-            return 0.0
         return (self.sum_squares - self.sum**2 / self.n) / (self.n - 1)
 
     @property
@@ -51,7 +51,7 @@ class Proportion:
 
     @property
     def mean(self) -> float:
-        return self.sum / self.n if self.n else 0.0
+        return self.sum / self.n
 
     @property
     def variance(self) -> float:
