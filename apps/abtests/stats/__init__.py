@@ -17,11 +17,13 @@ from .frequentist import (
     welch_p_value,
     welch_t_test,
 )
+from .inputs import MAX_ARMS
 from .power import power, sample_size_per_arm
 from .result import Comparison, effect, effect_variance
 from .statistics import Proportion, Ratio, RegressionAdjusted, SampleMean, cuped_theta, with_shared_theta
 
 __all__ = [
+    "MAX_ARMS",
     "SRM_THRESHOLD",
     "Comparison",
     "GaussianPrior",

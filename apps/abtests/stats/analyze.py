@@ -12,7 +12,7 @@ from .errors import StatsInputError
 from .frequentist import sequential_test, welch_t_test
 from .inputs import arm_statistics
 from .inputs import expected_weights as weights_for
-from .result import Comparison
+from .result import NON_FINITE, Comparison
 
 ENGINES = ("frequentist", "sequential", "bayesian")
 DIFFERENCES = ("relative", "absolute")
@@ -95,12 +95,18 @@ def analyze(
     control = statistics[0]
     results: list[Comparison] = []
     for treatment in statistics[1:]:
-        if engine == "frequentist":
-            results.append(welch_t_test(control, treatment, alpha=alpha, relative=relative))
-        elif engine == "sequential":
-            results.append(sequential_test(control, treatment, alpha=alpha, relative=relative, tuning=tuning))
-        else:
-            results.append(bayesian_test(control, treatment, alpha=alpha, relative=relative, prior=gaussian_prior))
+        # Valid but extreme sums can overflow or underflow mid-formula; that is one
+        # comparison's error, never an exception (a 500) or a NaN in the answer.
+        try:
+            if engine == "frequentist":
+                result = welch_t_test(control, treatment, alpha=alpha, relative=relative)
+            elif engine == "sequential":
+                result = sequential_test(control, treatment, alpha=alpha, relative=relative, tuning=tuning)
+            else:
+                result = bayesian_test(control, treatment, alpha=alpha, relative=relative, prior=gaussian_prior)
+        except (OverflowError, ZeroDivisionError):
+            result = Comparison(error=NON_FINITE)
+        results.append(result if result.is_finite() else Comparison(error=NON_FINITE))
 
     p_values = [r.p_value for r in results]
     adjust = CORRECTIONS[correction]

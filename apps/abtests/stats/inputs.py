@@ -10,6 +10,10 @@ from .errors import StatsInputError
 from .statistics import Base, Proportion, Ratio, RegressionAdjusted, SampleMean, Statistic
 
 METRIC_TYPES = ("proportion", "mean", "ratio")
+# Each comparison costs about a millisecond; an unbounded list would let one request hold a worker.
+MAX_ARMS = 50
+# Unit counts stay exact integers in a float below 2**53; no experiment comes near.
+MAX_UNITS = 10**15
 # Relative slack on sum_squares - sum^2/n: float sums of many values lose this much.
 VARIANCE_TOLERANCE = 1e-9
 
@@ -27,8 +31,11 @@ def _number(arm: Mapping[str, Any], key: str, field: str, *, required: bool = Tr
     return float(value)
 
 
-def _check_spread(n: int, total: float, squares: float, field: str) -> None:
-    centred = squares - total**2 / n
+def _check_spread(n: int, total: float, squares: float, *, prefix: str, key: str, squares_key: str) -> None:
+    if not math.isfinite(total * total):
+        raise StatsInputError(f"{prefix}.{key}", "is too large to square in floating point")
+    field = f"{prefix}.{squares_key}"
+    centred = squares - total * total / n
     if centred < -VARIANCE_TOLERANCE * max(abs(squares), total**2 / n, 1.0):
         raise StatsInputError(field, "is smaller than sum^2/n, which would make the variance negative")
 
@@ -46,7 +53,7 @@ def _proportion(n: int, arm: Mapping[str, Any], prefix: str, key: str, squares_k
 def _sample_mean(n: int, arm: Mapping[str, Any], prefix: str, key: str, squares_key: str) -> SampleMean:
     total = _number(arm, key, f"{prefix}.{key}")
     squares = _number(arm, squares_key, f"{prefix}.{squares_key}")
-    _check_spread(n, total, squares, f"{prefix}.{squares_key}")
+    _check_spread(n, total, squares, prefix=prefix, key=key, squares_key=squares_key)
     return SampleMean(n=n, sum=total, sum_squares=squares)
 
 
@@ -66,8 +73,8 @@ def arm_statistic(metric_type: str, arm: Mapping[str, Any], index: int) -> Stati
     if n != int(n):
         raise StatsInputError(f"{prefix}.n", "must be a whole number of units")
     n = int(n)
-    if n < 2:
-        raise StatsInputError(f"{prefix}.n", "must be at least 2 units")
+    if not 2 <= n <= MAX_UNITS:
+        raise StatsInputError(f"{prefix}.n", f"must be between 2 and {MAX_UNITS} units")
     build = _proportion if metric_type == "proportion" else _sample_mean
     main: Base = build(n, arm, prefix, "sum", "sum_squares")
     if metric_type == "ratio":
@@ -85,8 +92,8 @@ def arm_statistics(metric_type: str, arms: Sequence[Mapping[str, Any]]) -> list[
     """Validate every arm (at least two; arm 0 is the control) and build their statistics."""
     if metric_type not in METRIC_TYPES:
         raise StatsInputError("metric_type", f"must be one of {', '.join(METRIC_TYPES)}")
-    if isinstance(arms, str | bytes | Mapping) or not isinstance(arms, Sequence) or len(arms) < 2:
-        raise StatsInputError("arms", "must be a list of at least two arms (the control first)")
+    if isinstance(arms, str | bytes | Mapping) or not isinstance(arms, Sequence) or not 2 <= len(arms) <= MAX_ARMS:
+        raise StatsInputError("arms", f"must be a list of 2 to {MAX_ARMS} arms (the control first)")
     statistics = [arm_statistic(metric_type, arm, i) for i, arm in enumerate(arms)]
     names = [str(arm.get("name", i)) for i, arm in enumerate(arms)]
     if len(set(names)) != len(names):

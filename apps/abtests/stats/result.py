@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, fields
 
 from .statistics import Statistic
 
 ZERO_CONTROL_MEAN = "zero_control_mean: the relative lift is undefined when the control mean is 0"
 ZERO_VARIANCE = "zero_variance: an arm has zero variance, so no interval or p-value can be computed"
+NON_FINITE = "non_finite: the sums are too extreme for floating point; no result can be computed"
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,17 @@ class Comparison:
     risk_control: float | None = None
     risk_treatment: float | None = None
     error: str | None = None
+
+    def is_finite(self) -> bool:
+        """Whether every number is finite, so the answer is strict JSON."""
+        numbers = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, tuple):
+                numbers.extend(value)
+            elif isinstance(value, float | int):
+                numbers.append(value)
+        return all(math.isfinite(x) for x in numbers)
 
 
 def effect(a: Statistic, b: Statistic, relative: bool) -> float:

@@ -18,6 +18,7 @@ import pytest
 from scipy import stats as sps
 
 from apps.abtests.stats import (
+    MAX_ARMS,
     StatsInputError,
     analyze,
     benjamini_hochberg,
@@ -236,6 +237,7 @@ GOOD = {"name": "control", "n": 100, "sum": 40.0, "sum_squares": 30.0}
         ({"arms": [{**GOOD, "n": 1}, GOOD | {"name": "b"}]}, "arms[0].n"),
         ({"arms": [GOOD, {**GOOD, "name": "b", "n": 2.5}]}, "arms[1].n"),
         ({"arms": [GOOD, {**GOOD, "name": "b", "n": True}]}, "arms[1].n"),
+        ({"arms": [GOOD, {**GOOD, "name": "b", "n": 1e300}]}, "arms[1].n"),
         ({"arms": [GOOD, {**GOOD, "name": "b", "sum_squares": 10.0}]}, "arms[1].sum_squares"),
         ({"arms": [GOOD, {"name": "b", "n": 100, "sum": 40.0}]}, "arms[1].sum_squares"),
         ({"arms": [GOOD, {**GOOD, "name": "b", "sum": float("nan")}]}, "arms[1].sum"),
@@ -306,3 +308,46 @@ def test_module_imports_without_django():
     code = "import sys, apps.abtests.stats as s; s.analyze; assert 'django' not in sys.modules, 'django imported'"
     root = Path(__file__).resolve().parents[3]
     subprocess.run([sys.executable, "-c", code], cwd=root, env=env, check=True)
+
+
+EXTREME = {
+    # Squares near the float limit: the Welch-Satterthwaite terms overflow.
+    "huge": [
+        {"name": "control", "n": 2, "sum": 1e154, "sum_squares": 1e308},
+        {"name": "b", "n": 2, "sum": 1.2e154, "sum_squares": 1.5e308},
+    ],
+    # A control mean so small that its fourth power underflows to 0 in the delta method.
+    "tiny": [
+        {"name": "control", "n": 2, "sum": 1e-160, "sum_squares": 1e-100},
+        {"name": "b", "n": 2, "sum": 1.0, "sum_squares": 3.0},
+    ],
+}
+
+
+@pytest.mark.parametrize("engine", ["frequentist", "sequential", "bayesian"])
+@pytest.mark.parametrize(("scale", "difference"), [("huge", "absolute"), ("tiny", "relative")])
+def test_extreme_sums_are_a_comparison_error_never_an_exception_or_nan(engine, scale, difference):
+    result = analyze("mean", EXTREME[scale], engine=engine, difference=difference)
+    json.dumps(result, allow_nan=False)  # strict JSON: no NaN or Infinity
+    (b,) = result["comparisons"]
+    if engine == "frequentist" or scale == "tiny":
+        assert b["error"].startswith("non_finite")
+        assert b["estimate"] is None and b["significant"] is False
+    else:
+        # Without degrees of freedom to compute, the other engines may get a finite answer through.
+        assert b["error"] is None or b["error"].startswith("non_finite")
+
+
+def test_sums_too_large_to_square_are_refused():
+    arms = [EXTREME["huge"][0], {"name": "b", "n": 2, "sum": 2e154, "sum_squares": 1.5e308}]
+    with pytest.raises(StatsInputError) as caught:
+        analyze("mean", arms)
+    assert caught.value.field == "arms[1].sum"
+
+
+def test_arm_count_is_bounded():
+    arms = [{"name": f"v{i}", "n": 100, "sum": 10, "sum_squares": 10} for i in range(MAX_ARMS + 1)]
+    with pytest.raises(StatsInputError) as caught:
+        analyze("proportion", arms)
+    assert caught.value.field == "arms"
+    assert len(analyze("proportion", arms[:MAX_ARMS])["comparisons"]) == MAX_ARMS - 1
