@@ -15,8 +15,9 @@ from django.template.response import TemplateResponse
 from django.utils.html import format_html, format_html_join
 from guardian.admin import GuardedModelAdmin
 
+from apps.core.admin import AdminOnlyObjectPermissionsMixin, ObjectPermissionAdminMixin, ReadOnlyAdminMixin
 from apps.core.errors import ApplicationError
-from apps.core.permissions import filter_visible, has_perm, is_admin
+from apps.core.permissions import has_perm, is_admin
 from apps.registry import quality, selectors, services
 from apps.registry.choices import RequestStatus
 from apps.registry.models import (
@@ -29,17 +30,6 @@ from apps.registry.models import (
     WebhookSubscription,
 )
 from apps.registry.services.webhooks import _clean_events, _clean_url
-
-
-class ReadOnlyMixin:
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 def _gates_html(gates: list[dict]):
@@ -101,8 +91,10 @@ class DecisionForm(forms.Form):
 
 
 @admin.register(PromotionRequest)
-class PromotionRequestAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class PromotionRequestAdmin(ObjectPermissionAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """Pending promotion requests first; approve or reject as actions."""
+
+    permission_via = "version__registered_model"
 
     list_display = ["id", "model_name", "version_number", "target_stage", "requested_by", "gates", "status",
                     "created_at", "decided_by"]
@@ -113,9 +105,11 @@ class PromotionRequestAdmin(ReadOnlyMixin, admin.ModelAdmin):
     fields = ["version", "target_stage", "status", "requested_by", "created_at", "justification", "gate_table",
               "comparison_table", "decided_by", "decided_at", "decision_comment", "override_reason"]
     readonly_fields = fields
+    ordering = ["-created_at", "-id"]
 
     def get_queryset(self, request):
-        return selectors.transition_request_list(user=request.user)
+        return super().get_queryset(request).select_related("version__registered_model", "requested_by",
+                                                            "decided_by")
 
     @admin.display(description="Model", ordering="version__registered_model__name")
     def model_name(self, obj):
@@ -204,8 +198,9 @@ class RollbackForm(forms.Form):
 
 
 @admin.register(RegisteredModel)
-class RegisteredModelAdmin(GuardedModelAdmin):
-    """Models with their object permissions (who may see, register, approve)."""
+class RegisteredModelAdmin(AdminOnlyObjectPermissionsMixin, ObjectPermissionAdminMixin, GuardedModelAdmin):
+    """Models with their object permissions (who may see, register, approve);
+    only Admins open the object-permission pages."""
 
     form = RegisteredModelForm
     list_display = ["name", "task_type", "owner", "latest_version", "production", "updated_at"]
@@ -217,16 +212,13 @@ class RegisteredModelAdmin(GuardedModelAdmin):
     actions = ["rollback_selected"]
 
     def get_queryset(self, request):
-        return filter_visible(request.user, super().get_queryset(request)).select_related("owner")
+        return super().get_queryset(request).select_related("owner")
 
     def has_add_permission(self, request):
         return False  # models are created through the API or the registry pages (grants, audit)
 
     def has_delete_permission(self, request, obj=None):
         return False
-
-    def has_change_permission(self, request, obj=None):
-        return has_perm(request.user, "registry.change_registeredmodel", obj)
 
     @admin.display(description="Production")
     def production(self, obj):
@@ -268,16 +260,19 @@ class RegisteredModelAdmin(GuardedModelAdmin):
         })
 
 
-class StageTransitionInline(ReadOnlyMixin, admin.TabularInline):
+class StageTransitionInline(ObjectPermissionAdminMixin, ReadOnlyAdminMixin, admin.TabularInline):
     model = StageTransition
+    permission_via = "version__registered_model"
     fields = ["created_at", "from_stage", "to_stage", "kind", "actor", "reason", "promotion_request"]
     readonly_fields = fields
     extra = 0
 
 
 @admin.register(ModelVersion)
-class ModelVersionAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class ModelVersionAdmin(ObjectPermissionAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """Versions are immutable records; they move only through approvals and rollback."""
+
+    permission_via = "registered_model"
 
     list_display = ["__str__", "stage", "approval_status", "source_run", "created_by", "created_at"]
     list_filter = ["stage", "approval_status"]
@@ -289,8 +284,7 @@ class ModelVersionAdmin(ReadOnlyMixin, admin.ModelAdmin):
     inlines = [StageTransitionInline]
 
     def get_queryset(self, request):
-        qs = super().get_queryset(request).select_related("registered_model", "created_by", "source_run")
-        return filter_visible(request.user, qs, "registry.view_registeredmodel", via="registered_model")
+        return super().get_queryset(request).select_related("registered_model", "created_by", "source_run")
 
     @admin.display(description="Signature")
     def signature_json(self, obj):
@@ -302,14 +296,14 @@ class ModelVersionAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(StageTransition)
-class StageTransitionAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class StageTransitionAdmin(ObjectPermissionAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    permission_via = "version__registered_model"
     list_display = ["created_at", "version", "from_stage", "to_stage", "kind", "actor", "reason"]
     list_filter = ["kind", "to_stage"]
     search_fields = ["version__registered_model__name", "reason"]
 
     def get_queryset(self, request):
-        qs = super().get_queryset(request).select_related("version__registered_model", "actor")
-        return filter_visible(request.user, qs, "registry.view_registeredmodel", via="version__registered_model")
+        return super().get_queryset(request).select_related("version__registered_model", "actor")
 
 
 # --- Webhooks -----------------------------------------------------------------------------
@@ -335,15 +329,18 @@ class WebhookSubscriptionForm(forms.ModelForm):
             raise forms.ValidationError(exc.message)
 
 
-class WebhookAttemptInline(ReadOnlyMixin, admin.TabularInline):
+class WebhookAttemptInline(ObjectPermissionAdminMixin, ReadOnlyAdminMixin, admin.TabularInline):
     model = WebhookAttempt
     fields = ["number", "created_at", "status_code", "response_time_ms", "error", "response_excerpt"]
     readonly_fields = fields
     extra = 0
 
+    def visible_queryset(self, request, queryset, *, action: str = "view"):
+        return queryset.filter(delivery__in=selectors.webhook_delivery_list(user=request.user).values("pk"))
+
 
 @admin.register(WebhookSubscription)
-class WebhookSubscriptionAdmin(admin.ModelAdmin):
+class WebhookSubscriptionAdmin(ObjectPermissionAdminMixin, admin.ModelAdmin):
     """Webhook targets, configured by Admins. The secret is shown once, when
     the subscription is created."""
 
@@ -352,8 +349,9 @@ class WebhookSubscriptionAdmin(admin.ModelAdmin):
     list_filter = ["is_active"]
     actions = ["send_test_event"]
 
-    def get_queryset(self, request):
-        return selectors.webhook_list(user=request.user)
+    def visible_queryset(self, request, queryset, *, action: str = "view"):
+        # Global subscriptions carry no object to check; the selector knows the rule.
+        return queryset.filter(pk__in=selectors.webhook_list(user=request.user).values("pk"))
 
     @admin.display(description="Last delivery")
     def last_delivery(self, obj):
@@ -389,7 +387,7 @@ class WebhookSubscriptionAdmin(admin.ModelAdmin):
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class WebhookDeliveryAdmin(ObjectPermissionAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """Every delivery and every attempt: status code, response time, error."""
 
     list_display = ["created_at", "subscription", "event", "status", "attempt_count", "last_status_code",
@@ -400,5 +398,8 @@ class WebhookDeliveryAdmin(ReadOnlyMixin, admin.ModelAdmin):
                        "next_attempt_at", "created_at", "completed_at", "body"]
     inlines = [WebhookAttemptInline]
 
+    def visible_queryset(self, request, queryset, *, action: str = "view"):
+        return queryset.filter(pk__in=selectors.webhook_delivery_list(user=request.user).values("pk"))
+
     def get_queryset(self, request):
-        return selectors.webhook_delivery_list(user=request.user)
+        return super().get_queryset(request).select_related("subscription").prefetch_related("attempts")
