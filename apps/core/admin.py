@@ -120,6 +120,15 @@ class AdminOnlyObjectPermissionsMixin:
         if not is_admin(request.user):
             raise PermissionDenied
 
+    def render_change_form(self, request, context, *args, **kwargs):
+        response = super().render_change_form(request, context, *args, **kwargs)
+        if not is_admin(request.user):
+            # Django's own change form: guardian's links to pages that would only answer 403.
+            opts = self.model._meta
+            response.template_name = [f"admin/{opts.app_label}/{opts.model_name}/change_form.html",
+                                      f"admin/{opts.app_label}/change_form.html", "admin/change_form.html"]
+        return response
+
     def obj_perms_manage_view(self, request, object_pk):
         self._require_admin(request)
         return super().obj_perms_manage_view(request, object_pk)

@@ -282,6 +282,7 @@ def test_only_admins_manage_object_permissions(world):
     model = world.shared["registry.RegisteredModel"]
     client = login(world.staff)  # may change the model, so guardian alone would let it in
     base = _url(RegisteredModel, "change", model.pk).removesuffix("change/") + "permissions/"
+    assert "permissionslink" not in client.get(_url(RegisteredModel, "change", model.pk)).content.decode()
     assert client.get(base).status_code == 403
     grant = client.post(f"{base}user-manage/{world.staff.pk}/",
                         {"permissions": ["approve_registeredmodel", "delete_registeredmodel"]})
@@ -293,6 +294,7 @@ def test_only_admins_manage_object_permissions(world):
     assert not world.staff.has_perm("registry.delete_registeredmodel", model)
 
     boss = login(world.boss)
+    assert "permissionslink" in boss.get(_url(RegisteredModel, "change", model.pk)).content.decode()
     assert boss.get(base).status_code == 200
     boss.post(f"{base}user-manage/{world.staff.pk}/", {"permissions": ["approve_registeredmodel"]})
     assert UserObjectPermission.objects.filter(user=world.staff, permission__codename="approve_registeredmodel",
