@@ -77,6 +77,10 @@ class TrainingJobAdmin(ObjectPermissionAdminMixin, admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
+    def has_change_permission(self, request, obj=None):
+        # "Change" is the cancel action on the list; the page itself saves nothing.
+        return obj is None and super().has_change_permission(request, obj)
+
     def has_delete_permission(self, request, obj=None):
         return False
 

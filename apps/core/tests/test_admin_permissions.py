@@ -17,7 +17,7 @@ import pytest
 from django.contrib import admin
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.db import transaction
-from django.test import Client
+from django.test import Client, RequestFactory
 from django.urls import reverse
 from django.utils import timezone
 from guardian.models import UserObjectPermission
@@ -198,6 +198,12 @@ def test_staff_cannot_open_a_private_object(world, label):
             assert response.url == reverse("admin:index")
     if _has_capability(world.staff, model):
         assert client.get(_url(model, "change", world.shared[label].pk)).status_code == 200
+    model_admin = admin.site._registry[model]
+    request = RequestFactory().get("/admin/")
+    request.user = world.staff
+    assert not model_admin.has_view_permission(request, private)
+    assert not model_admin.has_change_permission(request, private)
+    assert not model_admin.has_delete_permission(request, private)
 
 
 @pytest.mark.parametrize("label", SCOPED)
@@ -249,6 +255,22 @@ def test_autocomplete_does_not_offer_private_objects(world):
     names = {item["text"] for item in found["results"]}
     assert str(world.shared["datasets.Dataset"]) in names
     assert str(world.private["datasets.Dataset"]) not in names
+
+
+def test_foreign_key_choices_leave_out_private_objects(world):
+    from apps.registry.models import RegisteredModel, WebhookSubscription
+
+    model_admin = admin.site._registry[WebhookSubscription]
+    request = RequestFactory().get("/admin/")
+    request.user = world.staff
+    field = model_admin.formfield_for_foreignkey(WebhookSubscription._meta.get_field("registered_model"), request)
+    offered = set(field.queryset.values_list("pk", flat=True))
+    assert world.shared["registry.RegisteredModel"].pk in offered
+    assert world.private["registry.RegisteredModel"].pk not in offered
+    request.user = world.boss
+    field = model_admin.formfield_for_foreignkey(WebhookSubscription._meta.get_field("registered_model"), request)
+    assert set(field.queryset.values_list("pk", flat=True)) == set(RegisteredModel.objects.values_list("pk",
+                                                                                                       flat=True))
 
 
 def test_audit_log_shows_non_admin_staff_only_events_on_objects_they_can_view(world):

@@ -63,3 +63,19 @@ def test_deleting_in_the_admin_refuses_an_endpoint_that_still_serves(admin_user,
     client.post(f"/admin/serving/endpoint/{idle.pk}/delete/", {"post": "yes"})
     assert not Endpoint.objects.filter(pk=idle.pk).exists()
     assert AuditEvent.objects.filter(action="endpoint.deleted", object_id=str(idle.pk)).exists()
+
+
+def test_the_deployment_page_saves_nothing(admin_user, engineer):
+    from apps.serving.models import Deployment
+    from apps.serving.tests.factories import deploy, make_model_version
+
+    deployment = deploy(endpoint=make_endpoint(owner=engineer, slug="qc"), version=make_model_version(owner=engineer),
+                        actor=engineer)
+    before = Deployment.objects.filter(pk=deployment.pk).values().get()
+    client = Client()
+    client.force_login(admin_user)
+    page = client.get(f"/admin/serving/deployment/{deployment.pk}/change/").content.decode()
+    assert 'name="_save"' not in page
+    response = client.post(f"/admin/serving/deployment/{deployment.pk}/change/", {"_save": "Save"})
+    assert response.status_code == 403
+    assert Deployment.objects.filter(pk=deployment.pk).values().get() == before
