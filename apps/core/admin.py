@@ -193,9 +193,10 @@ class ApiKeyAdmin(ObjectPermissionAdminMixin, admin.ModelAdmin):
 @admin.register(AuditEvent)
 class AuditEventAdmin(ObjectPermissionAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """The audit trail: readable, searchable, never editable — not even by a
-    superuser. Admins read all of it; other staff read the events about
-    objects they may view (through the admin page of the object's model),
-    and nothing about users, roles or objects that no longer exist."""
+    superuser. Admins read all of it; other staff read their own actions and
+    the events about objects they may view (through the admin page of the
+    object's model), and nothing else about users, roles or objects that no
+    longer exist, whose visibility cannot be checked any more."""
 
     list_display = ["created_at", "actor_username", "action", "object_type", "object_id", "object_repr"]
     list_filter = ["action", "object_type"]
@@ -206,7 +207,7 @@ class AuditEventAdmin(ObjectPermissionAdminMixin, ReadOnlyAdminMixin, admin.Mode
     def visible_queryset(self, request, queryset, *, action: str = "view"):
         if is_admin(request.user):
             return queryset
-        about_visible = Q(pk__in=[])
+        about_visible = Q(actor=request.user)
         for model, model_admin in self.admin_site._registry.items():
             if model is AuditEvent or not isinstance(model_admin, ObjectPermissionAdminMixin):
                 continue

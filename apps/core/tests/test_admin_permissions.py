@@ -277,9 +277,10 @@ def test_audit_log_shows_non_admin_staff_only_events_on_objects_they_can_view(wo
     from apps.core.services import api_key_revoke
 
     api_key_revoke(api_key=world.private["core.ApiKey"], actor=world.owner)
+    own = api_key_revoke(api_key=world.shared["core.ApiKey"], actor=world.staff)
     staff_list = _changelist(login(world.staff), AuditEvent).context["cl"].result_list
     assert {(e.object_type, e.object_id) for e in staff_list} == {
-        ("datasets.dataset", str(world.shared["datasets.Dataset"].pk))}
+        ("datasets.dataset", str(world.shared["datasets.Dataset"].pk)), ("core.apikey", str(own.pk))}
     admin_list = _changelist(login(world.boss), AuditEvent).context["cl"].result_list
     assert {e.action for e in admin_list} >= {"dataset.updated", "api_key.revoked"}
     assert len(admin_list) == AuditEvent.objects.count()
