@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 
 from django.contrib import admin, messages
+from django.contrib.admin.utils import get_fields_from_path
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import PermissionDenied
 from django.db.models import CharField, Q
@@ -102,6 +103,13 @@ class ObjectPermissionAdminMixin:
             return func(modeladmin, request, modeladmin.visible_queryset(request, queryset))
 
         return on_visible, name, description
+
+    def get_list_filter(self, request):
+        # A filter on a relation lists every related object by name, private
+        # ones included; offer only those the visible rows point to.
+        return [(item, admin.RelatedOnlyFieldListFilter)
+                if isinstance(item, str) and get_fields_from_path(self.model, item)[-1].is_relation else item
+                for item in super().get_list_filter(request)]
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         # A choice list of every dataset would name the private ones.

@@ -184,6 +184,8 @@ def test_staff_does_not_see_a_private_object_in_the_list(world, label):
     shown = {obj.pk for obj in page.context["cl"].result_list}
     assert world.shared[label].pk in shown
     assert world.private[label].pk not in shown
+    # Not even by name, e.g. among the filter choices.
+    assert "-private" not in page.content.decode()
 
 
 @pytest.mark.parametrize("label", SCOPED)
@@ -255,6 +257,14 @@ def test_autocomplete_does_not_offer_private_objects(world):
     names = {item["text"] for item in found["results"]}
     assert str(world.shared["datasets.Dataset"]) in names
     assert str(world.private["datasets.Dataset"]) not in names
+
+
+def test_raw_id_lookup_pop_up_does_not_offer_private_objects(world):
+    from apps.experiments.models import Experiment
+
+    page = login(world.staff).get(_url(Experiment, "changelist"), {"_to_field": "id", "_popup": "1"})
+    assert page.status_code == 200
+    assert [obj.pk for obj in page.context["cl"].result_list] == [world.shared["experiments.Experiment"].pk]
 
 
 def test_foreign_key_choices_leave_out_private_objects(world):
