@@ -1,12 +1,14 @@
 from django.contrib import admin, messages
 
+from apps.core.admin import ObjectPermissionAdminMixin, ReadOnlyAdminMixin
 from apps.core.errors import ApplicationError
 from apps.datasets import services
 from apps.datasets.models import Dataset, DatasetVersion, Expectation
 
 
-class ExpectationInline(admin.TabularInline):
+class ExpectationInline(ObjectPermissionAdminMixin, admin.TabularInline):
     model = Expectation
+    permission_via = "dataset"
     extra = 0
     fields = ["kind", "column", "params", "severity", "created_by"]
     readonly_fields = ["kind", "column", "params", "severity", "created_by"]
@@ -18,7 +20,7 @@ class ExpectationInline(admin.TabularInline):
 
 
 @admin.register(Dataset)
-class DatasetAdmin(admin.ModelAdmin):
+class DatasetAdmin(ObjectPermissionAdminMixin, admin.ModelAdmin):
     list_display = ["name", "owner", "task_hint", "target_column", "created_at", "updated_at"]
     list_filter = ["task_hint"]
     search_fields = ["name", "description", "owner__username"]
@@ -28,6 +30,10 @@ class DatasetAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         # A dataset made here would miss its owner's object permissions; use
         # the API or the dataset pages, which grant them.
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        # No audited delete exists for datasets; their versions are evidence.
         return False
 
     def save_model(self, request, obj, form, change):
@@ -45,9 +51,11 @@ class DatasetAdmin(admin.ModelAdmin):
 
 
 @admin.register(DatasetVersion)
-class DatasetVersionAdmin(admin.ModelAdmin):
+class DatasetVersionAdmin(ObjectPermissionAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """Versions are immutable files: read-only here (re-validate from the
     version page or the API)."""
+
+    permission_via = "dataset"
 
     list_display = ["__str__", "status", "original_filename", "file_format", "row_count", "column_count",
                     "quality_score", "created_by", "created_at"]
@@ -59,18 +67,10 @@ class DatasetVersionAdmin(admin.ModelAdmin):
                        "expectation_results", "created_by", "created_at", "validated_at"]
     list_select_related = ["dataset", "created_by"]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(Expectation)
-class ExpectationAdmin(admin.ModelAdmin):
+class ExpectationAdmin(ObjectPermissionAdminMixin, admin.ModelAdmin):
+    permission_via = "dataset"
     list_display = ["__str__", "dataset", "kind", "column", "severity", "created_by", "updated_at"]
     list_filter = ["kind", "severity", "dataset"]
     search_fields = ["dataset__name", "column"]

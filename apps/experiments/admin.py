@@ -4,6 +4,7 @@ their services); an admin may cancel active jobs."""
 
 from django.contrib import admin, messages
 
+from apps.core.admin import ObjectPermissionAdminMixin, ReadOnlyAdminMixin
 from apps.core.errors import ApplicationError
 from apps.experiments import services
 from apps.experiments.choices import JobStatus
@@ -11,7 +12,7 @@ from apps.experiments.models import Artifact, Experiment, Param, Run, RunTag, Tr
 
 
 @admin.register(Experiment)
-class ExperimentAdmin(admin.ModelAdmin):
+class ExperimentAdmin(ObjectPermissionAdminMixin, admin.ModelAdmin):
     list_display = ["name", "owner", "created_at", "updated_at"]
     search_fields = ["name", "description", "owner__username"]
     readonly_fields = ["name", "owner", "created_at", "updated_at"]
@@ -20,40 +21,40 @@ class ExperimentAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False  # created through the API or the pages, which grant object permissions
 
+    def has_delete_permission(self, request, obj=None):
+        return False  # no audited delete exists; runs are the record of what was tried
+
     def save_model(self, request, obj, form, change):
         # Through the service, so the change is permission-checked and audited.
         services.experiment_update(user=request.user, experiment=obj, description=obj.description, tags=obj.tags)
 
 
-class _ReadOnlyInline(admin.TabularInline):
+class _RunRecordInline(ObjectPermissionAdminMixin, ReadOnlyAdminMixin, admin.TabularInline):
+    permission_via = "run__experiment"
     extra = 0
-    can_delete = False
     show_change_link = False
 
-    def has_add_permission(self, request, obj=None):
-        return False
 
-    def has_change_permission(self, request, obj=None):
-        return False
-
-
-class ParamInline(_ReadOnlyInline):
+class ParamInline(_RunRecordInline):
     model = Param
-    fields = ["key", "value"]
+    fields = readonly_fields = ["key", "value"]
 
 
-class TagInline(_ReadOnlyInline):
+class TagInline(_RunRecordInline):
     model = RunTag
-    fields = ["key", "value"]
+    fields = readonly_fields = ["key", "value"]
 
 
-class ArtifactInline(_ReadOnlyInline):
+class ArtifactInline(_RunRecordInline):
     model = Artifact
-    fields = ["path", "size_bytes", "content_type", "sha256", "created_at"]
+    fields = readonly_fields = ["path", "size_bytes", "content_type", "sha256", "created_at"]
 
 
 @admin.register(Run)
-class RunAdmin(admin.ModelAdmin):
+class RunAdmin(ObjectPermissionAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Runs change through the tracking API only."""
+
+    permission_via = "experiment"
     list_display = ["id", "name", "experiment", "status", "user", "start_time", "end_time"]
     list_filter = ["status", "experiment"]
     search_fields = ["name", "experiment__name", "user__username", "source_version"]
@@ -61,15 +62,10 @@ class RunAdmin(admin.ModelAdmin):
     date_hierarchy = "start_time"
     inlines = [ParamInline, TagInline, ArtifactInline]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False  # runs change through the tracking API only
-
 
 @admin.register(TrainingJob)
-class TrainingJobAdmin(admin.ModelAdmin):
+class TrainingJobAdmin(ObjectPermissionAdminMixin, admin.ModelAdmin):
+    permission_via = "run__experiment"
     list_display = ["id", "estimator", "task", "status", "progress", "run", "parent", "worker", "created_by",
                     "created_at"]
     list_filter = ["status", "estimator", "task", "search_kind"]
@@ -80,6 +76,10 @@ class TrainingJobAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    def has_change_permission(self, request, obj=None):
+        # "Change" is the cancel action on the list; the page itself saves nothing.
+        return obj is None and super().has_change_permission(request, obj)
 
     def has_delete_permission(self, request, obj=None):
         return False

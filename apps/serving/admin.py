@@ -1,40 +1,75 @@
+from django import forms
 from django.contrib import admin, messages
 
+from apps.core.admin import ObjectPermissionAdminMixin, ReadOnlyAdminMixin
 from apps.core.errors import ApplicationError
 from apps.serving import services
 from apps.serving.models import Deployment, Endpoint, Feedback, PredictionLog, RolloutEvent
 
 
-@admin.register(Endpoint)
-class EndpointAdmin(admin.ModelAdmin):
-    """Endpoints are created through the API or the dashboard, which grant
-    object permissions; the admin shows and edits their descriptions."""
+class EndpointAdminForm(forms.ModelForm):
+    """The same checks as the API, before anything is written: a form error,
+    not a half-applied change."""
 
+    class Meta:
+        model = Endpoint
+        fields = ["name", "description", "config"]
+
+    def clean_config(self):
+        merged = {**(self.instance.config or {}), **(self.cleaned_data["config"] or {})}
+        try:
+            return services.clean_endpoint_config(merged)
+        except ApplicationError as exc:
+            raise forms.ValidationError(exc.message)
+
+
+@admin.register(Endpoint)
+class EndpointAdmin(ObjectPermissionAdminMixin, admin.ModelAdmin):
+    """Endpoints are created through the API or the dashboard, which grant
+    object permissions; the admin edits name, description and settings
+    through the endpoint service (checked, audited, routing refreshed)."""
+
+    form = EndpointAdminForm
     list_display = ["slug", "name", "environment", "owner", "created_at"]
     list_filter = ["environment"]
     search_fields = ["slug", "name", "description"]
+    fields = ["slug", "name", "environment", "description", "config", "owner", "created_at", "updated_at"]
     readonly_fields = ["slug", "environment", "owner", "created_at", "updated_at"]
 
     def has_add_permission(self, request):
         return False
 
+    def save_model(self, request, obj, form, change):
+        changes = {name: form.cleaned_data[name] for name in form.changed_data}
+        if changes:
+            services.endpoint_update(endpoint=obj, actor=request.user, **changes)
 
-class RolloutEventInline(admin.TabularInline):
+    def delete_model(self, request, obj):
+        try:
+            services.endpoint_delete(endpoint=obj, actor=request.user)
+        except ApplicationError as exc:
+            self.message_user(request, f"{obj.slug}: {exc.message}", messages.ERROR)
+
+    def delete_queryset(self, request, queryset):
+        for endpoint in queryset:
+            self.delete_model(request, endpoint)
+
+
+class RolloutEventInline(ObjectPermissionAdminMixin, ReadOnlyAdminMixin, admin.TabularInline):
     model = RolloutEvent
+    permission_via = "deployment__endpoint"
     fields = ["created_at", "kind", "traffic_weight", "message", "actor"]
     readonly_fields = fields
     extra = 0
-    can_delete = False
     ordering = ["created_at", "id"]
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Deployment)
-class DeploymentAdmin(admin.ModelAdmin):
+class DeploymentAdmin(ObjectPermissionAdminMixin, admin.ModelAdmin):
     """Deployments with the rollout controls as actions. Everything else is
     read-only here: a rollout only moves through the serving services."""
+
+    permission_via = "endpoint"
 
     list_display = ["id", "endpoint", "model_version", "strategy", "status", "rollout_state", "traffic_weight",
                     "serving_path", "created_by", "created_at"]
@@ -49,6 +84,10 @@ class DeploymentAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    def has_change_permission(self, request, obj=None):
+        # "Change" is the rollout actions on the list; the page itself saves nothing.
+        return obj is None and super().has_change_permission(request, obj)
 
     def has_delete_permission(self, request, obj=None):
         return False
@@ -90,7 +129,8 @@ class DeploymentAdmin(admin.ModelAdmin):
 
 
 @admin.register(PredictionLog)
-class PredictionLogAdmin(admin.ModelAdmin):
+class PredictionLogAdmin(ObjectPermissionAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    permission_via = "endpoint"
     list_display = ["created_at", "request_id", "endpoint", "deployment", "n_instances", "status_code",
                     "latency_ms", "serving_path"]
     list_filter = ["status_code", "serving_path", "endpoint"]
@@ -102,15 +142,12 @@ class PredictionLogAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in PredictionLog._meta.fields]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(Feedback)
-class FeedbackAdmin(admin.ModelAdmin):
+class FeedbackAdmin(ObjectPermissionAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Ground truth as the lab sent it: a record, changed by nobody here."""
+
+    permission_via = "endpoint"
     list_display = ["received_at", "request_id", "index", "endpoint", "label", "predicted", "correct", "joined_at"]
     list_filter = ["endpoint", "correct"]
     search_fields = ["request_id"]
@@ -118,6 +155,3 @@ class FeedbackAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in Feedback._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
