@@ -341,6 +341,12 @@ class WebhookAttemptInline(ReadOnlyMixin, admin.TabularInline):
     readonly_fields = fields
     extra = 0
 
+    def get_fields(self, request, obj=None):
+        # A receiver's answer may carry anything from inside its network:
+        # only Admins, who choose the targets, read it.
+        fields = super().get_fields(request, obj)
+        return fields if is_admin(request.user) else [f for f in fields if f != "response_excerpt"]
+
 
 @admin.register(WebhookSubscription)
 class WebhookSubscriptionAdmin(admin.ModelAdmin):
