@@ -42,6 +42,7 @@ test: install-dev
 
 lint: install-dev
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/bandit -c pyproject.toml -q -r apps -lll
 
 format: install-dev
 	$(VENV)/bin/ruff format .

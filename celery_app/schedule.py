@@ -17,6 +17,13 @@ BEAT_SCHEDULE = {
         "schedule": timedelta(minutes=1),
         "options": {"queue": "default"},
     },
+    # Registry: webhook deliveries owed a send whose task was lost; the
+    # database, not the broker, is the record of what is owed.
+    "registry-webhook-delivery-sweep": {
+        "task": "apps.registry.tasks.webhook_delivery_sweep",
+        "schedule": timedelta(minutes=1),
+        "options": {"queue": "default", "expires": 55},
+    },
     # Serving: a safety net for rollout ticks lost with a dead worker (each
     # transition sends its own tick; this only re-sends overdue ones).
     "serving-rollouts-resume-overdue": {

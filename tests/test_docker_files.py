@@ -89,3 +89,15 @@ def test_rbac_lets_the_deploying_pods_do_exactly_what_the_kubernetes_backend_doe
     users = {name for (kind, name), doc in docs.items() if kind == "Deployment"
              and doc["spec"]["template"]["spec"].get("serviceAccountName") == "mlops-deployer"}
     assert users == {"mlops-web", "mlops-worker-rollouts"}
+
+
+def test_no_usable_secret_key_is_shipped_and_the_files_say_how_to_generate_one():
+    import re
+
+    secret = next(doc for _, doc in _k8s_documents() if doc["kind"] == "Secret")
+    assert not secret["stringData"]["SECRET_KEY"]  # empty: production settings refuse to start
+    for path in (DOCKER / "k8s" / "config.yaml", DOCKER / "compose.yaml"):
+        assert "get_random_secret_key()" in path.read_text(), path
+    assert "get_random_secret_key()" in (ROOT / "mlops_site" / "settings" / "production.py").read_text()
+    # No literal key anywhere in the image recipe a deployment could copy.
+    assert not re.search(r"SECRET_KEY=[\w-]{20,}", (DOCKER / "Dockerfile").read_text())

@@ -43,6 +43,9 @@ class TransitionKind(models.TextChoices):
 class DeliveryStatus(models.TextChoices):
     PENDING = "pending", "Pending"
     RETRYING = "retrying", "Retrying"
+    # An attempt holds the delivery until ``next_attempt_at``; past it the
+    # sender is presumed dead and the sweep sends again.
+    SENDING = "sending", "Sending"
     SUCCEEDED = "succeeded", "Succeeded"
     FAILED = "failed", "Failed"
 

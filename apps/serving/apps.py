@@ -21,6 +21,9 @@ class ServingConfig(AppConfig):
             "serving.change_endpoint",
             "serving.delete_endpoint",
             "serving.deploy_endpoint",
+            # They reconcile the lab's ground truth (LIMS exports, backfills)
+            # for every client's predictions; others label only their own.
+            "serving.send_feedback_endpoint",
             "serving.add_deployment",
             "serving.change_deployment",
         ],

@@ -38,10 +38,12 @@ MAX_PENDING = 200_000
 BATCH_SIZE = 1000
 
 # (endpoint_id, deployment_id, model_version_id, request_id, unit_id, n_instances,
-#  inputs, predictions, probabilities, latency_ms, status_code, error, serving_path, created_at)
+#  inputs, predictions, probabilities, latency_ms, status_code, error, serving_path, created_at,
+#  principal_user_id, principal_api_key_id)
 Row = tuple
 FIELDS = ("endpoint", "deployment", "model_version", "request_id", "unit_id", "n_instances", "inputs",
-          "predictions", "probabilities", "latency_ms", "status_code", "error", "serving_path", "created_at")
+          "predictions", "probabilities", "latency_ms", "status_code", "error", "serving_path", "created_at",
+          "principal_user_id", "principal_api_key_id")
 JSON_POSITIONS = (6, 7, 8)
 
 
@@ -179,9 +181,11 @@ buffer = PredictionLogBuffer()
 def log_prediction(*, endpoint_id: int, deployment_id: int, model_version_id: int, request_id: str,
                    unit_id: str, n_instances: int, inputs: list, predictions: list, probabilities,
                    latency_ms: float, status_code: int, error: str, serving_path: str,
-                   created_at: datetime) -> None:
+                   created_at: datetime, principal_user_id: int | None = None,
+                   principal_api_key_id: int | None = None) -> None:
     buffer.append((endpoint_id, deployment_id, model_version_id, request_id, unit_id, n_instances, inputs,
-                   predictions, probabilities, latency_ms, status_code, error, serving_path, created_at))
+                   predictions, probabilities, latency_ms, status_code, error, serving_path, created_at,
+                   principal_user_id, principal_api_key_id))
 
 
 def flush() -> int:

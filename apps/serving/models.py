@@ -35,6 +35,8 @@ class Endpoint(models.Model):
         permissions = [
             ("predict_endpoint", "Can send prediction requests and feedback to an endpoint"),
             ("deploy_endpoint", "Can deploy model versions to an endpoint and steer its rollouts"),
+            # Without it, a client labels only the predictions it made itself.
+            ("send_feedback_endpoint", "Can send ground truth for anyone's predictions on an endpoint"),
         ]
 
     def __str__(self):
@@ -154,6 +156,10 @@ class PredictionLog(models.Model):
     error = models.TextField(blank=True)
     serving_path = models.CharField(max_length=10, choices=ServingPath.choices, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # Who asked: the user and, when one was used, the API key. Plain ids, no
+    # foreign keys: the log is written in bulk and outlives users and keys.
+    principal_user_id = models.BigIntegerField(null=True, blank=True)
+    principal_api_key_id = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -191,6 +197,12 @@ class Feedback(models.Model):
     abs_error = models.FloatField(null=True, blank=True)
     received_at = models.DateTimeField(default=timezone.now)
     joined_at = models.DateTimeField(null=True, blank=True)
+    # Who sent it, for joining it later to a prediction that was not logged
+    # yet: only to that principal's own predictions, unless the sender held
+    # send_feedback_endpoint.
+    sender_user_id = models.BigIntegerField(null=True, blank=True)
+    sender_api_key_id = models.BigIntegerField(null=True, blank=True)
+    sender_labels_any = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-received_at", "-id"]

@@ -342,6 +342,10 @@ METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=6)
 WEBHOOK_RETRY_BACKOFF_SECONDS = env.float("WEBHOOK_RETRY_BACKOFF_SECONDS", default=30.0)
 WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=5.0)
+# Hosts (exact names or IP literals) webhooks may reach although they are on
+# loopback, private or link-local addresses; every other host must resolve to
+# public addresses only (apps.registry.outbound).
+WEBHOOK_ALLOWED_HOSTS = env.list("WEBHOOK_ALLOWED_HOSTS", default=[])
 
 # Types a model file may contain beyond those skops trusts by default: exact
 # names, or module prefixes ending in ".". Anything else is refused on upload

@@ -65,6 +65,9 @@ else:
         f"{os.environ['MLOPS_TEST_BROKER_PREFIX']}{_xdist}:"
     )
 CELERY_BEAT_SCHEDULE = {}
+# Webhook tests receive on a local server; tests of refused destinations
+# empty this list.
+WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1"]
 VAR_DIR = VAR_DIR  # noqa: PLW0127
 
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)

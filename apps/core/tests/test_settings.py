@@ -3,6 +3,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[3]
 
 
@@ -29,3 +31,61 @@ def test_check_deploy_is_clean_with_production_settings(tmp_path):
                      MLOPS_VAR_DIR=str(tmp_path))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+GENERATE = "get_random_secret_key"
+
+
+def _import_production(secret_key: str, tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DJANGO_SETTINGS_MODULE")}
+    env.update(SECRET_KEY=secret_key, MLOPS_VAR_DIR=str(tmp_path))
+    return subprocess.run([sys.executable, "-c", "import mlops_site.settings.production"], check=False, cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=120)
+
+
+def _shipped_keys() -> dict[str, str]:
+    """Every key written down in the repository: anyone can read them."""
+    import re
+
+    import yaml
+    from django.conf import settings
+
+    secret = next(doc for doc in yaml.safe_load_all((ROOT / "docker/k8s/config.yaml").read_text())
+                  if doc and doc["kind"] == "Secret")
+    local = re.search(r'SECRET_KEY or "([^"]+)"', (ROOT / "mlops_site/settings/local.py").read_text()).group(1)
+    return {
+        "k8s manifest": secret["stringData"]["SECRET_KEY"] or "",
+        "k8s manifest before this fix": "change-me-to-a-random-string-of-at-least-fifty-characters-0000",
+        "test settings": settings.SECRET_KEY,
+        "local settings": local,
+        "former Docker build key": "build-only-key-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFGH",
+    }
+
+
+BAD_KEYS = {
+    "empty": "",
+    "short": "a-random-but-short-key-31-chars",
+    "one repeated character": "k" * 64,
+    "django's insecure default": "django-insecure-" + "x1y2z3" * 8,
+    "a change-me placeholder": "please-change-me-0123456789abcdefghijklmnopqrstuvwxyz0123",
+}
+
+
+SHIPPED = ["k8s manifest", "k8s manifest before this fix", "test settings", "local settings",
+           "former Docker build key"]
+
+
+@pytest.mark.parametrize("label", [*BAD_KEYS, *SHIPPED])
+def test_production_refuses_placeholder_and_weak_secret_keys(label, tmp_path):
+    key = BAD_KEYS[label] if label in BAD_KEYS else _shipped_keys()[label]
+    result = _import_production(key, tmp_path)
+    assert result.returncode != 0, f"production settings accepted the {label} key"
+    assert "ImproperlyConfigured" in result.stderr
+    assert GENERATE in result.stderr  # the message says how to make a good one
+
+
+def test_production_accepts_a_generated_secret_key(tmp_path):
+    from django.core.management.utils import get_random_secret_key
+
+    result = _import_production(get_random_secret_key(), tmp_path)
+    assert result.returncode == 0, result.stderr

@@ -7,7 +7,7 @@ from django.contrib import admin, messages
 
 from apps.core.admin import ObjectPermissionAdminMixin, ReadOnlyAdminMixin
 from apps.core.errors import ApplicationError
-from apps.core.permissions import has_perm
+from apps.core.permissions import has_perm, is_admin
 from apps.registry import selectors, services
 from apps.registry.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
 from apps.registry.services.webhooks import _clean_events, _clean_url
@@ -42,6 +42,12 @@ class WebhookAttemptInline(ObjectPermissionAdminMixin, ReadOnlyAdminMixin, admin
 
     def visible_queryset(self, request, queryset, *, action: str = "view"):
         return queryset.filter(delivery__in=selectors.webhook_delivery_list(user=request.user).values("pk"))
+
+    def get_fields(self, request, obj=None):
+        # A receiver's answer may carry anything from inside its network:
+        # only Admins, who choose the targets, read it.
+        fields = super().get_fields(request, obj)
+        return fields if is_admin(request.user) else [f for f in fields if f != "response_excerpt"]
 
 
 @admin.register(WebhookSubscription)

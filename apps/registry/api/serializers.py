@@ -4,6 +4,7 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from apps.core.permissions import is_admin
 from apps.registry.choices import PromotionStage
 from apps.registry.models import (
     ModelAlias,
@@ -229,10 +230,28 @@ class WebhookUpdateSerializer(serializers.Serializer):
 
 
 class WebhookAttemptSerializer(serializers.ModelSerializer):
+    response_excerpt = serializers.CharField(
+        read_only=True, help_text="The first 2 KB of the response; Admins only (absent for other users).")
+
     class Meta:
         model = WebhookAttempt
         fields = ["number", "status_code", "response_time_ms", "error", "response_excerpt", "created_at"]
         read_only_fields = fields
+
+    def _show_response_bodies(self) -> bool:
+        # What a receiver answered may carry anything from inside its
+        # network: only Admins, who choose the targets, read it. Decided once
+        # per response (the context is shared by every nested serializer).
+        if "show_response_bodies" not in self.context:
+            request = self.context.get("request")
+            self.context["show_response_bodies"] = request is not None and is_admin(request.user)
+        return self.context["show_response_bodies"]
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        if not self._show_response_bodies():
+            data.pop("response_excerpt", None)
+        return data
 
 
 class WebhookDeliverySerializer(serializers.ModelSerializer):

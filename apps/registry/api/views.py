@@ -293,7 +293,8 @@ class WebhookViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     @action(detail=True, methods=["post"])
     def test(self, request, pk=None):
         delivery = services.webhook_send_test(subscription=self.get_object(), actor=request.user)
-        return Response(s.WebhookDeliverySerializer(delivery).data, status=status.HTTP_202_ACCEPTED)
+        return Response(s.WebhookDeliverySerializer(delivery, context=self.get_serializer_context()).data,
+                        status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(responses=s.WebhookDeliverySerializer(many=True),
                    parameters=[OpenApiParameter("status", str), OpenApiParameter("event", str)],
@@ -304,4 +305,5 @@ class WebhookViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             request.query_params,
             queryset=selectors.webhook_delivery_list(user=request.user, subscription=self.get_object())).qs
         page = self.paginate_queryset(queryset)
-        return self.get_paginated_response(s.WebhookDeliverySerializer(page, many=True).data)
+        return self.get_paginated_response(
+            s.WebhookDeliverySerializer(page, many=True, context=self.get_serializer_context()).data)

@@ -7,10 +7,19 @@ sending after commit. The Celery task ``deliver_webhook`` calls
 ``webhook_delivery_attempt`` and retries with exponential backoff while the
 receiver fails with a network error, a 5xx, 408 or 429.
 
+The database, not the broker, is the record of what is owed: every minute
+``webhook_delivery_sweep`` (beat) re-sends deliveries whose first task never
+ran, whose retry is overdue, or whose sender died mid-attempt, so a worker or
+broker restart loses no delivery. An attempt first claims its row (status
+``sending`` until a lease ends), so a sweep and a Celery retry arriving
+together send once.
+
 Targets are configured by administrators only (the Admin role holds the
 webhook permissions): the platform sends requests from inside the lab
-network, so who may point it at a URL matters. Only http and https URLs are
-accepted and redirects are never followed.
+network, so who may point it at a URL matters. Only http and https URLs to
+public addresses are accepted (see ``apps.registry.outbound``), checked when
+the subscription is saved and again, on the resolved address, at each send;
+redirects are never followed.
 """
 
 from __future__ import annotations
@@ -20,11 +29,11 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from urllib.parse import urlsplit
 
-import requests
+import urllib3
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
@@ -34,7 +43,7 @@ from django.utils import timezone
 from apps.core.errors import ValidationFailed
 from apps.core.permissions import require_perm
 from apps.core.services import audit_record, snapshot
-from apps.registry import signing
+from apps.registry import outbound, signing
 from apps.registry.choices import WEBHOOK_TEST_EVENT, DeliveryStatus
 from apps.registry.models import RegisteredModel, WebhookAttempt, WebhookDelivery, WebhookSubscription
 
@@ -43,6 +52,15 @@ TERMINAL = (DeliveryStatus.SUCCEEDED, DeliveryStatus.FAILED)
 SUBSCRIPTION_AUDIT_FIELDS = ["name", "url", "registered_model", "events", "is_active"]
 RESPONSE_EXCERPT_BYTES = 2048
 MAX_BACKOFF_SECONDS = 3600.0
+# How long an attempt holds its delivery: far above the task's time limit, so
+# only a dead sender's claim expires.
+SEND_LEASE_SECONDS = 300
+# How long a delivery handed out by the sweep waits for its task (the task
+# expires with it, and the next sweep hands it out again).
+DISPATCH_LEASE_SECONDS = 300
+# A new delivery's own task normally runs within seconds of the commit.
+PENDING_GRACE_SECONDS = 60
+SWEEP_BATCH = 500
 
 
 def _max_attempts() -> int:
@@ -55,6 +73,10 @@ def _backoff_base() -> float:
 
 def _timeout() -> float:
     return float(getattr(settings, "WEBHOOK_TIMEOUT_SECONDS", 5.0))
+
+
+def _allowed_hosts() -> list[str]:
+    return list(getattr(settings, "WEBHOOK_ALLOWED_HOSTS", []) or [])
 
 
 def backoff_seconds(attempts_made: int) -> float:
@@ -73,6 +95,15 @@ def _clean_url(url: str) -> str:
     if parts.username or parts.password:
         raise ValidationFailed("Put credentials in the signature secret, not in the webhook URL.",
                                details={"fields": {"url": ["Credentials in the URL are not allowed."]}})
+    try:
+        parts.port  # noqa: B018 (a bad port raises here, not at the first send)
+        outbound.check_url(url, allowed_hosts=_allowed_hosts())
+    except ValueError:
+        raise ValidationFailed("The webhook URL has an invalid port.",
+                               details={"fields": {"url": ["Invalid port."]}}) from None
+    except outbound.DestinationRefused as exc:
+        raise ValidationFailed(f"Webhooks only go to public addresses: {exc}",
+                               details={"fields": {"url": ["Not a public address."]}}) from None
     return url
 
 
@@ -222,7 +253,17 @@ class DeliveryOutcome:
     retry_in: float | None = None
 
 
-def _post(subscription: WebhookSubscription, delivery: WebhookDelivery) -> tuple[int | None, str, str, float]:
+@dataclass(frozen=True)
+class _Response:
+    status_code: int | None = None
+    error: str = ""
+    excerpt: str = ""
+    elapsed_ms: float | None = None
+    # A refused destination is a configuration problem: retrying cannot help.
+    retryable: bool = True
+
+
+def _post(subscription: WebhookSubscription, delivery: WebhookDelivery) -> _Response:
     body = delivery.body.encode()
     headers = {
         "Content-Type": "application/json",
@@ -231,35 +272,58 @@ def _post(subscription: WebhookSubscription, delivery: WebhookDelivery) -> tuple
         signing.EVENT_HEADER: delivery.event,
         signing.DELIVERY_HEADER: str(delivery.uuid),
     }
-    status_code, error, excerpt = None, "", ""
     start = time.perf_counter()
     try:
-        with requests.post(subscription.url, data=body, headers=headers, timeout=_timeout(),
-                           allow_redirects=False, stream=True) as response:
-            status_code = response.status_code
-            excerpt = response.raw.read(RESPONSE_EXCERPT_BYTES, decode_content=True).decode("utf-8", "replace")
-        if 300 <= status_code < 400:
-            error = "Redirects are not followed; point the webhook at the final URL."
-    except requests.RequestException as exc:
-        error = f"{type(exc).__name__}: {exc}"[:1000]
-    return status_code, error, excerpt, (time.perf_counter() - start) * 1000
+        result = outbound.post_pinned(subscription.url, body=body, headers=headers, timeout=_timeout(),
+                                      allowed_hosts=_allowed_hosts(), excerpt_bytes=RESPONSE_EXCERPT_BYTES)
+    except outbound.DestinationRefused as exc:
+        return _Response(error=f"Refused: {exc}"[:1000], retryable=False)
+    except (OSError, urllib3.exceptions.HTTPError, ValueError) as exc:
+        return _Response(error=f"{type(exc).__name__}: {exc}"[:1000],
+                         elapsed_ms=(time.perf_counter() - start) * 1000)
+    error = ""
+    if 300 <= result.status_code < 400:
+        error = "Redirects are not followed; point the webhook at the final URL."
+    return _Response(status_code=result.status_code, error=error, excerpt=result.excerpt,
+                     elapsed_ms=(time.perf_counter() - start) * 1000)
 
 
-def webhook_delivery_attempt(*, delivery_id: int) -> DeliveryOutcome:
-    """Make one HTTP attempt of a delivery and log it. Returns when to try
-    again (``retry_in`` seconds) or None when the delivery is finished."""
-    delivery = WebhookDelivery.objects.select_related("subscription").filter(pk=delivery_id).first()
-    if delivery is None:
-        return DeliveryOutcome(status=DeliveryStatus.FAILED)
+def _may_send(delivery: WebhookDelivery, *, claim: str | None) -> bool:
     if delivery.status in TERMINAL:
-        return DeliveryOutcome(status=delivery.status)
-    subscription = delivery.subscription
+        return False
+    if claim is not None:
+        # Handed out by the sweep: only while that hand-out is the current one.
+        return (delivery.status == DeliveryStatus.SENDING and delivery.next_attempt_at is not None
+                and delivery.next_attempt_at == datetime.fromisoformat(claim))
+    # The delivery's own task or its Celery retry; an attempt in flight
+    # (``sending``) is left to its sender, or to the sweep once its lease ends.
+    return delivery.status in (DeliveryStatus.PENDING, DeliveryStatus.RETRYING)
+
+
+def webhook_delivery_attempt(*, delivery_id: int, claim: str | None = None) -> DeliveryOutcome:
+    """Make one HTTP attempt of a delivery and log it. Returns when to try
+    again (``retry_in`` seconds) or None when the delivery is finished.
+
+    ``claim`` is the hand-out stamp of ``webhook_delivery_sweep``. The row is
+    claimed (``sending``) before the request, so a duplicate task, a late
+    Celery retry or a second sweep does not send the same delivery twice."""
+    with transaction.atomic():
+        delivery = WebhookDelivery.objects.select_for_update().filter(pk=delivery_id).first()
+        if delivery is None:
+            return DeliveryOutcome(status=DeliveryStatus.FAILED)
+        if not _may_send(delivery, claim=claim):
+            return DeliveryOutcome(status=delivery.status)
+        delivery.status = DeliveryStatus.SENDING
+        delivery.next_attempt_at = timezone.now() + timedelta(seconds=SEND_LEASE_SECONDS)
+        delivery.save(update_fields=["status", "next_attempt_at"])
+    subscription = WebhookSubscription.objects.get(pk=delivery.subscription_id)
     if subscription.is_active:
-        status_code, error, excerpt, elapsed_ms = _post(subscription, delivery)
+        response = _post(subscription, delivery)
     else:
-        status_code, error, excerpt, elapsed_ms = None, "The subscription is disabled.", "", None
+        response = _Response(error="The subscription is disabled.", retryable=False)
+    status_code, error = response.status_code, response.error
     succeeded = status_code is not None and 200 <= status_code < 300
-    retryable = subscription.is_active and not succeeded and (
+    retryable = response.retryable and not succeeded and (
         status_code is None or status_code >= 500 or status_code in (408, 429))
     if status_code is not None and not succeeded and not error:
         error = f"HTTP {status_code}"
@@ -269,7 +333,8 @@ def webhook_delivery_attempt(*, delivery_id: int) -> DeliveryOutcome:
             return DeliveryOutcome(status=delivery.status)
         delivery.attempt_count += 1
         WebhookAttempt.objects.create(delivery=delivery, number=delivery.attempt_count, status_code=status_code,
-                                      response_time_ms=elapsed_ms, error=error, response_excerpt=excerpt)
+                                      response_time_ms=response.elapsed_ms, error=error,
+                                      response_excerpt=response.excerpt)
         delivery.last_status_code = status_code
         delivery.last_error = error
         retry_in = None
@@ -285,3 +350,36 @@ def webhook_delivery_attempt(*, delivery_id: int) -> DeliveryOutcome:
         delivery.completed_at = None if retry_in is not None else now
         delivery.save()
     return DeliveryOutcome(status=delivery.status, retry_in=retry_in)
+
+
+def webhook_delivery_sweep(*, limit: int = SWEEP_BATCH) -> list[tuple[int, str]]:
+    """Hand out every delivery that is owed a send and has no live task: a
+    new one whose task never ran, a retry past its time (its Celery retry
+    was lost with a worker or broker), an attempt whose sender died
+    (``sending`` past its lease). Each is stamped ``sending`` with a
+    hand-out lease and sent by a ``deliver_webhook`` task carrying the stamp,
+    after commit. Safe to run concurrently: rows another sweep holds are
+    skipped, and a row changed since it was read is not handed out.
+    Returns (delivery id, stamp) pairs."""
+    from apps.registry.tasks import deliver_webhook
+
+    now = timezone.now()
+    due = (Q(status=DeliveryStatus.PENDING, created_at__lte=now - timedelta(seconds=PENDING_GRACE_SECONDS))
+           | Q(status__in=[DeliveryStatus.RETRYING, DeliveryStatus.SENDING], next_attempt_at__lte=now)
+           | Q(status=DeliveryStatus.RETRYING, next_attempt_at__isnull=True))
+    lease = now + timedelta(seconds=DISPATCH_LEASE_SECONDS)
+    handed_out = []
+    with transaction.atomic():
+        rows = (WebhookDelivery.objects.select_for_update(skip_locked=True).filter(due)
+                .order_by("id").values_list("pk", "status", "next_attempt_at")[:limit])
+        for pk, status, next_attempt_at in list(rows):
+            # Compare-and-set: where row locks do not exist (SQLite), a
+            # concurrent sweep that got there first makes this a no-op.
+            claimed = WebhookDelivery.objects.filter(pk=pk, status=status, next_attempt_at=next_attempt_at).update(
+                status=DeliveryStatus.SENDING, next_attempt_at=lease)
+            if claimed:
+                handed_out.append((pk, lease.isoformat()))
+        for pk, stamp in handed_out:
+            transaction.on_commit(partial(deliver_webhook.apply_async, args=(pk,), kwargs={"claim": stamp},
+                                          expires=DISPATCH_LEASE_SECONDS))
+    return handed_out

@@ -4,6 +4,7 @@ webhook subscriptions."""
 
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.auth.models import Permission
 from django.test import Client
 
 from apps.core.models import AuditEvent
@@ -161,3 +162,22 @@ def test_webhook_admin(people, registered):
     deliveries = client.get("/admin/registry/webhookdelivery/").content.decode()
     assert "webhook.test" in deliveries
     assert staff(people.qa).get("/admin/registry/webhooksubscription/add/").status_code == 403
+
+
+def test_webhook_response_bodies_are_shown_to_admins_only(people):
+    """What a receiver answered can be anything inside the network it sits
+    in; only Admins, who configure the targets, read it."""
+    from apps.registry.models import WebhookAttempt
+
+    hook = services.webhook_subscription_create(actor=people.admin, name="lims", url="http://127.0.0.1:9/h")
+    delivery = services.webhook_send_test(subscription=hook, actor=people.admin)
+    WebhookAttempt.objects.create(delivery=delivery, number=1, status_code=500,
+                                  response_excerpt="internal-body-7f3a9c")
+    url = f"/admin/registry/webhookdelivery/{delivery.pk}/change/"
+    # Approvers are staff and see deliveries; this one may see attempts too.
+    people.qa.user_permissions.add(Permission.objects.get(codename="view_webhookattempt"))
+    approver_page = staff(people.qa).get(url)
+    assert "attempt" in approver_page.content.decode().lower()
+    assert approver_page.status_code == 200
+    assert "internal-body-7f3a9c" not in approver_page.content.decode()
+    assert "internal-body-7f3a9c" in staff(people.admin).get(url).content.decode()

@@ -294,7 +294,26 @@ def test_webhook_lists_have_pinned_query_counts(people, client_for, django_asser
     api = client_for(User.objects.get(pk=people.engineer.pk))
     api.get("/api/v1/webhooks/")  # warm the content-type cache
     api = client_for(User.objects.get(pk=people.engineer.pk))
-    # Rights (Admin checks, role permissions), the subscription, count, page, attempts.
-    with django_assert_num_queries(8):
+    # Rights (Admin checks, role permissions), the subscription, count, page, attempts, and
+    # whether response bodies may be shown (once per page).
+    with django_assert_num_queries(9):
         body = api.get(f"/api/v1/webhooks/{hook.pk}/deliveries/").json()
     assert body["count"] == count and all(len(d["attempts"]) == 1 for d in body["results"])
+
+
+def test_webhook_response_bodies_are_shown_to_admins_only(people, client_for):
+    from apps.registry.models import WebhookAttempt
+
+    hook = services.webhook_subscription_create(actor=people.admin, name="lims", url="http://127.0.0.1:9/h")
+    delivery = services.webhook_send_test(subscription=hook, actor=people.admin)
+    WebhookAttempt.objects.create(delivery=delivery, number=1, status_code=500,
+                                  response_excerpt="internal-body-7f3a9c")
+    url = f"/api/v1/webhooks/{hook.pk}/deliveries/"
+    for user in (people.engineer, people.qa):
+        response = client_for(user).get(url)
+        assert response.status_code == 200
+        (attempt,) = response.json()["results"][0]["attempts"]
+        assert attempt["status_code"] == 500
+        assert "internal-body-7f3a9c" not in response.content.decode()
+    (attempt,) = client_for(people.admin).get(url).json()["results"][0]["attempts"]
+    assert attempt["response_excerpt"] == "internal-body-7f3a9c"

@@ -48,28 +48,28 @@ def _csrf_failure(request) -> str | None:
 
 
 def authenticate(request):
-    """(user, error response): API key, Bearer JWT, or the browser session."""
+    """(user, API key or None, error response): API key, Bearer JWT, or the browser session."""
     header = request.META.get("HTTP_AUTHORIZATION", "")
     try:
         if header.startswith("Api-Key "):
-            user, _key = _api_key_auth.authenticate(request)
-            return user, None
+            user, key = _api_key_auth.authenticate(request)
+            return user, key, None
         if header.startswith("Bearer "):
             result = _jwt_auth.authenticate(request)
             if result is not None:
-                return result[0], None
+                return result[0], None, None
     except drf_exceptions.AuthenticationFailed as exc:
         detail = exc.detail.get("detail", exc.detail) if isinstance(exc.detail, dict) else exc.detail
-        return None, _error("authentication_failed", str(detail), 401,
-                            headers={"WWW-Authenticate": "Api-Key, Bearer"})
+        return None, None, _error("authentication_failed", str(detail), 401,
+                                  headers={"WWW-Authenticate": "Api-Key, Bearer"})
     user = getattr(request, "user", None)
     if user is not None and user.is_authenticated:
         problem = _csrf_failure(request)
         if problem:
-            return None, _error("permission_denied", problem, 403)
-        return user, None
-    return None, _error("not_authenticated", "Authentication credentials were not provided.", 401,
-                        headers={"WWW-Authenticate": "Api-Key, Bearer"})
+            return None, None, _error("permission_denied", problem, 403)
+        return user, None, None
+    return None, None, _error("not_authenticated", "Authentication credentials were not provided.", 401,
+                              headers={"WWW-Authenticate": "Api-Key, Bearer"})
 
 
 @csrf_exempt
@@ -78,7 +78,7 @@ def predict_view(request, slug: str):
     if request.method != "POST":
         return _error("method_not_allowed", f'Method "{request.method}" not allowed; POST instances here.', 405,
                       headers={"Allow": "POST"})
-    user, failure = authenticate(request)
+    user, api_key, failure = authenticate(request)
     if failure is not None:
         return failure
     route = runtime.route(slug)
@@ -96,7 +96,7 @@ def predict_view(request, slug: str):
         return _error("malformed_request", f"The body is not valid JSON: {exc}", 400)
     try:
         body = predict(route=route, payload=payload, request_id=getattr(request, "request_id", None),
-                       started=started)
+                       started=started, user_id=user.pk, api_key_id=api_key.pk if api_key is not None else None)
     except ApplicationError as exc:
         return _error(exc.code, exc.message, exc.status_code, exc.details)
     return _json(body)

@@ -5,6 +5,7 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from apps.core.models import ApiKey
 from apps.core.permissions import require_perm
 from apps.serving import selectors, services
 from apps.serving.api import serializers as s
@@ -90,7 +91,8 @@ class EndpointViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     def feedback(self, request, slug=None):
         endpoint = self.get_object(perm="serving.predict_endpoint")
         items = request.data.get("feedback") if isinstance(request.data, dict) else None
-        result = services.feedback_record(endpoint=endpoint, items=items)
+        api_key = request.auth if isinstance(request.auth, ApiKey) else None
+        result = services.feedback_record(endpoint=endpoint, items=items, actor=request.user, api_key=api_key)
         return Response(result)
 
     @extend_schema(parameters=[WINDOW], responses=s.MetricsSerializer,

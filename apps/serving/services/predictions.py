@@ -15,7 +15,8 @@ from datetime import UTC, datetime, timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from apps.core.errors import ApplicationError, ValidationFailed
+from apps.core.errors import ApplicationError, PermissionDenied, ValidationFailed
+from apps.core.permissions import has_perm
 from apps.serving import logbuffer
 from apps.serving.models import Endpoint, Feedback, PredictionLog
 from apps.serving.runtime import EndpointRoute
@@ -43,8 +44,11 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def predict(*, route: EndpointRoute, payload, request_id: str | None = None, started: float | None = None) -> dict:
+def predict(*, route: EndpointRoute, payload, request_id: str | None = None, started: float | None = None,
+            user_id: int | None = None, api_key_id: int | None = None) -> dict:
     """Answer one predict request body (already JSON-decoded) on ``route``.
+    ``user_id`` and ``api_key_id`` name who asked (logged: feedback for the
+    answer is accepted from them).
 
     Returns the response body; raises ``ValidationFailed`` (400, naming the
     instance and field), ``ServiceUnavailable`` (503) or ``PredictionFailed``
@@ -87,7 +91,8 @@ def predict(*, route: EndpointRoute, payload, request_id: str | None = None, sta
             endpoint_id=route.id, deployment_id=deployment_id, model_version_id=variant.model_version_id,
             request_id=request_id, unit_id=unit_id or "", n_instances=n, inputs=inputs, predictions=predictions,
             probabilities=probabilities, latency_ms=(time.perf_counter() - started) * 1000.0,
-            status_code=status_code, error=error, serving_path=variant.serving_path, created_at=created_at)
+            status_code=status_code, error=error, serving_path=variant.serving_path, created_at=created_at,
+            principal_user_id=user_id, principal_api_key_id=api_key_id)
 
     try:
         columns = variant.signature.columns(instances)
@@ -178,29 +183,75 @@ def _clean_feedback(items) -> list[tuple[str, int, object]]:
     return cleaned
 
 
-def feedback_record(*, endpoint: Endpoint, items) -> dict:
+def _sent_by_predictor(*, user_id, api_key_id, prediction_user_id, prediction_api_key_id) -> bool:
+    """An API key speaks for the predictions made with it; a user without a
+    key (session, token) for every prediction of theirs, their keys' too."""
+    if api_key_id is not None:
+        return prediction_api_key_id == api_key_id
+    return user_id is not None and prediction_user_id == user_id
+
+
+def feedback_record(*, endpoint: Endpoint, items, actor=None, api_key=None) -> dict:
     """Store ground truth and join it to logged predictions by (request id,
     index). Sending the same (request id, index) again replaces the label.
     Returns counts: ``received``, ``joined`` and ``unknown`` (no such
     prediction yet: kept, and joined later if its log row shows up within a
-    day, since prediction logs are written up to a second after the answer)."""
+    day, since prediction logs are written up to a second after the answer).
+
+    ``actor`` (with ``api_key`` when one authenticated the request) may label
+    only the predictions it made, unless it holds ``send_feedback_endpoint``:
+    otherwise anyone allowed to predict could rewrite the ground truth that
+    live accuracy, alerts and retraining rest on. A request that touches a
+    prediction it may not label is refused whole (403), nothing written.
+    Without an actor the platform itself is sending (the demo traffic)."""
     cleaned = _clean_feedback(items)
+    labels_any = actor is None or has_perm(actor, "serving.send_feedback_endpoint", endpoint)
+    user_id = getattr(actor, "pk", None)
+    api_key_id = api_key.pk if api_key is not None else None
+
+    def may_label(prediction: PredictionLog) -> bool:
+        return labels_any or _sent_by_predictor(
+            user_id=user_id, api_key_id=api_key_id, prediction_user_id=prediction.principal_user_id,
+            prediction_api_key_id=prediction.principal_api_key_id)
+
     # Predictions answered by this process may still sit in its log buffer.
     logbuffer.flush()
     request_ids = {request_id for request_id, _, _ in cleaned}
-    predictions = {}
+    predictions, others = {}, set()
     for prediction in (PredictionLog.objects.filter(endpoint=endpoint, request_id__in=request_ids, status_code=200)
                        .order_by("created_at", "id")):
-        predictions[prediction.request_id] = prediction  # the latest wins when a caller reused an id
+        if may_label(prediction):
+            predictions[prediction.request_id] = prediction  # the latest wins when a caller reused an id
+        else:
+            others.add(prediction.request_id)
+    if refused := sorted(others - set(predictions)):
+        raise PermissionDenied(
+            "Feedback for predictions made by another client needs the send-feedback right on this endpoint.",
+            details={"permission": "serving.send_feedback_endpoint", "request_ids": refused[:20]})
     joined = unknown = 0
     with transaction.atomic():
         existing = {(f.request_id, f.index): f for f in Feedback.objects.select_for_update().filter(
             endpoint=endpoint, request_id__in=request_ids)}
+        # Early feedback (its prediction not logged yet) is replaced only by
+        # whoever sent it, or by a send_feedback holder.
+        taken = sorted({request_id for request_id, index, _ in cleaned
+                        if not labels_any and request_id not in predictions
+                        and (f := existing.get((request_id, index))) is not None
+                        and not _sent_by_predictor(user_id=user_id, api_key_id=api_key_id,
+                                                   prediction_user_id=f.sender_user_id,
+                                                   prediction_api_key_id=f.sender_api_key_id)})
+        if taken:
+            raise PermissionDenied(
+                "Another client already sent feedback for these requests; replacing it needs the send-feedback "
+                "right on this endpoint.",
+                details={"permission": "serving.send_feedback_endpoint", "request_ids": taken[:20]})
         for request_id, index, label in cleaned:
             feedback = existing.get((request_id, index)) or Feedback(endpoint=endpoint, request_id=request_id,
                                                                      index=index)
             feedback.label = label
             feedback.received_at = timezone.now()
+            feedback.sender_user_id, feedback.sender_api_key_id = user_id, api_key_id
+            feedback.sender_labels_any = labels_any
             prediction = predictions.get(request_id)
             if prediction is not None and _join_values(feedback, prediction):
                 joined += 1
@@ -215,7 +266,8 @@ def feedback_record(*, endpoint: Endpoint, items) -> dict:
             except IntegrityError:
                 # Sent twice in this very request: the later item wins.
                 Feedback.objects.filter(endpoint=endpoint, request_id=request_id, index=index).update(
-                    label=label, received_at=feedback.received_at)
+                    label=label, received_at=feedback.received_at, sender_user_id=user_id,
+                    sender_api_key_id=api_key_id, sender_labels_any=labels_any)
             existing[(request_id, index)] = feedback
     return {"received": len(cleaned), "joined": joined, "unknown": unknown}
 
@@ -226,14 +278,20 @@ def feedback_join_pending(*, horizon: timedelta = FEEDBACK_JOIN_HORIZON) -> int:
     pending = list(Feedback.objects.filter(joined_at__isnull=True, received_at__gte=since)[:5000])
     if not pending:
         return 0
-    predictions = {}
     candidates = PredictionLog.objects.filter(request_id__in={f.request_id for f in pending},
                                               endpoint_id__in={f.endpoint_id for f in pending}, status_code=200)
+    by_request = {}
     for prediction in candidates.order_by("created_at", "id"):
-        predictions[(prediction.endpoint_id, prediction.request_id)] = prediction
+        by_request.setdefault((prediction.endpoint_id, prediction.request_id), []).append(prediction)
     joined = 0
     for feedback in pending:
-        prediction = predictions.get((feedback.endpoint_id, feedback.request_id))
+        # The same rule as when the feedback arrived: its sender's own
+        # predictions only, unless it held send_feedback_endpoint then.
+        allowed = [p for p in by_request.get((feedback.endpoint_id, feedback.request_id), [])
+                   if feedback.sender_labels_any or _sent_by_predictor(
+                       user_id=feedback.sender_user_id, api_key_id=feedback.sender_api_key_id,
+                       prediction_user_id=p.principal_user_id, prediction_api_key_id=p.principal_api_key_id)]
+        prediction = allowed[-1] if allowed else None
         if prediction is not None and _join_values(feedback, prediction):
             feedback.save(update_fields=["prediction", "deployment", "predicted", "correct", "abs_error",
                                          "joined_at"])
