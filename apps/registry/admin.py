@@ -111,7 +111,8 @@ class PromotionRequestAdmin(ReadOnlyMixin, admin.ModelAdmin):
     search_fields = ["version__registered_model__name", "requested_by__username", "justification"]
     actions = ["approve_selected", "reject_selected"]
     fields = ["version", "target_stage", "status", "requested_by", "created_at", "justification", "gate_table",
-              "comparison_table", "decided_by", "decided_at", "decision_comment", "override_reason"]
+              "gates_evaluated_at", "comparison_table", "decided_by", "decided_at", "decision_comment",
+              "override_reason"]
     readonly_fields = fields
 
     def get_queryset(self, request):
@@ -129,11 +130,11 @@ class PromotionRequestAdmin(ReadOnlyMixin, admin.ModelAdmin):
     def gates(self, obj):
         return obj.gates_passed
 
-    @admin.display(description="Quality gates (at request time)")
+    @admin.display(description="Quality gates (scored by the platform)")
     def gate_table(self, obj):
         return _gates_html(obj.gate_results)
 
-    @admin.display(description="Metrics vs Production")
+    @admin.display(description="Metrics vs Production (reported by the client)")
     def comparison_table(self, obj):
         return _comparison_html(obj)
 
