@@ -25,6 +25,8 @@ from apps.registry.services.gates import gates_fingerprint, quality_gates_evalua
 from apps.registry.services.stages import lock_model, move_to_stage
 
 PROMOTABLE_STAGES = (Stage.STAGING, Stage.PRODUCTION)
+# Evaluations an approval may need when settings keep changing under it.
+APPROVAL_ATTEMPTS = 3
 
 
 def _payload(request: PromotionRequest, **extra) -> dict:
@@ -140,14 +142,28 @@ def transition_request_approve(*, request: PromotionRequest, actor, comment: str
     override_reason = (override_reason or "").strip()
     if not comment:
         raise ValidationFailed("An approval needs a comment.", details={"fields": {"comment": ["Required."]}})
-    if request.status == RequestStatus.PENDING:
-        transition_request_reevaluate(request=request, actor=actor, reason="Evaluated again at approval.")
+    for _ in range(APPROVAL_ATTEMPTS):
+        if request.status == RequestStatus.PENDING:
+            transition_request_reevaluate(request=request, actor=actor, reason="Evaluated again at approval.")
+        try:
+            return _approve_evaluated(request, actor=actor, comment=comment, override_reason=override_reason)
+        except _StaleEvaluation:
+            # The gates, the holdout or Production (another approval) changed
+            # while we evaluated: judge again under the new settings.
+            continue
+    raise Conflict("The quality gates kept changing while this request was being evaluated; try again.",
+                   code="stale_gate_evaluation")
+
+
+class _StaleEvaluation(Exception):
+    """The stored gate results no longer match the model's settings."""
+
+
+def _approve_evaluated(request: PromotionRequest, *, actor, comment: str, override_reason: str) -> PromotionRequest:
     with transaction.atomic():
         model, locked, version = _lock_pending(request, actor)
         if locked.gates_fingerprint != gates_fingerprint(model):
-            # The gates, the holdout or Production changed while we evaluated.
-            raise Conflict("The quality gates changed while this request was being evaluated; try again.",
-                           code="stale_gate_evaluation")
+            raise _StaleEvaluation
         if not locked.gates_passed:
             failed = [r for r in locked.gate_results if not r.get("passed")]
             if not override_reason:

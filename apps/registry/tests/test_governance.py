@@ -126,23 +126,37 @@ def test_a_request_judged_under_weaker_gates_is_evaluated_again_at_approval(peop
     assert AuditEvent.objects.filter(action="promotion_request.gates_reevaluated", actor=people.qa).exists()
 
 
-def test_approval_refuses_results_computed_under_other_settings(people, make_run, registered, monkeypatch):
-    """The gates change between the re-evaluation and the approval's lock."""
+def test_gates_changed_during_an_approval_are_judged_before_it_completes(people, make_run, registered,
+                                                                         monkeypatch):
+    """The gates tighten between the approval's evaluation and its lock: the
+    approval evaluates again under the new gates instead of using the old
+    results; gates that keep changing make it give up."""
     from apps.registry.services import approvals
 
     version = services.model_version_register(registered_model=registered, run=make_run(), actor=people.scientist)
     pending = _request(version, people.scientist)
     real = approvals.transition_request_reevaluate
+    settings = iter([STRICT])
 
     def reevaluate_then_gates_change(**kwargs):
         result = real(**kwargs)
-        RegisteredModel.objects.filter(pk=registered.pk).update(quality_gates=WEAK)
+        if (gates := next(settings, None)) is not None:
+            RegisteredModel.objects.filter(pk=registered.pk).update(quality_gates=gates)
         return result
 
     monkeypatch.setattr(approvals, "transition_request_reevaluate", reevaluate_then_gates_change)
     with pytest.raises(Conflict) as caught:
         services.transition_request_approve(request=pending, actor=people.qa, comment="ok")
+    assert caught.value.code == "quality_gates_failed"
+    pending.refresh_from_db()
+    assert pending.status == RequestStatus.PENDING and _threshold(pending)["threshold"] == 0.99
+
+    settings = iter([WEAK, STRICT, WEAK, STRICT])
+    with pytest.raises(Conflict) as caught:
+        services.transition_request_approve(request=pending, actor=people.qa, comment="ok")
     assert caught.value.code == "stale_gate_evaluation"
+    pending.refresh_from_db()
+    assert pending.status == RequestStatus.PENDING
 
 
 # --- What the gates judge ---------------------------------------------------------------------
