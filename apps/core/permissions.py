@@ -9,12 +9,15 @@ Access to an object needs two things:
 
 Superusers and the Admin role have every permission. Only top-level objects
 carry object permissions (datasets, experiments, registered models,
-endpoints); their children (versions, runs, deployments) are checked through
-their parent. When an object is created its owner gets every object
-permission of its model; with ``OBJECT_SHARING = "lab"`` (the default) each
-role group also gets the object permissions it holds as capabilities, so a
-lab works like a shared workspace, and an owner may take an object private.
-See docs/permissions.md.
+endpoints), and runs carry ``change_run`` for their owner; the other children
+(versions, deployments) are checked through their parent. When an object is
+created its owner gets every object permission of its model; with
+``OBJECT_SHARING = "lab"`` (the default) each role group also gets *reading*
+(the ``view_*`` permissions it holds), plus the lab duties its role performs
+on every object (``AppConfig.lab_duties``: Approvers approve, "try it" on
+endpoints). Changing, deleting and deploying stay with the owner and the
+people and groups they name, as MLflow's default READ permission does. An
+owner may take an object private. See docs/permissions.md.
 """
 
 from __future__ import annotations
@@ -47,8 +50,12 @@ def _split(perm: str, obj: models.Model | None) -> tuple[str, str]:
     return obj._meta.app_label, perm
 
 
-def has_perm(user, perm: str, obj: models.Model | None = None) -> bool:
-    """True when ``user`` may do ``perm`` (``"app.codename"``), on ``obj`` if given."""
+def has_perm(user, perm: str, obj: models.Model | None = None, *, owner_id: int | None = None) -> bool:
+    """True when ``user`` may do ``perm`` (``"app.codename"``), on ``obj`` if given.
+
+    ``owner_id`` names the owner of ``obj`` for objects whose owner holds every
+    right on them (runs): the owner then needs only the capability, which
+    spares the object-permission lookup on hot paths such as log-batch."""
     if not getattr(user, "is_authenticated", False) or not user.is_active:
         return False
     if is_admin(user):
@@ -57,6 +64,8 @@ def has_perm(user, perm: str, obj: models.Model | None = None) -> bool:
     if not user.has_perm(f"{app_label}.{codename}"):
         return False
     if obj is None:
+        return True
+    if owner_id is not None and owner_id == user.pk:
         return True
     return ObjectPermissionChecker(user).has_perm(codename, obj)
 
@@ -115,9 +124,17 @@ def revoke(obj: models.Model, *, perms: list[str], user=None, group: Group | Non
         remove_perm(codename, user or group, obj)
 
 
+def lab_shared(app_label: str, codename: str) -> bool:
+    """Whether lab sharing gives a role group ``codename`` on every new object
+    (when the group holds it as a capability): reading, and the lab duties."""
+    from apps.core.roles import lab_duties
+
+    return codename.startswith("view_") or f"{app_label}.{codename}" in lab_duties()
+
+
 def grant_on_create(obj: models.Model, *, owner) -> None:
-    """Give a new top-level object its owner's rights, and the lab's rights
-    when the lab shares by default (``OBJECT_SHARING``)."""
+    """Give a new top-level object its owner's rights and, when the lab shares
+    by default (``OBJECT_SHARING``), the lab's reading and duties."""
     codenames = object_permission_codenames(type(obj))
     if owner is not None and getattr(owner, "is_authenticated", False):
         grant(obj, perms=codenames, user=owner)
@@ -126,7 +143,7 @@ def grant_on_create(obj: models.Model, *, owner) -> None:
     ct = ContentType.objects.get_for_model(type(obj))
     for group in Group.objects.filter(name__in=[r for r in Role.values if r != Role.ADMIN]):
         held = set(group.permissions.filter(content_type=ct).values_list("codename", flat=True))
-        shared = [c for c in codenames if c in held]
+        shared = [c for c in codenames if c in held and lab_shared(ct.app_label, c)]
         if shared:
             grant(obj, perms=shared, group=group)
 
@@ -145,6 +162,7 @@ __all__ = [
     "grant_on_create",
     "has_perm",
     "is_admin",
+    "lab_shared",
     "make_private",
     "require_perm",
     "revoke",

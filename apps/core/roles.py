@@ -9,6 +9,8 @@ docs/permissions.md shows the resulting matrix.
 
 from __future__ import annotations
 
+import functools
+
 from django.apps import apps as django_apps
 
 from apps.core.choices import Role
@@ -36,6 +38,18 @@ def role_matrix() -> dict[str, set[str]]:
             perms |= declared.get(parent, set())
         matrix[role] = perms
     return matrix
+
+
+@functools.cache
+def lab_duties() -> frozenset[str]:
+    """"app_label.codename" of the rights lab sharing gives a role group on
+    every new object besides reading, from each app's ``lab_duties``: the
+    work a role does on every object of the lab (Approvers approve any
+    model, Data Scientists try any endpoint), never changing or deleting."""
+    duties: set[str] = set()
+    for config in django_apps.get_app_configs():
+        duties.update(getattr(config, "lab_duties", ()))
+    return frozenset(duties)
 
 
 def sync_role_permissions(group_model=None, permission_model=None) -> None:

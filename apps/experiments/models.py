@@ -189,8 +189,8 @@ class Artifact(models.Model):
     * ``model/signature.json`` — the input signature (see docs/experiments.md)
     * ``model/input_example.json`` — a few input rows as a list of records
     * ``evaluation/test_indices.json`` — row positions of the test split in
-      the run's dataset version, so a model can be re-evaluated on exactly the
-      same data
+      the run's dataset version, for the user's own analysis; the registry's
+      quality gates recompute the split from the training job instead
     * ``plots/*.json`` — plotly figures
     """
 

@@ -339,6 +339,41 @@ def _feature_importance(pipeline, top: int = 25) -> list[tuple[str, float]]:
 
 # --- Training -----------------------------------------------------------------------
 
+def _split(frame: pd.DataFrame, spec: TrainingSpec) -> tuple[np.ndarray, pd.Series, tuple]:
+    """(positions of the rows with a target in ``frame``, their labels, and
+    the train/validation/test positions into those rows)."""
+    if spec.target not in frame.columns:
+        raise TrainingError(f"The dataset version has no column {spec.target!r}.")
+    positions = np.flatnonzero(frame[spec.target].notna().to_numpy())
+    y = _labels(frame.iloc[positions][spec.target], spec.task)
+    if len(y) < MIN_ROWS:
+        raise TrainingError(f"Only {len(y)} rows have a value for {spec.target!r}; at least {MIN_ROWS} are needed.")
+    if spec.task == est.CLASSIFICATION:
+        distinct = y.nunique()
+        if distinct < 2:
+            raise TrainingError(f"The target {spec.target!r} has a single class ({y.iloc[0]!r}); nothing to learn.")
+        if distinct > 100:
+            raise TrainingError(f"The target {spec.target!r} has {distinct} classes; is it really a label? "
+                                "Train a regression instead.")
+    splits = split_positions(y, task=spec.task, test_size=spec.test_size, validation_size=spec.validation_size,
+                             seed=spec.seed, stratify=spec.stratify)
+    return positions, y, splits
+
+
+def holdout_positions(frame: pd.DataFrame, spec: TrainingSpec) -> np.ndarray:
+    """Positions in ``frame`` of the test split :func:`train` holds out for
+    ``spec``: the same rows, recomputed from the recorded split settings, so
+    that the registry can re-score a model on them without trusting anything
+    the run stored."""
+    positions, _, (_, _, test_pos) = _split(frame, spec)
+    return positions[test_pos]
+
+
+def target_labels(values: pd.Series, task: str) -> pd.Series:
+    """Target values as :func:`train` gives them to the model."""
+    return _labels(values, task)
+
+
 def train(frame: pd.DataFrame, spec: TrainingSpec, hooks: Hooks | None = None) -> TrainingOutcome:
     """Split, optionally cross-validate, fit, evaluate and package a model.
 
@@ -353,26 +388,8 @@ def train(frame: pd.DataFrame, spec: TrainingSpec, hooks: Hooks | None = None) -
     hooks = hooks or Hooks()
     hooks.progress(0.05, "Preparing data")
     columns = feature_columns(spec=spec.feature_spec, schema=spec.schema, target=spec.target)
-    if spec.target not in frame.columns:
-        raise TrainingError(f"The dataset version has no column {spec.target!r}.")
-    known = frame[spec.target].notna().to_numpy()
-    positions = np.flatnonzero(known)
-    data = frame.iloc[positions]
-    X = data[columns]
-    y = _labels(data[spec.target], spec.task)
-    if len(y) < MIN_ROWS:
-        raise TrainingError(f"Only {len(y)} rows have a value for {spec.target!r}; at least {MIN_ROWS} are needed.")
-    if spec.task == est.CLASSIFICATION:
-        distinct = y.nunique()
-        if distinct < 2:
-            raise TrainingError(f"The target {spec.target!r} has a single class ({y.iloc[0]!r}); nothing to learn.")
-        if distinct > 100:
-            raise TrainingError(f"The target {spec.target!r} has {distinct} classes; is it really a label? "
-                                "Train a regression instead.")
-
-    train_pos, val_pos, test_pos = split_positions(
-        y, task=spec.task, test_size=spec.test_size, validation_size=spec.validation_size, seed=spec.seed,
-        stratify=spec.stratify)
+    positions, y, (train_pos, val_pos, test_pos) = _split(frame, spec)
+    X = frame.iloc[positions][columns]
 
     def make_pipeline():
         return Pipeline([
@@ -441,9 +458,11 @@ __all__ = [
     "TrainingOutcome",
     "TrainingSpec",
     "classification_metrics",
+    "holdout_positions",
     "input_example",
     "json_safe",
     "regression_metrics",
     "split_positions",
+    "target_labels",
     "train",
 ]

@@ -30,6 +30,11 @@ class RegistryConfig(AppConfig):
         ],
     }
 
+    # With lab sharing, Approvers approve (and set the quality gates of) every
+    # lab model, and ML Engineers and Approvers roll back any of them in an
+    # incident: their role's work, not the owner's to give.
+    lab_duties = ["registry.approve_registeredmodel", "registry.rollback_registeredmodel"]
+
     def ready(self):
         from apps.core import navigation
 

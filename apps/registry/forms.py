@@ -1,3 +1,5 @@
+import json
+
 from django import forms
 
 from apps.registry.choices import ModelTaskType, PromotionStage
@@ -35,3 +37,23 @@ class RegisterFromRunForm(forms.Form):
     task_type = forms.ChoiceField(choices=ModelTaskType.choices, required=False,
                                   help_text="Only used when the model is new.")
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class GovernanceForm(forms.Form):
+    """Quality gates and the holdout they are scored on; Approvers and Admins only."""
+
+    quality_gates = forms.CharField(widget=forms.Textarea(attrs={"rows": 6}), help_text=(
+        'JSON, e.g. {"metrics": [{"metric": "test_roc_auc", "op": ">=", "threshold": 0.85}], '
+        '"max_regression": {"metric": "test_roc_auc", "margin": 0.02}}'))
+    evaluation_dataset_version = forms.IntegerField(
+        required=False, min_value=1, label="Evaluation dataset version id",
+        help_text="The holdout metric gates score candidates on. Empty: the test split of the platform "
+                  "training job that trained the candidate.")
+    evaluation_target = forms.CharField(required=False, max_length=200,
+                                        help_text="Its label column (default: the dataset's target column).")
+
+    def clean_quality_gates(self):
+        try:
+            return json.loads(self.cleaned_data["quality_gates"] or "{}")
+        except ValueError:
+            raise forms.ValidationError("Not valid JSON.")

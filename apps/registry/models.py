@@ -29,7 +29,17 @@ class RegisteredModel(models.Model):
     # {"metrics": [{"metric": "roc_auc", "op": ">=", "threshold": 0.85}],
     #  "max_regression": {"metric": "roc_auc", "margin": 0.02},
     #  "require_valid_signature": true, "require_valid_dataset": true}
+    # Set only by Approvers and Admins (see services/models.py), like the
+    # holdout below: the requester never shapes the evidence that judges them.
     quality_gates = models.JSONField(default=dict, blank=True)
+    # The platform's holdout for metric gates: every row of this dataset
+    # version with a value in ``evaluation_target``. Empty: the test split the
+    # platform made when one of its training jobs trained the candidate.
+    evaluation_dataset_version = models.ForeignKey(
+        "datasets.DatasetVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        help_text="The holdout metric gates score candidates on (set by an Approver).")
+    evaluation_target = models.CharField(max_length=200, blank=True,
+                                         help_text="The label column of the evaluation dataset version.")
     champion_follows_production = models.BooleanField(default=True)
     latest_version = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -102,7 +112,8 @@ class ModelAlias(models.Model):
 
 class PromotionRequest(models.Model):
     """A request to move a version to Staging or Production: the quality-gate
-    results at request time, and one approver's decision (never the
+    results (computed at request time, again whenever the model's gates
+    change, and again at approval), and one approver's decision (never the
     requester's)."""
 
     version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="promotion_requests")
@@ -114,6 +125,10 @@ class PromotionRequest(models.Model):
     # [{"gate": "metric_threshold", "metric": "roc_auc", "passed": true, "value": 0.91, ...}, ...]
     gate_results = models.JSONField(default=list)
     gates_passed = models.BooleanField(default=False)
+    # What the results were computed under (gates, holdout, Production
+    # version) and when: an approval refuses results that no longer match.
+    gates_fingerprint = models.CharField(max_length=64, blank=True)
+    gates_evaluated_at = models.DateTimeField(null=True, blank=True)
     decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
                                    related_name="+")
     decided_at = models.DateTimeField(null=True, blank=True)

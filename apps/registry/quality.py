@@ -2,7 +2,9 @@
 
 A registered model's ``quality_gates`` setting is normalised by
 :func:`normalize_gates`; the registry's services then feed these functions the
-version's metrics, the models and the evaluation rows.
+scores they computed on the platform's holdout. Metric gates never read the
+metrics a run logged: those are what the client reported, shown next to the
+platform's score for comparison only.
 
 Scores follow scikit-learn's definitions (``sklearn.metrics``): accuracy,
 precision/recall/F1 (binary for two classes, support-weighted average
@@ -79,6 +81,10 @@ def normalize_gates(raw: Mapping | None) -> dict:
         where = f"quality_gates.metrics[{index}]"
         if not isinstance(rule, Mapping) or not isinstance(rule.get("metric"), str) or not rule["metric"]:
             raise GateConfigError(f"{where} needs a metric name.")
+        if base_metric(rule["metric"]) not in SCORABLE:
+            raise GateConfigError(
+                f"{where}.metric must be one of {', '.join(sorted(SCORABLE))} (optionally test_...): metric "
+                "gates are scored by the platform on its holdout, not read from what a run logged.")
         op = rule.get("op", ">=")
         if op not in OPERATORS:
             raise GateConfigError(f"{where}.op must be one of {', '.join(OPERATORS)}.")
@@ -106,17 +112,16 @@ def normalize_gates(raw: Mapping | None) -> dict:
     return {"metrics": metrics, "max_regression": regression, **flags}
 
 
-def metric_threshold_result(metrics: Mapping[str, Any], rule: Mapping) -> dict:
-    """One threshold gate: is the version's recorded metric ``op threshold``?"""
-    value = lookup_metric(metrics, rule["metric"])
-    result = {"gate": "metric_threshold", "metric": rule["metric"], "op": rule["op"],
-              "threshold": rule["threshold"], "value": value}
-    if value is None:
-        return {**result, "passed": False, "message": f"The version has no recorded {rule['metric']}."}
+def metric_threshold_result(rule: Mapping, *, value: float, reported: float | None = None) -> dict:
+    """One threshold gate: is the platform's score ``op threshold``?
+    ``reported`` is what the client logged for the metric, kept for the
+    approver to compare, never judged."""
     passed = OPERATORS[rule["op"]](value, rule["threshold"])
-    return {**result, "passed": passed,
-            "message": f"{rule['metric']} = {value:.4f} {'meets' if passed else 'misses'} "
-                       f"{rule['op']} {rule['threshold']}"}
+    return {"gate": "metric_threshold", "metric": rule["metric"], "op": rule["op"], "threshold": rule["threshold"],
+            "value": value, "reported_value": reported, "passed": passed,
+            "message": f"{rule['metric']} = {value:.4f} on the platform's holdout "
+                       f"{'meets' if passed else 'misses'} {rule['op']} {rule['threshold']}"
+                       + (f" (the client reported {reported:.4f})" if reported is not None else "")}
 
 
 def regression_result(metric: str, *, candidate: float, production: float, margin: float) -> dict:

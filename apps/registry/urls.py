@@ -10,6 +10,7 @@ urlpatterns = [
     path("models/<slug:name>/", views.model_detail, name="detail"),
     path("models/<slug:name>/rollback/", views.rollback, name="rollback"),
     path("models/<slug:name>/aliases/", views.set_alias, name="set_alias"),
+    path("models/<slug:name>/gates/", views.set_gates, name="set_gates"),
     path("models/<slug:name>/versions/<int:version>/", views.version_detail, name="version"),
     path("models/<slug:name>/versions/<int:version>/request/", views.request_transition, name="request"),
     path("requests/<int:pk>/approve/", views.approve_request, name="approve"),

@@ -5,6 +5,8 @@ never a 500."""
 
 from __future__ import annotations
 
+import json
+
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import redirect, render
@@ -19,6 +21,7 @@ from apps.registry.choices import RequestStatus
 from apps.registry.forms import (
     AliasForm,
     ApproveForm,
+    GovernanceForm,
     RegisterFromRunForm,
     RejectForm,
     RollbackForm,
@@ -78,6 +81,11 @@ def model_detail(request, name: str):
         "previous_production": previous,
         "can_rollback": previous is not None and has_perm(request.user, "registry.rollback_registeredmodel", model),
         "can_change": has_perm(request.user, "registry.change_registeredmodel", model),
+        "can_govern": has_perm(request.user, "registry.approve_registeredmodel", model),
+        "governance_form": GovernanceForm(initial={
+            "quality_gates": json.dumps(model.quality_gates, indent=2),
+            "evaluation_dataset_version": model.evaluation_dataset_version_id,
+            "evaluation_target": model.evaluation_target}),
         "can_manage_webhooks": has_perm(request.user, "registry.change_webhooksubscription"),
         "webhooks": webhooks,
         "deliveries": deliveries,
@@ -296,6 +304,37 @@ def set_alias(request, name: str):
             _fail(request, exc)
         else:
             messages.success(request, f"{model.name}@{alias.alias} → v{alias.version.version}.")
+    return redirect("registry:detail", name=name)
+
+
+@require_POST
+def set_gates(request, name: str):
+    """Approvers and Admins set the quality gates and the holdout; the service
+    refuses anyone else, and re-evaluates the pending requests."""
+    model = _model_or_404(request.user, name, annotated=False)
+    form = GovernanceForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Quality gates: " + "; ".join(e for errors in form.errors.values() for e in errors))
+        return redirect("registry:detail", name=name)
+    from apps.datasets.models import DatasetVersion
+
+    data = form.cleaned_data
+    dataset_version = None
+    if data["evaluation_dataset_version"]:
+        dataset_version = DatasetVersion.objects.select_related("dataset").filter(
+            pk=data["evaluation_dataset_version"]).first()
+        if dataset_version is None:
+            messages.error(request, "No such dataset version.")
+            return redirect("registry:detail", name=name)
+    try:
+        services.registered_model_update(registered_model=model, actor=request.user,
+                                         quality_gates=data["quality_gates"],
+                                         evaluation_dataset_version=dataset_version,
+                                         evaluation_target=data["evaluation_target"])
+    except ApplicationError as exc:
+        _fail(request, exc)
+    else:
+        messages.success(request, "Quality gates saved; pending promotion requests were evaluated again.")
     return redirect("registry:detail", name=name)
 
 

@@ -29,6 +29,11 @@ class ServingConfig(AppConfig):
         ],
     }
 
+    # With lab sharing, anyone whose role predicts (data scientists' "try it",
+    # lab software's keys) may use any lab endpoint; changing and deploying
+    # stay with the endpoint's owner and the people they name.
+    lab_duties = ["serving.predict_endpoint"]
+
     def ready(self):
         from apps.core import events, navigation
         from apps.serving import handlers

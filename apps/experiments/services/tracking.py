@@ -2,7 +2,10 @@
 artifacts.
 
 Runs are children of experiments: reading one needs ``view_experiment`` on
-its experiment, writing needs ``change_experiment``. ``run_log_batch`` is the
+its experiment, starting one needs ``change_experiment``. Writing to a run
+(log batches, artifacts, finish, rename) is for its owner, or someone holding
+``change_run`` on that run: a colleague who may change the experiment still
+cannot write into another person's run. ``run_log_batch`` is the
 hot path (the Python client and training jobs send every metric through it):
 it validates in plain Python before touching the database, then writes the
 whole batch in one transaction with a handful of statements.
@@ -22,8 +25,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.core import events
-from apps.core.errors import Conflict, InvalidState, NotFound, ValidationFailed
-from apps.core.permissions import grant_on_create, has_perm, require_perm
+from apps.core.errors import Conflict, InvalidState, NotFound, PermissionDenied, ValidationFailed
+from apps.core.permissions import grant, grant_on_create, has_perm, require_perm
 from apps.core.services import audit_record, snapshot
 from apps.core.storage import delete_quietly, store_file
 from apps.experiments.choices import TERMINAL_RUN_STATUSES, JobStatus, RunStatus
@@ -274,8 +277,20 @@ def run_create(*, user, experiment: Experiment, name: str = "", parent: Run | No
         if tag_map:
             RunTag.objects.bulk_create([RunTag(run=run, experiment_id=run.experiment_id, key=k, value=v)
                                         for k, v in tag_map.items()])
+        grant(run, perms=["change_run"], user=user)
         audit_record(actor=user, action="run.created", target=run, after=snapshot(run, RUN_FIELDS))
     return run
+
+
+def require_run_write(user, run: Run) -> None:
+    """Refuse unless ``user`` owns ``run`` or holds ``change_run`` on it (404
+    when they may not even see its experiment). The owner's case costs no
+    object-permission lookup: log-batch is the hot path."""
+    if has_perm(user, "experiments.change_run", run, owner_id=run.user_id):
+        return
+    require_perm(user, "experiments.view_experiment", run.experiment)
+    raise PermissionDenied("Only the run's owner, or someone they gave change_run on it, may write to it.",
+                           code="not_run_owner", details={"permission": "experiments.change_run", "run_id": run.pk})
 
 
 def _lock_run_for_write(*, user, run_id: int) -> Run:
@@ -285,7 +300,7 @@ def _lock_run_for_write(*, user, run_id: int) -> Run:
         run = (Run.objects.select_for_update(of=("self",)).select_related("experiment").get(pk=run_id))
     except (Run.DoesNotExist, ValueError, TypeError):
         raise NotFound("Run not found.")
-    require_perm(user, "experiments.change_experiment", run.experiment)
+    require_run_write(user, run)
     return run
 
 
@@ -467,7 +482,7 @@ def artifact_log(*, user, run: Run, fileobj, path: str, content_type: str = "", 
     platform's own writers (training jobs) acting for the job's creator."""
     path = clean_artifact_path(path)
     if check_access:
-        require_perm(user, "experiments.change_experiment", run.experiment)
+        require_run_write(user, run)
     if Artifact.objects.filter(run_id=run.pk, path=path).exists():
         raise Conflict(f"Run {run.pk} already has an artifact at {path!r}; artifacts are write-once.",
                        code="artifact_exists", details={"path": path})
@@ -500,6 +515,7 @@ __all__ = [
     "experiment_create",
     "experiment_update",
     "parse_time",
+    "require_run_write",
     "run_create",
     "run_end",
     "run_finish",

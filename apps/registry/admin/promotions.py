@@ -86,7 +86,8 @@ class PromotionRequestAdmin(ObjectPermissionAdminMixin, ReadOnlyAdminMixin, admi
     search_fields = ["version__registered_model__name", "requested_by__username", "justification"]
     actions = ["approve_selected", "reject_selected"]
     fields = ["version", "target_stage", "status", "requested_by", "created_at", "justification", "gate_table",
-              "comparison_table", "decided_by", "decided_at", "decision_comment", "override_reason"]
+              "gates_evaluated_at", "comparison_table", "decided_by", "decided_at", "decision_comment",
+              "override_reason"]
     readonly_fields = fields
     ordering = ["-created_at", "-id"]
 
@@ -106,11 +107,11 @@ class PromotionRequestAdmin(ObjectPermissionAdminMixin, ReadOnlyAdminMixin, admi
     def gates(self, obj):
         return obj.gates_passed
 
-    @admin.display(description="Quality gates (at request time)")
+    @admin.display(description="Quality gates (scored by the platform)")
     def gate_table(self, obj):
         return _gates_html(obj.gate_results)
 
-    @admin.display(description="Metrics vs Production")
+    @admin.display(description="Metrics vs Production (reported by the client)")
     def comparison_table(self, obj):
         return _comparison_html(obj)
 

@@ -21,7 +21,8 @@ from apps.registry.models import ModelVersion, RegisteredModel, StageTransition
 class RegisteredModelForm(forms.ModelForm):
     class Meta:
         model = RegisteredModel
-        fields = ["description", "tags", "quality_gates", "champion_follows_production"]
+        fields = ["description", "tags", "quality_gates", "evaluation_dataset_version", "evaluation_target",
+                  "champion_follows_production"]
 
     def clean_quality_gates(self):
         try:
@@ -44,9 +45,14 @@ class RegisteredModelAdmin(AdminOnlyObjectPermissionsMixin, ObjectPermissionAdmi
     search_fields = ["name", "description"]
     list_filter = ["task_type"]
     readonly_fields = ["name", "task_type", "owner", "latest_version", "created_at", "updated_at"]
-    fields = ["name", "task_type", "owner", "description", "tags", "quality_gates", "champion_follows_production",
-              "latest_version", "created_at", "updated_at"]
+    fields = ["name", "task_type", "owner", "description", "tags", "quality_gates", "evaluation_dataset_version",
+              "evaluation_target", "champion_follows_production", "latest_version", "created_at", "updated_at"]
+    raw_id_fields = ["evaluation_dataset_version"]
     actions = ["rollback_selected"]
+    # Governance (approve rights) and the model's own settings (change
+    # rights) are separate: each is editable only for those who hold it.
+    governance_fields = ["quality_gates", "evaluation_dataset_version", "evaluation_target"]
+    settings_fields = ["description", "tags", "champion_follows_production"]
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("owner")
@@ -57,6 +63,19 @@ class RegisteredModelAdmin(AdminOnlyObjectPermissionsMixin, ObjectPermissionAdmi
     def has_delete_permission(self, request, obj=None):
         return False
 
+    def has_change_permission(self, request, obj=None):
+        # Approvers change the governance fields without holding change rights.
+        return (super().has_change_permission(request, obj)
+                or has_perm(request.user, "registry.approve_registeredmodel", obj))
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = list(self.readonly_fields)
+        if not has_perm(request.user, "registry.approve_registeredmodel", obj):
+            readonly += self.governance_fields
+        if not has_perm(request.user, "registry.change_registeredmodel", obj):
+            readonly += self.settings_fields
+        return readonly
+
     @admin.display(description="Production")
     def production(self, obj):
         version = selectors.production_version(registered_model=obj)
@@ -66,7 +85,10 @@ class RegisteredModelAdmin(AdminOnlyObjectPermissionsMixin, ObjectPermissionAdmi
         changes = {name: form.cleaned_data[name] for name in form.changed_data}
         if changes:
             original = RegisteredModel.objects.get(pk=obj.pk)
-            services.registered_model_update(registered_model=original, actor=request.user, **changes)
+            try:
+                services.registered_model_update(registered_model=original, actor=request.user, **changes)
+            except ApplicationError as exc:
+                self.message_user(request, exc.message, messages.ERROR)
 
     def has_rollback_permission(self, request):
         return has_perm(request.user, "registry.rollback_registeredmodel")

@@ -42,6 +42,7 @@ class RegisteredModelSerializer(serializers.ModelSerializer):
     class Meta:
         model = RegisteredModel
         fields = ["id", "name", "description", "owner", "task_type", "tags", "quality_gates",
+                  "evaluation_dataset_version", "evaluation_target",
                   "champion_follows_production", "latest_version", "production_version", "pending_requests",
                   "aliases", "created_at", "updated_at"]
         read_only_fields = fields
@@ -64,7 +65,13 @@ class RegisteredModelCreateSerializer(serializers.Serializer):
 
 class RegisteredModelUpdateSerializer(serializers.Serializer):
     description = serializers.CharField(required=False, allow_blank=True)
-    quality_gates = serializers.JSONField(required=False)
+    quality_gates = serializers.JSONField(required=False, help_text="Approvers and Admins only.")
+    evaluation_dataset_version_id = serializers.IntegerField(
+        required=False, allow_null=True, help_text=(
+            "Approvers and Admins only: the dataset version metric gates score candidates on (null: the test "
+            "split of the platform training job that trained the candidate)."))
+    evaluation_target = serializers.CharField(required=False, allow_blank=True, help_text=(
+        "Approvers and Admins only: its label column (default: the dataset's target column)."))
     tags = serializers.JSONField(required=False)
     champion_follows_production = serializers.BooleanField(required=False)
 
@@ -75,8 +82,15 @@ class RollbackSerializer(serializers.Serializer):
 
 # --- Versions ------------------------------------------------------------------------
 
+METRICS_SOURCE = "reported by the client"
+
+
 class ModelVersionSerializer(serializers.ModelSerializer):
     registered_model = serializers.CharField(source="registered_model.name", read_only=True)
+    metrics = serializers.JSONField(read_only=True, help_text=(
+        "The metrics the run logged, as reported by the client. Quality gates never judge them: the platform "
+        "re-scores the model on its own holdout (see gate_results of a promotion request)."))
+    metrics_source = serializers.SerializerMethodField()
     created_by = serializers.CharField(source="created_by.username", read_only=True)
     aliases = serializers.SerializerMethodField()
     download_url = serializers.SerializerMethodField()
@@ -84,12 +98,16 @@ class ModelVersionSerializer(serializers.ModelSerializer):
     class Meta:
         model = ModelVersion
         fields = ["id", "registered_model", "version", "description", "stage", "approval_status", "source_run",
-                  "dataset_version", "sha256", "size_bytes", "signature", "input_example", "metrics", "tags",
+                  "dataset_version", "sha256", "size_bytes", "signature", "input_example", "metrics",
+                  "metrics_source", "tags",
                   "aliases", "created_by", "created_at", "stage_changed_at", "download_url"]
         read_only_fields = fields
 
     def get_aliases(self, obj) -> list[str]:
         return sorted(a.alias for a in obj.aliases.all())
+
+    def get_metrics_source(self, obj) -> str:
+        return METRICS_SOURCE
 
     def get_download_url(self, obj) -> str:
         # reverse() once per response, not once per row: a page of 100
@@ -158,7 +176,8 @@ class PromotionRequestSerializer(serializers.ModelSerializer):
     class Meta:
         model = PromotionRequest
         fields = ["id", "registered_model", "version", "version_id", "target_stage", "status", "requested_by",
-                  "justification", "gate_results", "gates_passed", "decided_by", "decided_at", "decision_comment",
+                  "justification", "gate_results", "gates_passed", "gates_evaluated_at", "decided_by",
+                  "decided_at", "decision_comment",
                   "override_reason", "created_at"]
         read_only_fields = fields
 

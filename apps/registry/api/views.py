@@ -22,6 +22,18 @@ def _created(data) -> Response:
     return Response(data, status=status.HTTP_201_CREATED)
 
 
+def _dataset_version(pk):
+    """The dataset version with id ``pk`` (None for None); visibility is the service's check."""
+    if pk is None:
+        return None
+    from apps.datasets.models import DatasetVersion
+
+    found = DatasetVersion.objects.select_related("dataset").filter(pk=pk).first()
+    if found is None:
+        raise NotFound("Dataset version not found.")
+    return found
+
+
 class RegisteredModelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Registered models, looked up by name. Creating one makes you its owner;
     with lab sharing (the default) every role gets its usual rights on it."""
@@ -52,8 +64,10 @@ class RegisteredModelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, v
     def partial_update(self, request, name=None):
         data = s.RegisteredModelUpdateSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        services.registered_model_update(registered_model=self.get_object(), actor=request.user,
-                                         **data.validated_data)
+        changes = dict(data.validated_data)
+        if "evaluation_dataset_version_id" in changes:
+            changes["evaluation_dataset_version"] = _dataset_version(changes.pop("evaluation_dataset_version_id"))
+        services.registered_model_update(registered_model=self.get_object(), actor=request.user, **changes)
         return Response(s.RegisteredModelSerializer(self._fresh(name)).data)
 
     def _fresh(self, name):

@@ -9,9 +9,16 @@ from apps.registry.services.approvals import (
     transition_request_approve,
     transition_request_cancel,
     transition_request_create,
+    transition_request_reevaluate,
     transition_request_reject,
 )
-from apps.registry.services.gates import evaluation_rows, quality_gates_evaluate
+from apps.registry.services.gates import (
+    NO_HOLDOUT,
+    evaluation_rows,
+    gates_fingerprint,
+    platform_holdout,
+    quality_gates_evaluate,
+)
 from apps.registry.services.models import clean_quality_gates, registered_model_create, registered_model_update
 from apps.registry.services.stages import (
     model_alias_delete,
@@ -39,10 +46,12 @@ from apps.registry.services.webhooks import (
 )
 
 __all__ = [
+    "NO_HOLDOUT",
     "DeliveryOutcome",
     "backoff_seconds",
     "clean_quality_gates",
     "evaluation_rows",
+    "gates_fingerprint",
     "model_alias_delete",
     "model_alias_set",
     "model_version_load",
@@ -50,6 +59,7 @@ __all__ = [
     "model_version_register",
     "model_version_update",
     "model_version_upload",
+    "platform_holdout",
     "previous_production_version",
     "quality_gates_evaluate",
     "registered_model_create",
@@ -58,6 +68,7 @@ __all__ = [
     "transition_request_approve",
     "transition_request_cancel",
     "transition_request_create",
+    "transition_request_reevaluate",
     "transition_request_reject",
     "webhook_delivery_attempt",
     "webhook_delivery_sweep",

@@ -3,8 +3,11 @@
 A request evaluates the quality gates at once and stores each result. An
 approver — someone with ``registry.approve_registeredmodel`` on that model
 who is not the requester, whatever their role — approves or rejects with a
-comment. Failed gates block approval unless an Admin overrides them with a
-written reason, which is stored and audited.
+comment. Approval evaluates the gates again first (the model's gates, its
+holdout or its Production version may have changed since the request) and
+refuses results computed under other settings than the current ones. Failed
+gates block approval unless an Admin overrides them with a written reason,
+which is stored and audited.
 """
 
 from __future__ import annotations
@@ -18,10 +21,12 @@ from apps.core.services import audit_record
 from apps.registry.choices import ApprovalStatus, RegistryEvent, RequestStatus, Stage, TransitionKind
 from apps.registry.models import ModelVersion, PromotionRequest
 from apps.registry.services._events import announce
-from apps.registry.services.gates import quality_gates_evaluate
+from apps.registry.services.gates import gates_fingerprint, quality_gates_evaluate
 from apps.registry.services.stages import lock_model, move_to_stage
 
 PROMOTABLE_STAGES = (Stage.STAGING, Stage.PRODUCTION)
+# Evaluations an approval may need when settings keep changing under it.
+APPROVAL_ATTEMPTS = 3
 
 
 def _payload(request: PromotionRequest, **extra) -> dict:
@@ -51,7 +56,8 @@ def transition_request_create(*, version: ModelVersion, actor, target_stage: str
         raise InvalidState(f"{version} is already in {target_stage}.")
     # Gates load models and read data: done before the transaction so that no
     # row stays locked while they run.
-    results, passed = quality_gates_evaluate(version=version)
+    evaluation = quality_gates_evaluate(version=version)
+    results, passed = evaluation.results, evaluation.passed
     with transaction.atomic():
         locked = ModelVersion.objects.select_for_update().get(pk=version.pk)
         if locked.stage == target_stage:
@@ -61,7 +67,8 @@ def transition_request_create(*, version: ModelVersion, actor, target_stage: str
                            code="request_pending")
         request = PromotionRequest.objects.create(
             version=locked, target_stage=target_stage, requested_by=actor, justification=justification,
-            gate_results=results, gates_passed=passed,
+            gate_results=results, gates_passed=passed, gates_fingerprint=evaluation.fingerprint,
+            gates_evaluated_at=timezone.now(),
         )
         locked.approval_status = ApprovalStatus.PENDING
         locked.save(update_fields=["approval_status"])
@@ -71,6 +78,34 @@ def transition_request_create(*, version: ModelVersion, actor, target_stage: str
         }, message=justification)
         announce(RegistryEvent.PROMOTION_REQUESTED, registered_model=model, payload=_payload(request))
     return request
+
+
+def _failed(results: list[dict]) -> list[str]:
+    return [r["gate"] for r in results if not r.get("passed")]
+
+
+def transition_request_reevaluate(*, request: PromotionRequest, actor, reason: str) -> PromotionRequest:
+    """Evaluate a pending request's gates again under the model's current
+    settings and store the results, audited with before and after. Called
+    when the gates or the holdout change and before every approval; the
+    caller has checked the actor's rights. A request decided meanwhile is
+    returned unchanged."""
+    evaluation = quality_gates_evaluate(version=request.version)
+    with transaction.atomic():
+        locked = PromotionRequest.objects.select_for_update().get(pk=request.pk)
+        if locked.status != RequestStatus.PENDING:
+            return locked
+        before = {"gates_passed": locked.gates_passed, "failed_gates": _failed(locked.gate_results),
+                  "gates_fingerprint": locked.gates_fingerprint}
+        locked.gate_results = evaluation.results
+        locked.gates_passed = evaluation.passed
+        locked.gates_fingerprint = evaluation.fingerprint
+        locked.gates_evaluated_at = timezone.now()
+        locked.save(update_fields=["gate_results", "gates_passed", "gates_fingerprint", "gates_evaluated_at"])
+        audit_record(actor=actor, action="promotion_request.gates_reevaluated", target=locked, before=before,
+                     after={"gates_passed": evaluation.passed, "failed_gates": _failed(evaluation.results),
+                            "gates_fingerprint": evaluation.fingerprint}, message=reason)
+    return locked
 
 
 def _check_decider(actor, request: PromotionRequest) -> None:
@@ -107,8 +142,28 @@ def transition_request_approve(*, request: PromotionRequest, actor, comment: str
     override_reason = (override_reason or "").strip()
     if not comment:
         raise ValidationFailed("An approval needs a comment.", details={"fields": {"comment": ["Required."]}})
+    for _ in range(APPROVAL_ATTEMPTS):
+        if request.status == RequestStatus.PENDING:
+            transition_request_reevaluate(request=request, actor=actor, reason="Evaluated again at approval.")
+        try:
+            return _approve_evaluated(request, actor=actor, comment=comment, override_reason=override_reason)
+        except _StaleEvaluation:
+            # The gates, the holdout or Production (another approval) changed
+            # while we evaluated: judge again under the new settings.
+            continue
+    raise Conflict("The quality gates kept changing while this request was being evaluated; try again.",
+                   code="stale_gate_evaluation")
+
+
+class _StaleEvaluation(Exception):
+    """The stored gate results no longer match the model's settings."""
+
+
+def _approve_evaluated(request: PromotionRequest, *, actor, comment: str, override_reason: str) -> PromotionRequest:
     with transaction.atomic():
         model, locked, version = _lock_pending(request, actor)
+        if locked.gates_fingerprint != gates_fingerprint(model):
+            raise _StaleEvaluation
         if not locked.gates_passed:
             failed = [r for r in locked.gate_results if not r.get("passed")]
             if not override_reason:

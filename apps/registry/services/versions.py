@@ -133,8 +133,9 @@ def model_version_upload(
 ) -> ModelVersion:
     """Version N from an uploaded file. Only skops archives whose types are
     all trusted are accepted; a pickle or joblib file is refused with a 400
-    that says why. Without a source run the version has no recorded metrics
-    or evaluation rows, so metric and regression gates need an Admin override."""
+    that says why. No platform training job trained it, so its metric and
+    regression gates fail until an Approver sets the model's evaluation
+    dataset version (or an Admin overrides them)."""
     _require_register(actor, registered_model)
     if not isinstance(signature, dict):
         raise ValidationFailed("signature must be a JSON object.",

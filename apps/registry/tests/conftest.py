@@ -42,8 +42,15 @@ def make_run(people, data):
 
 @pytest.fixture
 def registered(people):
-    """A model with gates that good models pass: ROC AUC >= 0.7, at most 0.05 worse than Production."""
-    return factories.make_model(people.scientist, name="sample-qc", gates={
+    """A model with gates that good models pass: ROC AUC >= 0.7, at most 0.05 worse than Production.
+    Its owner names ``lead`` and ``engineer`` as colleagues who may work on it
+    (lab sharing alone gives them reading only)."""
+    from apps.core.permissions import grant
+
+    model = factories.make_model(people.scientist, name="sample-qc", gates={
         "metrics": [{"metric": "test_roc_auc", "op": ">=", "threshold": 0.7}],
         "max_regression": {"metric": "test_roc_auc", "margin": 0.05},
     })
+    for colleague in (people.lead, people.engineer):
+        grant(model, perms=["change_registeredmodel"], user=colleague)
+    return model

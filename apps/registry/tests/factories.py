@@ -66,6 +66,14 @@ def fit_pipeline(frame: pd.DataFrame, *, C: float = 1.0, features=FEATURES, seed
     return model
 
 
+def poor_pipeline(frame: pd.DataFrame, *, seed: int = 0) -> Pipeline:
+    """A model worse than chance: fitted on flipped labels, so it ranks
+    passing samples below failing ones (ROC AUC well under 0.5)."""
+    flipped = frame.copy()
+    flipped[TARGET] = 1 - flipped[TARGET]
+    return fit_pipeline(flipped, seed=seed)
+
+
 def split_indices(rows: int, *, seed: int = 0, test_share: float = 0.25) -> tuple[list[int], list[int]]:
     order = np.random.default_rng(seed).permutation(rows)
     cut = int(rows * (1 - test_share))
@@ -85,16 +93,32 @@ def _store_artifact(run, path: str, data: bytes, content_type: str):
                                    sha256=stored.sha256, content_type=content_type)
 
 
+SPLIT = {"test_size": 0.25, "validation_size": 0.0, "stratify": True}
+
+
+def platform_split(frame: pd.DataFrame, *, seed: int = 0) -> tuple[list[int], list[int]]:
+    """(train, test) row positions as a platform training job with ``SPLIT``
+    and ``seed`` makes them (the registry recomputes the test rows)."""
+    from apps.experiments.training import TrainingSpec, holdout_positions
+
+    spec = TrainingSpec(task="classification", estimator="logistic_regression", hyperparameters={}, target=TARGET,
+                        feature_spec={}, schema={}, seed=seed, **SPLIT)
+    test = sorted(int(p) for p in holdout_positions(frame, spec))
+    chosen = set(test)
+    return [p for p in range(len(frame)) if p not in chosen], test
+
+
 def make_run(user, *, dataset_version, frame: pd.DataFrame, model=None, C: float = 1.0, features=FEATURES,
              signature: dict | None = None, status: str = "finished", experiment_name: str = "sample-qc",
              seed: int = 0, metrics: dict | None = None, with_test_indices: bool = True,
-             model_bytes: bytes | None = None):
+             model_bytes: bytes | None = None, platform_job: bool = True):
     """A finished run as a training job leaves it, trained on ``frame`` (the
-    content of ``dataset_version``). Metrics are computed on the test split
-    unless given."""
-    from apps.experiments.models import Experiment, LatestMetric, Run
+    content of ``dataset_version``), with its finished job recording the split
+    (``platform_job``; without it, a run a client logged by itself). Metrics
+    are computed on the test split unless given."""
+    from apps.experiments.models import Experiment, LatestMetric, Run, TrainingJob
 
-    train, test = split_indices(len(frame), seed=seed)
+    train, test = platform_split(frame, seed=seed) if platform_job else split_indices(len(frame), seed=seed)
     if model is None and model_bytes is None:
         model = fit_pipeline(frame.iloc[train], C=C, features=features, seed=seed)
     now = timezone.now()
@@ -104,6 +128,11 @@ def make_run(user, *, dataset_version, frame: pd.DataFrame, model=None, C: float
             grant_on_create(experiment, owner=user)
         run = Run.objects.create(experiment=experiment, name=f"logreg C={C}", status=status, user=user,
                                  dataset_version=dataset_version, start_time=now, end_time=now)
+        if platform_job:
+            TrainingJob.objects.create(run=run, dataset_version=dataset_version, target_column=TARGET,
+                                       task="classification", estimator="logistic_regression",
+                                       split={**SPLIT, "seed": seed}, status="finished", created_by=user,
+                                       started_at=now, finished_at=now, progress=1.0)
         data = model_bytes if model_bytes is not None else modelio.dumps(model)
         _store_artifact(run, "model/model.skops", data, "application/octet-stream")
         sig = signature if signature is not None else signature_for(features)

@@ -11,6 +11,7 @@ from apps.core.models import AuditEvent
 from apps.registry import services
 from apps.registry.choices import RequestStatus, Stage
 from apps.registry.models import WebhookSubscription
+from apps.registry.tests import factories
 
 pytestmark = pytest.mark.django_db
 
@@ -85,9 +86,9 @@ def test_superuser_cannot_approve_own_request_in_the_admin(people, make_run, reg
     assert own.status == RequestStatus.PENDING
 
 
-def test_admin_override_of_failed_gates(people, make_run, registered):
-    version = services.model_version_register(registered_model=registered,
-                                              run=make_run(metrics={"test_roc_auc": 0.5}), actor=people.scientist)
+def test_admin_override_of_failed_gates(people, data, make_run, registered):
+    version = services.model_version_register(registered_model=registered, actor=people.scientist,
+                                              run=make_run(model=factories.poor_pipeline(data.frame)))
     failed = services.transition_request_create(version=version, actor=people.scientist, target_stage="production",
                                                 justification="urgent")
     assert not failed.gates_passed

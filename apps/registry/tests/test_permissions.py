@@ -95,6 +95,7 @@ def test_viewers_read_but_do_not_write(people, make_run, client_for):
 
 def test_the_approval_queue_hides_own_requests(people, make_run):
     model = factories.make_model(people.scientist, name="queue")
+    grant(model, perms=["change_registeredmodel"], user=people.lead)
     version = services.model_version_register(registered_model=model, run=make_run(), actor=people.scientist)
     own = services.transition_request_create(version=version, actor=people.lead, target_stage="staging",
                                              justification="lead asks")

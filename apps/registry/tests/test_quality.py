@@ -32,14 +32,18 @@ def test_normalize_refuses_malformed_settings(raw, message):
         quality.normalize_gates(raw)
 
 
-def test_threshold_gate_reads_test_prefixed_metrics():
-    metrics = {"test_roc_auc": 0.91, "test_log_loss": 0.3}
-    assert quality.metric_threshold_result(metrics, {"metric": "roc_auc", "op": ">=", "threshold": 0.85})["passed"]
-    failed = quality.metric_threshold_result(metrics, {"metric": "test_roc_auc", "op": ">=", "threshold": 0.95})
-    assert not failed["passed"] and failed["value"] == 0.91
-    assert quality.metric_threshold_result(metrics, {"metric": "log_loss", "op": "<", "threshold": 0.5})["passed"]
-    missing = quality.metric_threshold_result(metrics, {"metric": "test_f1", "op": ">=", "threshold": 0.1})
-    assert not missing["passed"] and "no recorded" in missing["message"]
+def test_threshold_gate_judges_the_platform_score_not_the_reported_one():
+    rule = {"metric": "test_roc_auc", "op": ">=", "threshold": 0.85}
+    failed = quality.metric_threshold_result(rule, value=0.52, reported=0.999)
+    assert not failed["passed"] and failed["value"] == 0.52 and failed["reported_value"] == 0.999
+    assert "client reported 0.9990" in failed["message"]
+    assert quality.metric_threshold_result(rule, value=0.91)["passed"]
+    assert quality.metric_threshold_result({"metric": "log_loss", "op": "<", "threshold": 0.5}, value=0.3)["passed"]
+
+
+def test_threshold_gates_name_metrics_the_platform_can_score():
+    with pytest.raises(quality.GateConfigError, match="scored by the platform"):
+        quality.normalize_gates({"metrics": [{"metric": "training_duration_s", "op": "<", "threshold": 60}]})
 
 
 def test_regression_gate_respects_the_metric_direction():

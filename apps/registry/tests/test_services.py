@@ -186,7 +186,7 @@ def test_request_evaluates_and_stores_every_gate(people, make_run, registered):
 
 def test_failing_gates_are_reported(people, data, make_run, registered):
     broken_signature = factories.signature_for([*factories.FEATURES[:-1], "rin"])
-    version = register(registered, make_run(signature=broken_signature, metrics={"test_roc_auc": 0.5}),
+    version = register(registered, make_run(model=factories.poor_pipeline(data.frame), signature=broken_signature),
                        people.scientist)
     invalid = factories.make_dataset_version(people.scientist, frame=data.frame.head(200), status="invalid")
     ModelVersion.objects.filter(pk=version.pk).update(dataset_version=invalid)
@@ -194,7 +194,7 @@ def test_failing_gates_are_reported(people, data, make_run, registered):
     req = request(version, people.scientist)
     gates = {r["gate"]: r for r in req.gate_results}
     assert not req.gates_passed
-    assert not gates["metric_threshold"]["passed"] and gates["metric_threshold"]["value"] == 0.5
+    assert not gates["metric_threshold"]["passed"] and gates["metric_threshold"]["value"] < 0.7
     assert not gates["valid_signature"]["passed"]
     assert "lacks: freeze_thaw_cycles" in gates["valid_signature"]["message"]
     assert "does not use: rin" in gates["valid_signature"]["message"]
@@ -212,7 +212,7 @@ def test_regression_gate_compares_both_models_on_the_same_rows(people, data, mak
     gate = next(r for r in req.gate_results if r["gate"] == "max_regression")
     assert not gate["passed"] and gate["production_version"] == 1
     # Recompute by hand: both models on the weak run's test rows.
-    rows = dataset_version_read_frame(version=data.version).iloc[factories.split_indices(len(data.frame), seed=2)[1]]
+    rows = dataset_version_read_frame(version=data.version).iloc[factories.platform_split(data.frame, seed=2)[1]]
     expected_weak = quality.score_estimator(services.model_version_load(version=weak), "roc_auc",
                                             rows[weak_features], rows[factories.TARGET])
     expected_strong = quality.score_estimator(services.model_version_load(version=strong), "roc_auc",
@@ -227,11 +227,12 @@ def test_regression_gate_compares_both_models_on_the_same_rows(people, data, mak
     assert gate["passed"] and not gate.get("skipped")
 
 
-def test_regression_gate_fails_without_evaluation_rows(people, make_run, registered):
+def test_regression_gate_fails_without_a_platform_holdout(people, make_run, registered):
     approve(request(register(registered, make_run(), people.scientist), people.scientist), people.qa)
-    version = register(registered, make_run(with_test_indices=False), people.scientist)
+    # A run the client logged by itself, test indices and all: no platform job, so no holdout.
+    version = register(registered, make_run(platform_job=False), people.scientist)
     gate = next(r for r in request(version, people.scientist).gate_results if r["gate"] == "max_regression")
-    assert not gate["passed"] and "evaluation/test_indices.json" in gate["message"]
+    assert not gate["passed"] and services.NO_HOLDOUT in gate["message"]
 
 
 # --- Four eyes and decisions ----------------------------------------------------------------
@@ -307,8 +308,8 @@ def test_staging_does_not_touch_production(people, make_run, registered):
     assert (v1.stage, v2.stage) == (Stage.PRODUCTION, Stage.STAGING)
 
 
-def test_failed_gates_block_approval_unless_an_admin_overrides(people, make_run, registered):
-    version = register(registered, make_run(metrics={"test_roc_auc": 0.55}), people.scientist)
+def test_failed_gates_block_approval_unless_an_admin_overrides(people, data, make_run, registered):
+    version = register(registered, make_run(model=factories.poor_pipeline(data.frame)), people.scientist)
     req = request(version, people.scientist)
     assert not req.gates_passed
     with pytest.raises(Conflict) as caught:
@@ -324,8 +325,8 @@ def test_failed_gates_block_approval_unless_an_admin_overrides(people, make_run,
     version.refresh_from_db()
     assert version.stage == Stage.PRODUCTION
     assert decided.override_reason == "Validated by hand on 200 extra samples; see QA-142."
-    assert audit_actions(decided) == ["promotion_request.created", "promotion_request.approved",
-                                      "promotion_request.gates_overridden"]
+    assert [a for a in audit_actions(decided) if a != "promotion_request.gates_reevaluated"] == [
+        "promotion_request.created", "promotion_request.approved", "promotion_request.gates_overridden"]
     overridden = AuditEvent.objects.get(action="promotion_request.gates_overridden")
     assert overridden.actor == people.admin and overridden.after["failed_gates"] == ["metric_threshold"]
 

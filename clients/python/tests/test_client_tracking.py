@@ -296,3 +296,24 @@ def test_runs_left_open_are_flushed_and_ended_when_the_program_exits(tracking_se
     assert run.metrics.count() == 300
     if status == "failed":
         assert "ValueError: bad sample sheet" in run.status_reason
+
+
+def test_a_colleagues_client_cannot_write_into_another_persons_run(tracking_server, make_user, tmp_path):
+    from apps.core.services import api_key_create
+
+    owner = make_client(tracking_server)
+    with owner.start_run(experiment="shared-qc") as run:
+        run.log_metric("loss", 1.0)
+        colleague_user = make_user("Data Scientist", username="client_colleague")
+        colleague = MlopsClient(tracking_server.url, api_key=api_key_create(user=colleague_user, name="c").raw_key,
+                                retry=FAST_RETRY)
+        assert colleague.get_run(run.id)["id"] == run.id  # the lab reads it
+        with pytest.raises(MlopsApiError) as caught:
+            colleague.log_batch(run.id, metrics=[{"key": "test_roc_auc", "value": 0.999}])
+        assert caught.value.status == 403 and caught.value.code == "not_run_owner"
+        indices = tmp_path / "test_indices.json"
+        indices.write_text("[1, 2, 3]")
+        with pytest.raises(MlopsApiError) as caught:
+            colleague.log_artifact(run.id, indices, "evaluation")
+        assert caught.value.status == 403
+    assert stored_points(owner, run.id, "test_roc_auc") == 0

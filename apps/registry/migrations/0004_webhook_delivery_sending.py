@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('registry', '0002_stage_history_and_webhooks'),
+        ('registry', '0003_gate_holdout'),
     ]
 
     operations = [
