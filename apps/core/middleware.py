@@ -1,4 +1,5 @@
 import re
+import secrets
 import time
 import uuid
 
@@ -109,3 +110,47 @@ class LoginRequiredMiddleware(DjangoLoginRequiredMiddleware):
         if request.path.startswith(self.open_prefixes):
             return None
         return super().process_view(request, view_func, view_args, view_kwargs)
+
+
+def content_security_policy(nonce: str, *, inline_styles: bool = False) -> str:
+    """The policy of every page and API answer: only the platform's own
+    scripts and styles (plus inline ones carrying this response's nonce),
+    no plugins, no framing, forms post only back here.
+
+    ``inline_styles`` lets style attributes through (never scripts): DRF's
+    browsable API pages have a few in templates we do not own."""
+    styles = "style-src 'self' 'unsafe-inline'" if inline_styles else f"style-src 'self' 'nonce-{nonce}'"
+    return "; ".join((
+        "default-src 'self'",
+        f"script-src 'self' 'nonce-{nonce}'",
+        styles,
+        # Passive images only; Swagger UI's icons are data: SVGs in its CSS.
+        "img-src 'self' data:",
+        "font-src 'self' data:",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "frame-ancestors 'none'",
+        "form-action 'self'",
+    ))
+
+
+class ContentSecurityPolicyMiddleware:
+    """Send a Content-Security-Policy on every response, with a fresh nonce
+    per request that templates put on the few inline ``<script>``/``<style>``
+    elements they need (``{{ csp_nonce }}``, see the context processor).
+
+    A response that already carries a policy keeps it: user content sets a
+    stricter, sandboxed one (apps/core/usercontent.py)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        request.csp_nonce = secrets.token_urlsafe(18)
+        response = self.get_response(request)
+        if "Content-Security-Policy" not in response:
+            renderer = getattr(response, "accepted_renderer", None)
+            response["Content-Security-Policy"] = content_security_policy(
+                request.csp_nonce, inline_styles=getattr(renderer, "format", "") == "api")
+        return response
