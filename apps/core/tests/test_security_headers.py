@@ -101,3 +101,8 @@ def test_page_script_gets_the_csrf_token_from_the_page(make_user):
     accepted = client.post("/api/v1/experiments/", {"name": "with-token"}, content_type="application/json",
                            headers={"X-CSRFToken": token})
     assert accepted.status_code == 201, accepted.content
+
+
+def test_only_the_page_with_a_webgl_chart_may_evaluate_code(signed_in):
+    assert "'unsafe-eval'" in directives(signed_in.get("/experiments/compare/"))["script-src"]
+    assert "'unsafe-eval'" not in directives(signed_in.get("/experiments/"))["script-src"]
