@@ -74,3 +74,20 @@ def test_main_pages_render_without_any_policy_violation(watched_page, browser_lo
     visit(page, "/admin/")
     visit(page, "/admin/experiments/run/")
     visit(page, f"/admin/experiments/experiment/{experiment.pk}/change/")
+
+
+def test_endpoint_page_sends_a_prediction_with_the_page_csrf_token(watched_page, browser_login, make_user):
+    from apps.serving.tests import factories
+
+    engineer = make_user("ML Engineer", username="csp_engineer")
+    version = factories.make_model_version(owner=engineer, name="csp-qc")
+    endpoint = factories.make_endpoint(owner=engineer, slug="csp-qc")
+    factories.deploy(endpoint=endpoint, version=version, actor=engineer)
+
+    page = browser_login("csp_engineer")
+    assert not any(cookie["name"] == "csrftoken" and not cookie["httpOnly"] for cookie in page.context.cookies())
+    visit(page, f"/serving/{endpoint.slug}/", wait_for="#traffic-chart[data-rendered='1']")
+    page.click("#try-form button[type=submit]")
+    page.wait_for_selector("#try-result:text-matches('^HTTP ')")
+    assert page.locator("#try-result").inner_text().startswith("HTTP 200")
+    assert page.evaluate("window.__cspViolations") == []
