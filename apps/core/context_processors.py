@@ -20,3 +20,9 @@ def navigation(request):
         active = current == url or (url != "/" and current.startswith(url))
         entries.append({"label": item.label, "url": url, "active": active})
     return {"nav_items": entries}
+
+
+def csp_nonce(request):
+    """The nonce that lets an inline ``<script>`` or ``<style>`` of this
+    response pass the Content-Security-Policy."""
+    return {"csp_nonce": getattr(request, "csp_nonce", "")}

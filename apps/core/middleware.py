@@ -1,6 +1,8 @@
 import re
+import secrets
 import time
 import uuid
+from functools import wraps
 
 from django.conf import settings
 from django.contrib.auth.middleware import LoginRequiredMiddleware as DjangoLoginRequiredMiddleware
@@ -109,3 +111,74 @@ class LoginRequiredMiddleware(DjangoLoginRequiredMiddleware):
         if request.path.startswith(self.open_prefixes):
             return None
         return super().process_view(request, view_func, view_args, view_kwargs)
+
+
+def content_security_policy(nonce: str, *, inline_styles: bool = False, allow_eval: bool = False) -> str:
+    """The policy of every page and API answer: only the platform's own
+    scripts and styles (plus inline ones carrying this response's nonce),
+    no plugins, no framing, forms post only back here.
+
+    ``inline_styles`` lets style attributes through (never scripts): DRF's
+    browsable API pages have a few in templates we do not own. ``allow_eval``
+    is for the one page with a WebGL-only chart (see ``csp_allow_eval``).
+
+    Style *elements* need the nonce; style *attributes* are allowed, because
+    plotly.js writes them from script (d3 ``attr("style")``) on most charts,
+    and an attribute holds declarations only: it cannot run script, nor,
+    having no selectors, read the page. The templates still use none (a test
+    holds them to it)."""
+    styles = "style-src 'self' 'unsafe-inline'" if inline_styles else f"style-src 'self' 'nonce-{nonce}'"
+    return "; ".join((
+        "default-src 'self'",
+        f"script-src 'self' 'nonce-{nonce}'" + (" 'unsafe-eval'" if allow_eval else ""),
+        styles,
+        # Passive images only; Swagger UI's icons are data: SVGs in its CSS.
+        "img-src 'self' data:",
+        "style-src-attr 'unsafe-inline'",
+        "font-src 'self' data:",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "frame-ancestors 'none'",
+        "form-action 'self'",
+    ))
+
+
+class ContentSecurityPolicyMiddleware:
+    """Send a Content-Security-Policy on every response, with a fresh nonce
+    per request that templates put on the few inline ``<script>``/``<style>``
+    elements they need (``{{ csp_nonce }}``, see the context processor).
+
+    A response that already carries a policy keeps it: user content sets a
+    stricter, sandboxed one (apps/core/usercontent.py)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        request.csp_nonce = secrets.token_urlsafe(18)
+        response = self.get_response(request)
+        if "Content-Security-Policy" not in response:
+            renderer = getattr(response, "accepted_renderer", None)
+            response["Content-Security-Policy"] = content_security_policy(
+                request.csp_nonce, inline_styles=getattr(renderer, "format", "") == "api",
+                allow_eval=getattr(response, "csp_allow_eval", False))
+        return response
+
+
+def csp_allow_eval(view):
+    """Let this page's own scripts compile code at run time ('unsafe-eval').
+
+    Only for pages whose plotly charts exist in WebGL alone (parallel
+    coordinates): its WebGL layer (regl) builds its shader code with
+    ``Function()``. Injected script still needs the nonce; what this opens is
+    eval-like sinks in the platform's own static scripts, which take no user
+    strings."""
+
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        response = view(request, *args, **kwargs)
+        response.csp_allow_eval = True
+        return response
+
+    return wrapped

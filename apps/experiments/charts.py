@@ -18,8 +18,10 @@ def metric_history_figure(*, run, key: str, max_points: int = CHART_POINTS) -> d
     history = metric_history(run=run, key=key, max_points=max_points)
     points = history["points"]
     note = f" (downsampled from {history['total']:,} points)" if history["downsampled"] else ""
-    fig = go.Figure(go.Scattergl(x=[p["step"] for p in points], y=[p["value"] for p in points],
-                                 mode="lines+markers" if len(points) < 60 else "lines", name=key))
+    # SVG, not WebGL: a downsampled history is small, and WebGL traces compile
+    # their shaders with Function(), which the Content-Security-Policy refuses.
+    fig = go.Figure(go.Scatter(x=[p["step"] for p in points], y=[p["value"] for p in points],
+                               mode="lines+markers" if len(points) < 60 else "lines", name=key))
     fig.update_layout(title=f"{key}{note}", xaxis_title="step", yaxis_title=key, showlegend=False)
     return figure_dict(fig, height=300)
 
@@ -34,9 +36,9 @@ def compare_overlay_figure(*, runs: list, key: str, max_points: int = OVERLAY_PO
         except NotFound:
             continue
         points = history["points"]
-        fig.add_trace(go.Scattergl(x=[p["step"] for p in points], y=[p["value"] for p in points],
-                                   mode="lines+markers" if len(points) < 60 else "lines",
-                                   name=f"{run.name or 'run'} #{run.pk}"))
+        fig.add_trace(go.Scatter(x=[p["step"] for p in points], y=[p["value"] for p in points],
+                                 mode="lines+markers" if len(points) < 60 else "lines",
+                                 name=f"{run.name or 'run'} #{run.pk}"))
     fig.update_layout(title=f"{key} by step", xaxis_title="step", yaxis_title=key)
     return figure_dict(fig, height=380)
 

@@ -16,6 +16,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from apps.core.errors import ApplicationError, NotFound
+from apps.core.middleware import csp_allow_eval
 from apps.core.permissions import filter_visible, has_perm
 from apps.experiments import charts, selectors, services
 from apps.experiments.choices import JobStatus, RunStatus
@@ -173,6 +174,7 @@ def _compare_runs(request, ids: list[int]) -> list[Run]:
     return selectors.attach_details(runs)
 
 
+@csp_allow_eval  # the parallel-coordinates chart is WebGL only
 def compare(request):
     raw = request.GET.getlist("runs")
     ids = []

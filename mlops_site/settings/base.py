@@ -21,6 +21,12 @@ DEBUG = env.bool("DEBUG", default=False)
 SECRET_KEY = env.str("SECRET_KEY", default="")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# Script on a page never needs the session or CSRF cookies: the session stays
+# out of reach of any injected script, and the page's own JavaScript reads
+# the CSRF token from <meta name="csrf-token"> (templates/base.html).
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_HTTPONLY = True
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -48,6 +54,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "apps.core.middleware.RequestIdMiddleware",
+    "apps.core.middleware.ContentSecurityPolicyMiddleware",
     "apps.core.middleware.PrometheusMiddleware",
     "apps.core.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -76,6 +83,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "apps.core.context_processors.navigation",
+                "apps.core.context_processors.csp_nonce",
             ],
         },
     },
@@ -247,6 +255,8 @@ API_MAX_BODY_SIZE = env.int("API_MAX_BODY_SIZE", default=10 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_SIZE
 DATASET_MAX_UPLOAD_SIZE = env.int("DATASET_MAX_UPLOAD_SIZE", default=1024 * 1024 * 1024)
 MODEL_MAX_UPLOAD_SIZE = env.int("MODEL_MAX_UPLOAD_SIZE", default=512 * 1024 * 1024)
+# Total bytes of artifacts one run may store; an upload past it is refused.
+RUN_ARTIFACT_QUOTA_BYTES = env.int("RUN_ARTIFACT_QUOTA_BYTES", default=1024 * 1024 * 1024)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_TEMP_DIR = None
 

@@ -1,6 +1,8 @@
 // Progress of long jobs. <div data-progress-url="/api/..." data-done="valid,invalid,finished,failed">
 // polls the URL (JSON with "status", "progress" 0..1 and "progress_message") every second,
 // fills .progress > div and [data-progress-text], and reloads the page once the status is terminal.
+// Bars start at their server-side value, <div class="progress"><div data-width="40">: a style
+// attribute would be refused by the Content-Security-Policy, a style set from script is not.
 (function () {
   "use strict";
   function watch(el) {
@@ -24,6 +26,9 @@
     tick();
   }
   document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll(".progress > div[data-width]").forEach(function (bar) {
+      bar.style.width = bar.dataset.width + "%";
+    });
     document.querySelectorAll("[data-progress-url]").forEach(watch);
   });
 })();

@@ -3,7 +3,6 @@ selector and shape the output."""
 
 from __future__ import annotations
 
-from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
@@ -15,6 +14,7 @@ from apps.core.errors import NotFound, ValidationFailed
 from apps.core.middleware import max_body_size
 from apps.core.permissions import require_perm
 from apps.core.storage import open_artifact
+from apps.core.usercontent import user_content_response
 from apps.datasets import selectors, services
 from apps.datasets.api import serializers as s
 from apps.datasets.filtersets import DatasetFilter, DatasetVersionFilter
@@ -195,5 +195,4 @@ class DatasetVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vi
     def download(self, request, pk=None):
         version = self.get_object()
         require_perm(request.user, "datasets.view_dataset", version.dataset)
-        return FileResponse(open_artifact(version.file), as_attachment=True, filename=version.original_filename,
-                            content_type="application/octet-stream")
+        return user_content_response(open_artifact(version.file), filename=version.original_filename)

@@ -190,6 +190,19 @@ def test_download_returns_the_file_as_uploaded(api, dataset, lab_csv):
     assert 'filename="original name.csv"' in response["Content-Disposition"]
 
 
+@pytest.mark.parametrize("query", ["", "?inline=1"])
+def test_download_is_never_active_content_on_the_platform_origin(api, dataset, query):
+    # A "CSV" whose bytes are a page with a script: it must stay a download.
+    content = b"a,b\n<script>fetch('/api/v1/transition-requests/1/approve/',{method:'POST'})</script>,1\n"
+    version_id = upload(api, dataset, "samples.csv", content).json()["id"]
+    response = api.get(f"/api/v1/dataset-versions/{version_id}/download/{query}")
+    assert response.status_code == 200
+    assert response["Content-Disposition"].startswith("attachment")
+    assert response["Content-Type"] == "application/octet-stream"
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert "sandbox" in response["Content-Security-Policy"]
+
+
 def test_tsv_and_parquet_uploads_are_read_natively(api, dataset, tmp_path):
     frame = generate_submissions(rows=120, seed=3)
     parquet = tmp_path / "x.parquet"

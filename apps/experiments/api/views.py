@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import posixpath
 
-from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
@@ -16,6 +15,7 @@ from rest_framework.response import Response
 from apps.core.errors import NotFound, ValidationFailed
 from apps.core.middleware import max_body_size
 from apps.core.storage import open_artifact
+from apps.core.usercontent import user_content_response
 from apps.experiments import selectors, services
 from apps.experiments.api import serializers as s
 from apps.experiments.filtersets import ExperimentFilter, RunFilter, TrainingJobFilter
@@ -166,9 +166,8 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
             handle = open_artifact(artifact.file)
         except (FileNotFoundError, OSError):
             raise NotFound(f"The file of artifact {path!r} is missing from storage.")
-        response = FileResponse(handle, content_type=artifact.content_type or "application/octet-stream",
-                                as_attachment=request.query_params.get("inline") != "1",
-                                filename=posixpath.basename(artifact.path))
+        response = user_content_response(handle, filename=posixpath.basename(artifact.path),
+                                         inline=request.query_params.get("inline") == "1")
         response["X-Content-SHA256"] = artifact.sha256
         return response
 

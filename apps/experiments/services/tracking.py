@@ -21,11 +21,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Sum
 from django.utils import timezone
 
 from apps.core import events
-from apps.core.errors import Conflict, InvalidState, NotFound, PermissionDenied, ValidationFailed
+from apps.core.errors import Conflict, InvalidState, NotFound, PayloadTooLarge, PermissionDenied, ValidationFailed
 from apps.core.permissions import grant, grant_on_create, has_perm, require_perm
 from apps.core.services import audit_record, snapshot
 from apps.core.storage import delete_quietly, store_file
@@ -487,12 +489,17 @@ def artifact_log(*, user, run: Run, fileobj, path: str, content_type: str = "", 
         raise Conflict(f"Run {run.pk} already has an artifact at {path!r}; artifacts are write-once.",
                        code="artifact_exists", details={"path": path})
     content_type = content_type or mimetypes.guess_type(path)[0] or "application/octet-stream"
+    upload_bytes = _file_size(fileobj)
+    _check_artifact_quota(run_id=run.pk, upload_bytes=upload_bytes)
     stored = store_file(fileobj, f"runs/{run.pk}/{path}")
     try:
         with transaction.atomic():
             locked = Run.objects.select_for_update().get(pk=run.pk)
             if locked.status == RunStatus.KILLED:
                 raise InvalidState(f"Run {run.pk} was killed; it accepts no more artifacts.")
+            # Again under the run's lock: two uploads racing past the first
+            # check must not both land.
+            _check_artifact_quota(run_id=run.pk, upload_bytes=stored.size)
             artifact = Artifact.objects.create(run=locked, path=path, file=stored.name, size_bytes=stored.size,
                                                sha256=stored.sha256, content_type=content_type[:100])
     except IntegrityError:
@@ -503,6 +510,27 @@ def artifact_log(*, user, run: Run, fileobj, path: str, content_type: str = "", 
         delete_quietly(stored.name)
         raise
     return artifact
+
+
+def _file_size(fileobj) -> int:
+    size = getattr(fileobj, "size", None)
+    if size is None:
+        position = fileobj.tell()
+        size = fileobj.seek(0, 2)
+        fileobj.seek(position)
+    return int(size)
+
+
+def _check_artifact_quota(*, run_id: int, upload_bytes: int) -> None:
+    quota = settings.RUN_ARTIFACT_QUOTA_BYTES
+    used = Artifact.objects.filter(run_id=run_id).aggregate(total=Sum("size_bytes"))["total"] or 0
+    if used + upload_bytes > quota:
+        raise PayloadTooLarge(
+            f"Run {run_id} already stores {used} bytes of artifacts; {upload_bytes} more would pass "
+            f"its quota of {quota} bytes.",
+            code="artifact_quota_exceeded",
+            details={"quota_bytes": quota, "used_bytes": used, "upload_bytes": upload_bytes},
+        )
 
 
 __all__ = [

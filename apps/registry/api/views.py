@@ -1,4 +1,3 @@
-from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
@@ -9,6 +8,7 @@ from rest_framework.response import Response
 from apps.core.errors import NotFound
 from apps.core.middleware import max_body_size
 from apps.core.storage import open_artifact
+from apps.core.usercontent import user_content_response
 from apps.registry import selectors, services
 from apps.registry.api import serializers as s
 from apps.registry.filtersets import ModelVersionFilter, PromotionRequestFilter, WebhookDeliveryFilter
@@ -214,9 +214,9 @@ class ModelVersionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     @action(detail=True, methods=["get"], filterset_class=None)
     def download(self, request, name=None, version=None):
         model_version = self.get_object()
-        response = FileResponse(open_artifact(model_version.artifact), as_attachment=True,
-                                filename=f"{model_version.registered_model.name}-v{model_version.version}.skops",
-                                content_type="application/octet-stream")
+        response = user_content_response(
+            open_artifact(model_version.artifact),
+            filename=f"{model_version.registered_model.name}-v{model_version.version}.skops")
         response["X-Content-SHA256"] = model_version.sha256
         return response
 

@@ -138,6 +138,10 @@ def test_upload_skops_and_refuse_pickle(sci, data):
     assert download.status_code == 200
     content = b"".join(download.streaming_content)
     assert modelio.sha256_bytes(content) == body["sha256"] == download["X-Content-SHA256"]
+    assert download["Content-Disposition"].startswith("attachment")
+    assert download["Content-Type"] == "application/octet-stream"
+    assert download["X-Content-Type-Options"] == "nosniff"
+    assert "sandbox" in download["Content-Security-Policy"]
     assert modelio.loads(content, expected_sha256=body["sha256"]).predict(
         data.frame[factories.FEATURES][:1]).shape == (1,)
 

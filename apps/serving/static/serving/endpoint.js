@@ -2,8 +2,9 @@
 (function () {
   "use strict";
   function csrfToken() {
-    const match = document.cookie.match(/(?:^|; )csrftoken=([^;]+)/);
-    return match ? decodeURIComponent(match[1]) : "";
+    // The CSRF cookie is HttpOnly; the page carries the token instead.
+    const meta = document.querySelector('meta[name="csrf-token"]');
+    return meta ? meta.content : "";
   }
   function cell(text, className) {
     const td = document.createElement("td");
