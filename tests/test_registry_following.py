@@ -19,8 +19,8 @@ def synchronous_serving_tasks(monkeypatch):
     """Run what the serving handlers enqueue at once, as a rollouts worker would."""
     monkeypatch.setattr(tasks.endpoints_follow_registry, "apply_async",
                         lambda args, queue: tasks.endpoints_follow_registry(*args))
-    monkeypatch.setattr(tasks.deployments_note_stage_change, "delay",
-                        lambda *args: tasks.deployments_note_stage_change(*args))
+    # Calling a task object runs it in this process.
+    monkeypatch.setattr(tasks.deployments_note_stage_change, "delay", tasks.deployments_note_stage_change)
 
 
 def test_approval_and_rollback_move_the_production_endpoint(make_user, django_capture_on_commit_callbacks,

@@ -10,13 +10,21 @@ class EndpointAdmin(admin.ModelAdmin):
     """Endpoints are created through the API or the dashboard, which grant
     object permissions; the admin shows and edits their descriptions."""
 
-    list_display = ["slug", "name", "environment", "owner", "created_at"]
-    list_filter = ["environment"]
+    list_display = ["slug", "name", "environment", "follow_mode", "owner", "created_at"]
+    list_filter = ["environment", "follow_mode"]
     search_fields = ["slug", "name", "description"]
     readonly_fields = ["slug", "environment", "owner", "created_at", "updated_at"]
+    SERVICE_FIELDS = ("name", "description", "config", "follow_mode", "follow_strategy", "bake_minutes")
 
     def has_add_permission(self, request):
         return False
+
+    def save_model(self, request, obj, form, change):
+        # Through the service, so that the change is validated and audited
+        # like one made in the API or on the endpoint page.
+        changes = {name: form.cleaned_data[name] for name in form.changed_data if name in self.SERVICE_FIELDS}
+        if changes:
+            services.endpoint_update(endpoint=obj, actor=request.user, **changes)
 
 
 class RolloutEventInline(admin.TabularInline):
