@@ -96,7 +96,8 @@ class DeploymentSerializer(serializers.ModelSerializer):
         fields = ["id", "endpoint", "model", "version", "model_version_id", "strategy", "traffic_weight", "status",
                   "status_reason", "rollout_state", "rollout_step", "current_step", "paused_reason", "config",
                   "serving_path", "serving_path_reason", "health", "step_started_at", "next_check_at",
-                  "created_by", "created_at", "updated_at", "started_at", "finished_at"]
+                  "created_by", "created_at", "updated_at", "started_at", "finished_at", "bake_until", "baked_at",
+                  "previous_deployment", "registry_transition"]
         read_only_fields = fields
 
     def get_current_step(self, obj) -> float | None:

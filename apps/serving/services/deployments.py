@@ -455,8 +455,7 @@ def end_bake(deployment: Deployment, *, message: str) -> None:
                                      status=DeploymentStatus.SUPERSEDED).select_related("endpoint", "model_version")
     for previous in kept:
         _scale_down_later(previous)
-    RolloutEvent.objects.create(deployment=deployment, kind="baked", message=message,
-                                traffic_weight=deployment.traffic_weight)
+    _record(deployment, kind="baked", actor=None, before=None, message=message, webhook=False)
 
 
 def _advance(deployment_id: int, seq: int) -> str:
