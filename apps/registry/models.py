@@ -81,6 +81,11 @@ class ModelVersion(models.Model):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     stage_changed_at = models.DateTimeField(null=True, blank=True)
+    # Set when a registry rollback took this version out of Production, so a
+    # later rollback never picks it again; cleared when it is approved anew.
+    rolled_back_at = models.DateTimeField(null=True, blank=True)
+    rolled_back_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                       related_name="+")
 
     class Meta:
         ordering = ["registered_model", "-version"]

@@ -60,7 +60,7 @@ def model_version_list(*, user, registered_model: RegisteredModel | None = None)
         qs = qs.filter(registered_model=registered_model)
     # Run and dataset version stay ids here: joining them would drag their
     # large JSON columns (schemas, quality reports) into every row.
-    return (qs.select_related("registered_model", "created_by")
+    return (qs.select_related("registered_model", "created_by", "rolled_back_by")
             .prefetch_related("aliases")
             .order_by("registered_model__name", "-version"))
 

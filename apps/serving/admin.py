@@ -13,7 +13,7 @@ class EndpointAdminForm(forms.ModelForm):
 
     class Meta:
         model = Endpoint
-        fields = ["name", "description", "config"]
+        fields = ["name", "description", "config", "follow_mode", "follow_strategy", "bake_minutes"]
 
     def clean_config(self):
         merged = {**(self.instance.config or {}), **(self.cleaned_data["config"] or {})}
@@ -30,17 +30,21 @@ class EndpointAdmin(ObjectPermissionAdminMixin, admin.ModelAdmin):
     through the endpoint service (checked, audited, routing refreshed)."""
 
     form = EndpointAdminForm
-    list_display = ["slug", "name", "environment", "owner", "created_at"]
-    list_filter = ["environment"]
+    list_display = ["slug", "name", "environment", "follow_mode", "owner", "created_at"]
+    list_filter = ["environment", "follow_mode"]
     search_fields = ["slug", "name", "description"]
-    fields = ["slug", "name", "environment", "description", "config", "owner", "created_at", "updated_at"]
+    fields = ["slug", "name", "environment", "description", "config", "follow_mode", "follow_strategy",
+              "bake_minutes", "owner", "created_at", "updated_at"]
     readonly_fields = ["slug", "environment", "owner", "created_at", "updated_at"]
+    SERVICE_FIELDS = ("name", "description", "config", "follow_mode", "follow_strategy", "bake_minutes")
 
     def has_add_permission(self, request):
         return False
 
     def save_model(self, request, obj, form, change):
-        changes = {name: form.cleaned_data[name] for name in form.changed_data}
+        # Through the service, so that the change is validated and audited
+        # like one made in the API or on the endpoint page.
+        changes = {name: form.cleaned_data[name] for name in form.changed_data if name in self.SERVICE_FIELDS}
         if changes:
             services.endpoint_update(endpoint=obj, actor=request.user, **changes)
 

@@ -13,6 +13,14 @@ class Strategy(models.TextChoices):
     CANARY = "canary", "Canary"
 
 
+class FollowMode(models.TextChoices):
+    """What a production endpoint does when another version of its model
+    enters Production (approval or registry rollback)."""
+
+    AUTO = "auto", "Follow the registry"
+    MANUAL = "manual", "Manual (flag as stale)"
+
+
 class DeploymentStatus(models.TextChoices):
     """How the deployment itself is doing (what the lab sees on the badge)."""
 

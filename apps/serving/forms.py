@@ -8,7 +8,7 @@ from django import forms
 from apps.core.permissions import filter_visible
 from apps.registry.choices import Stage
 from apps.registry.models import ModelVersion
-from apps.serving.choices import Environment, Strategy
+from apps.serving.choices import Environment, FollowMode, Strategy
 from apps.serving.models import Endpoint
 from apps.serving.policy import STRATEGY_DEFAULTS
 
@@ -73,3 +73,12 @@ class DeployForm(forms.Form):
 
 class ReasonForm(forms.Form):
     reason = forms.CharField(max_length=2000, required=False)
+
+
+class FollowForm(forms.Form):
+    """How a production endpoint follows the registry, and its bake."""
+
+    follow_mode = forms.ChoiceField(choices=FollowMode.choices, label="When a new version enters Production")
+    follow_strategy = forms.ChoiceField(choices=Strategy.choices, label="Roll it out with")
+    bake_minutes = forms.IntegerField(required=False, min_value=0, max_value=7 * 24 * 60, label="Bake (minutes)",
+                                      help_text="Empty: the platform default.")

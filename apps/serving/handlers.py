@@ -13,6 +13,12 @@ def on_model_version_stage_changed(event: str, payload: dict) -> None:
 
     deployments_note_stage_change.delay(payload["version_id"], payload.get("from_stage", ""),
                                         payload.get("to_stage", ""))
+    if payload.get("to_stage") == "production" and payload.get("transition_id"):
+        from apps.serving.services import rollout_queue
+        from apps.serving.tasks import endpoints_follow_registry
+
+        endpoints_follow_registry.apply_async(args=(payload["version_id"], payload["transition_id"]),
+                                              queue=rollout_queue())
 
 
 def on_registry_demo_ready(event: str, payload: dict) -> None:

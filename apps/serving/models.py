@@ -7,6 +7,7 @@ from apps.serving.choices import (
     ACTIVE_ROLLOUT_STATES,
     DeploymentStatus,
     Environment,
+    FollowMode,
     RolloutState,
     ServingPath,
     Strategy,
@@ -27,6 +28,14 @@ class Endpoint(models.Model):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="endpoints")
     # {"max_batch_size": 100, "log_inputs": true}; see apps.serving.services.ENDPOINT_CONFIG_DEFAULTS
     config = models.JSONField(default=dict, blank=True)
+    # A production endpoint follows its model's Production version: a newly
+    # approved version is rolled out with ``follow_strategy``, a registry
+    # rollback moves it at once. "manual" endpoints are flagged stale instead.
+    follow_mode = models.CharField(max_length=10, choices=FollowMode.choices, default=FollowMode.AUTO)
+    follow_strategy = models.CharField(max_length=20, choices=Strategy.choices, default=Strategy.CANARY)
+    # Minutes a completed rollout is watched and rolled back on its own if it
+    # breaks its thresholds; empty: the DEPLOYMENT_BAKE_MINUTES setting.
+    bake_minutes = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -84,6 +93,17 @@ class Deployment(models.Model):
     # traffic ({"<deployment id>": weight}), restored on rollback.
     rollout_baseline = models.JSONField(default=dict, blank=True)
     paused_reason = models.TextField(blank=True)
+    # The registry stage move this deployment follows (one deployment per
+    # endpoint and move, so a redelivered event starts nothing twice).
+    registry_transition = models.ForeignKey("registry.StageTransition", null=True, blank=True,
+                                            on_delete=models.PROTECT, related_name="deployments")
+    # After the rollout completes, the deployment bakes until ``bake_until``:
+    # the one it replaced (``previous_deployment``) stays ready and is
+    # restored on its own if the thresholds break. ``baked_at`` ends it.
+    previous_deployment = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL,
+                                            related_name="+")
+    bake_until = models.DateTimeField(null=True, blank=True, db_index=True)
+    baked_at = models.DateTimeField(null=True, blank=True)
 
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -99,6 +119,9 @@ class Deployment(models.Model):
                                     name="one_active_rollout_per_endpoint"),
             models.CheckConstraint(condition=Q(traffic_weight__gte=0) & Q(traffic_weight__lte=100),
                                    name="deployment_traffic_weight_percent"),
+            models.UniqueConstraint(fields=["endpoint", "registry_transition"],
+                                    condition=Q(registry_transition__isnull=False),
+                                    name="one_follow_deployment_per_transition"),
         ]
 
     def __str__(self):
@@ -107,6 +130,10 @@ class Deployment(models.Model):
     @property
     def rollout_active(self) -> bool:
         return self.rollout_state in ACTIVE_ROLLOUT_STATES
+
+    @property
+    def baking(self) -> bool:
+        return self.bake_until is not None and self.baked_at is None and self.rollout_state == RolloutState.COMPLETED
 
 
 class RolloutEvent(models.Model):

@@ -53,7 +53,11 @@ _NUMBER_LIMITS = {
     "check_interval_s": (0.2, 3600, False),
     "replicas": (1, 100, True),
     "latency_budget_ms": (1, 600_000, False),
+    "bake_minutes": (0, 7 * 24 * 60, False),
 }
+# Settings every strategy accepts whose default comes from elsewhere (the
+# endpoint or a Django setting), so they are not in COMMON_DEFAULTS.
+OPTIONAL_KEYS = {"bake_minutes"}
 _RESOURCE_KEYS = {"cpu", "memory"}
 
 
@@ -73,7 +77,7 @@ def clean_config(strategy: str, raw: dict | None) -> dict:
     raw = raw or {}
     if not isinstance(raw, dict):
         raise ConfigError("config must be an object.", "config")
-    allowed = set(COMMON_DEFAULTS) | set(STRATEGY_DEFAULTS[strategy])
+    allowed = set(COMMON_DEFAULTS) | set(STRATEGY_DEFAULTS[strategy]) | OPTIONAL_KEYS
     unknown = sorted(set(raw) - allowed)
     if unknown:
         raise ConfigError(

@@ -32,7 +32,16 @@ def rollouts_resume(due_only: bool = False) -> int:
 
 @shared_task(queue="rollouts", soft_time_limit=100, time_limit=120)
 def deployments_check_health() -> dict:
-    return services.deployments_check_health()
+    """Each minute (beat): baking deployments that break their thresholds
+    are rolled back first, then the others are marked degraded or healthy."""
+    return {**services.deployments_check_bake(), **services.deployments_check_health()}
+
+
+@shared_task(queue="rollouts", acks_late=True, soft_time_limit=100, time_limit=120)
+def endpoints_follow_registry(model_version_id: int, transition_id: int) -> dict:
+    """Move production endpoints to a version that entered Production.
+    Idempotent per transition, so a redelivered message starts nothing twice."""
+    return services.endpoints_follow_registry(model_version_id=model_version_id, transition_id=transition_id)
 
 
 @shared_task(queue="rollouts", soft_time_limit=100, time_limit=120)

@@ -14,7 +14,7 @@ from apps.core.errors import ApplicationError, NotFound
 from apps.core.errors import PermissionDenied as AppPermissionDenied
 from apps.core.permissions import has_perm
 from apps.serving import charts, selectors, services
-from apps.serving.forms import DeployForm, EndpointForm, ReasonForm
+from apps.serving.forms import DeployForm, EndpointForm, FollowForm, ReasonForm
 
 DEPLOYMENT_ACTIONS = ("promote", "pause", "resume", "rollback")
 
@@ -76,6 +76,12 @@ def endpoint_detail(request, slug: str):
         "can_deploy": can_deploy,
         "can_predict": has_perm(request.user, "serving.predict_endpoint", endpoint),
         "deploy_form": DeployForm(endpoint=endpoint, user=request.user) if can_deploy else None,
+        "stale": services.stale_deployments(endpoint),
+        "baking": [d for d in deployments if d.baking],
+        "follow_form": (FollowForm(initial={"follow_mode": endpoint.follow_mode,
+                                            "follow_strategy": endpoint.follow_strategy,
+                                            "bake_minutes": endpoint.bake_minutes})
+                        if has_perm(request.user, "serving.change_endpoint", endpoint) else None),
         "example_json": json.dumps({"instances": example, "unit_id": "S-try-1"}, indent=2),
         "predict_url": f"/api/v1/endpoints/{endpoint.slug}/predict/",
     })
@@ -98,6 +104,22 @@ def endpoint_deploy(request, slug: str):
     messages.success(request, f"Deployment {deployment.pk} started: health check first, then "
                               f"{deployment.get_strategy_display().lower()} rollout.")
     return redirect("serving:detail", slug=slug)
+
+
+@require_POST
+def endpoint_follow(request, slug: str):
+    endpoint = _endpoint_or_404(request, slug, perm="serving.change_endpoint")
+    form = FollowForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
+        return redirect("serving:detail", slug=endpoint.slug)
+    try:
+        services.endpoint_update(endpoint=endpoint, actor=request.user, **form.cleaned_data)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"{endpoint.slug}: follow settings saved.")
+    return redirect("serving:detail", slug=endpoint.slug)
 
 
 @require_POST

@@ -191,6 +191,10 @@ MEDIA_ROOT = str(ARTIFACT_ROOT)
 SERVING_ROLLOUT_QUEUE = env.str("SERVING_ROLLOUT_QUEUE", default="rollouts")
 # Prediction logs older than this are deleted by a daily task.
 SERVING_LOG_RETENTION_DAYS = env.int("SERVING_LOG_RETENTION_DAYS", default=30)
+# After a rollout completes, the new version bakes this long: if it breaks its
+# error-rate or p95 thresholds meanwhile, the previous deployment is restored
+# on its own. An endpoint or a deployment's config (bake_minutes) overrides it.
+DEPLOYMENT_BAKE_MINUTES = env.int("DEPLOYMENT_BAKE_MINUTES", default=15)
 
 # --- Deployment backend (docs/kubernetes.md) ---------------------------------
 # "local": this platform's own web processes serve every deployed version.

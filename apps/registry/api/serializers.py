@@ -94,13 +94,14 @@ class ModelVersionSerializer(serializers.ModelSerializer):
     created_by = serializers.CharField(source="created_by.username", read_only=True)
     aliases = serializers.SerializerMethodField()
     download_url = serializers.SerializerMethodField()
+    rolled_back_by = serializers.CharField(source="rolled_back_by.username", read_only=True, default=None)
 
     class Meta:
         model = ModelVersion
         fields = ["id", "registered_model", "version", "description", "stage", "approval_status", "source_run",
                   "dataset_version", "sha256", "size_bytes", "signature", "input_example", "metrics",
-                  "metrics_source", "tags",
-                  "aliases", "created_by", "created_at", "stage_changed_at", "download_url"]
+                  "metrics_source", "tags", "aliases", "created_by", "created_at", "stage_changed_at",
+                  "rolled_back_at", "rolled_back_by", "download_url"]
         read_only_fields = fields
 
     def get_aliases(self, obj) -> list[str]:

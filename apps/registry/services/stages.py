@@ -33,14 +33,24 @@ def set_stage(*, model: RegisteredModel, version: ModelVersion, to_stage: str, k
     from_stage = version.stage
     version.stage = to_stage
     version.stage_changed_at = timezone.now()
-    version.save(update_fields=["stage", "stage_changed_at", "approval_status"])
-    StageTransition.objects.create(version=version, from_stage=from_stage, to_stage=to_stage, kind=kind,
-                                   promotion_request=promotion_request, actor=actor, reason=reason)
+    fields = ["stage", "stage_changed_at", "approval_status"]
+    if to_stage == Stage.PRODUCTION and kind == TransitionKind.APPROVAL and version.rolled_back_at is not None:
+        # A fresh approval is a new decision: rollback may pick this version again later.
+        version.rolled_back_at = None
+        version.rolled_back_by = None
+        fields += ["rolled_back_at", "rolled_back_by"]
+    version.save(update_fields=fields)
+    transition = StageTransition.objects.create(version=version, from_stage=from_stage, to_stage=to_stage,
+                                                kind=kind, promotion_request=promotion_request, actor=actor,
+                                                reason=reason)
     audit_record(actor=actor, action="model_version.stage_changed", target=version,
                  before={"stage": from_stage}, after={"stage": to_stage}, message=f"{kind}: {reason}".strip(": "))
+    # transition_id lets subscribers act once per move (a retried event is a
+    # duplicate); actor_id lets serving act in the name of whoever moved it.
     announce(RegistryEvent.STAGE_CHANGED, registered_model=model, payload={
         "registered_model": model.name, "version_id": version.pk, "version": version.version,
-        "from_stage": from_stage, "to_stage": to_stage,
+        "from_stage": from_stage, "to_stage": to_stage, "kind": str(kind), "transition_id": transition.pk,
+        "actor_id": getattr(actor, "pk", None),
     })
 
 
@@ -123,11 +133,13 @@ def model_alias_delete(*, registered_model: RegisteredModel, alias: str, actor) 
 # --- Rollback ------------------------------------------------------------------------
 
 def previous_production_version(*, registered_model: RegisteredModel) -> ModelVersion | None:
-    """The most recently archived version that was in Production before."""
+    """The most recently archived version that was in Production before and
+    was not itself rolled back: v3 → v2 → v1, never back to v3."""
     current = registered_model.versions.filter(stage=Stage.PRODUCTION).values_list("pk", flat=True).first()
     transition = (StageTransition.objects
                   .filter(version__registered_model=registered_model, from_stage=Stage.PRODUCTION,
-                          to_stage=Stage.ARCHIVED, version__stage=Stage.ARCHIVED)
+                          to_stage=Stage.ARCHIVED, version__stage=Stage.ARCHIVED,
+                          version__rolled_back_at__isnull=True)
                   .exclude(version_id=current).select_related("version").order_by("-created_at", "-id").first())
     return transition.version if transition is not None else None
 
@@ -150,6 +162,13 @@ def registered_model_rollback(*, registered_model: RegisteredModel, actor, reaso
         if previous is None:
             raise InvalidState(f"{model.name} has no earlier Production version to roll back to.")
         previous = ModelVersion.objects.select_for_update().get(pk=previous.pk)
+        current.rolled_back_at = timezone.now()
+        current.rolled_back_by = actor
+        current.save(update_fields=["rolled_back_at", "rolled_back_by"])
+        audit_record(actor=actor, action="model_version.rolled_back", target=current,
+                     before={"rolled_back_at": None},
+                     after={"rolled_back_at": current.rolled_back_at.isoformat(), "replaced_by": previous.version},
+                     message=reason)
         set_stage(model=model, version=current, to_stage=Stage.ARCHIVED, kind=TransitionKind.ROLLBACK, actor=actor,
                   reason=reason)
         set_stage(model=model, version=previous, to_stage=Stage.PRODUCTION, kind=TransitionKind.ROLLBACK,

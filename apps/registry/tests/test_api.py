@@ -92,7 +92,10 @@ def test_register_request_approve_and_rollback_by_api(sci, qa, people, client_fo
     assert engineer.post("/api/v1/models/sample-qc/rollback/", {}, format="json").status_code == 400
     rolled = engineer.post("/api/v1/models/sample-qc/rollback/", {"reason": "drift on FFPE"}, format="json")
     assert rolled.status_code == 200 and rolled.json()["version"] == 1 and rolled.json()["stage"] == "production"
-    assert sci.get("/api/v1/models/sample-qc/versions/2/").json()["stage"] == "archived"
+    rolled_from = sci.get("/api/v1/models/sample-qc/versions/2/").json()
+    assert rolled_from["stage"] == "archived"
+    assert rolled_from["rolled_back_by"] == people.engineer.username and rolled_from["rolled_back_at"]
+    assert sci.get("/api/v1/models/sample-qc/versions/1/").json()["rolled_back_at"] is None
 
 
 def test_bad_stage_and_missing_run_are_clear_400_and_404(sci, make_run):

@@ -280,11 +280,15 @@ def test_approval_moves_archives_and_moves_champion_in_one_go(people, make_run, 
         "registry.model_version.stage_changed", "registry.model_version.stage_changed", "registry.alias.moved",
         "registry.promotion.approved"]
     stage_changes = [p for e, p in published if e.endswith("stage_changed")]
+    transitions = {t.version_id: t.pk for t in StageTransition.objects.filter(promotion_request__isnull=False)
+                   .filter(version=v2) | StageTransition.objects.filter(version=v1, kind="superseded")}
     assert stage_changes == [
         {"registered_model": "sample-qc", "version_id": v1.pk, "version": 1, "from_stage": "production",
-         "to_stage": "archived"},
+         "to_stage": "archived", "kind": "superseded", "transition_id": transitions[v1.pk],
+         "actor_id": people.qa.pk},
         {"registered_model": "sample-qc", "version_id": v2.pk, "version": 2, "from_stage": "none",
-         "to_stage": "production"},
+         "to_stage": "production", "kind": "approval", "transition_id": transitions[v2.pk],
+         "actor_id": people.qa.pk},
     ]
     with pytest.raises(InvalidState, match="already approved"):
         approve(req, people.qa2)
@@ -438,3 +442,37 @@ def test_a_failed_registration_leaves_nothing(people, data, registered):
 def test_input_examples_are_json_rows(people, make_run, registered):
     version = register(registered, make_run(), people.scientist)
     assert json.loads(json.dumps(version.input_example)) == version.input_example
+
+
+def test_a_second_rollback_goes_further_back_never_forward(people, make_run, registered):
+    v1, v2, v3 = (register(registered, make_run(C=c), people.scientist) for c in (1.0, 0.5, 0.25))
+    for version in (v1, v2, v3):
+        approve(request(version, people.scientist), people.qa)
+    first = services.registered_model_rollback(registered_model=registered, actor=people.engineer,
+                                               reason="v3 misreads FFPE samples")
+    assert first == v2
+    second = services.registered_model_rollback(registered_model=registered, actor=people.engineer,
+                                                reason="v2 is slow on RNA")
+    assert second == v1, "a second rollback must go back to v1, not forward to the v3 just rolled back from"
+    for version in (v1, v2, v3):
+        version.refresh_from_db()
+    assert (v1.stage, v2.stage, v3.stage) == (Stage.PRODUCTION, Stage.ARCHIVED, Stage.ARCHIVED)
+    assert v3.rolled_back_by == people.engineer and v2.rolled_back_by == people.engineer
+    assert v3.rolled_back_at <= v2.rolled_back_at and v1.rolled_back_at is None
+    with pytest.raises(InvalidState, match="no earlier Production version"):
+        services.registered_model_rollback(registered_model=registered, actor=people.engineer, reason="again")
+    marked = AuditEvent.objects.filter(action="model_version.rolled_back").order_by("id")
+    assert [(e.object_id, e.message) for e in marked] == [(str(v3.pk), "v3 misreads FFPE samples"),
+                                                         (str(v2.pk), "v2 is slow on RNA")]
+
+
+def test_approving_a_rolled_back_version_again_clears_its_mark(people, make_run, registered):
+    v1, v2 = (register(registered, make_run(C=c), people.scientist) for c in (1.0, 0.5))
+    approve(request(v1, people.scientist), people.qa)
+    approve(request(v2, people.scientist), people.qa)
+    services.registered_model_rollback(registered_model=registered, actor=people.engineer, reason="v2 is off")
+    approve(request(v2, people.scientist), people.qa, comment="fixed upstream data; v2 is fine after all")
+    v2.refresh_from_db()
+    assert v2.stage == Stage.PRODUCTION and v2.rolled_back_at is None and v2.rolled_back_by is None
+    assert services.registered_model_rollback(registered_model=registered, actor=people.engineer,
+                                              reason="no, it is not") == v1

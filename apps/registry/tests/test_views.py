@@ -98,6 +98,10 @@ def test_request_approve_and_rollback_from_the_pages(people, two_versions):
     rolled = engineer.post(reverse("registry:rollback", args=["sample-qc"]), {"reason": "FFPE drift"}, follow=True)
     assert "v1 is in Production again" in " ".join(messages_of(rolled))
     assert AuditEvent.objects.filter(action="registered_model.rolled_back", message="FFPE drift").exists()
+    detail = engineer.get(reverse("registry:detail", args=["sample-qc"])).content.decode()
+    assert "rolled back</span>" in detail and "Roll back to" not in detail
+    version_page = engineer.get(reverse("registry:version", args=["sample-qc", 2])).content.decode()
+    assert 'id="rolled-back"' in version_page and people.engineer.username in version_page
 
 
 def test_reject_from_the_queue_needs_a_comment(people, two_versions):

@@ -1,7 +1,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from apps.serving.choices import Environment, Strategy
+from apps.serving.choices import Environment, FollowMode, Strategy
 from apps.serving.models import Deployment, Endpoint, RolloutEvent
 
 
@@ -18,24 +18,38 @@ class DeploymentBriefSerializer(serializers.ModelSerializer):
 class EndpointSerializer(serializers.ModelSerializer):
     owner = serializers.CharField(source="owner.username", read_only=True)
     deployments = serializers.SerializerMethodField()
+    stale_versions = serializers.SerializerMethodField()
     predict_url = serializers.SerializerMethodField()
 
     class Meta:
         model = Endpoint
-        fields = ["id", "slug", "name", "environment", "description", "owner", "config", "created_at",
-                  "updated_at", "deployments", "predict_url"]
+        fields = ["id", "slug", "name", "environment", "description", "owner", "config", "follow_mode",
+                  "follow_strategy", "bake_minutes", "created_at", "updated_at", "deployments", "stale_versions",
+                  "predict_url"]
         read_only_fields = fields
 
-    @extend_schema_field(DeploymentBriefSerializer(many=True))
-    def get_deployments(self, obj) -> list:
-        """The live deployments and the rollout in progress, if any."""
+    def _live(self, obj) -> list:
         live = getattr(obj, "live_deployments", None)
         if live is None:
             from apps.serving.selectors import _live_deployments_prefetch
 
-            live = list(Endpoint.objects.prefetch_related(_live_deployments_prefetch()).get(pk=obj.pk)
-                        .live_deployments)
-        return DeploymentBriefSerializer(live, many=True).data
+            live = obj.live_deployments = list(
+                Endpoint.objects.prefetch_related(_live_deployments_prefetch()).get(pk=obj.pk).live_deployments)
+        return live
+
+    @extend_schema_field(DeploymentBriefSerializer(many=True))
+    def get_deployments(self, obj) -> list:
+        """The live deployments and the rollout in progress, if any."""
+        return DeploymentBriefSerializer(self._live(obj), many=True).data
+
+    @extend_schema_field(serializers.ListField(child=serializers.IntegerField()))
+    def get_stale_versions(self, obj) -> list[int]:
+        """Versions a production endpoint still serves although they left
+        Production (a manual endpoint, or one that could not follow)."""
+        if obj.environment != Environment.PRODUCTION:
+            return []
+        return sorted({d.model_version.version for d in self._live(obj)
+                       if d.traffic_weight > 0 and d.model_version.stage != "production"})
 
     def get_predict_url(self, obj) -> str:
         return f"/api/v1/endpoints/{obj.slug}/predict/"
@@ -55,6 +69,9 @@ class EndpointUpdateSerializer(serializers.Serializer):
     environment = serializers.ChoiceField(choices=Environment.choices, required=False)
     description = serializers.CharField(required=False, allow_blank=True)
     config = serializers.JSONField(required=False)
+    follow_mode = serializers.ChoiceField(choices=FollowMode.choices, required=False)
+    follow_strategy = serializers.ChoiceField(choices=Strategy.choices, required=False)
+    bake_minutes = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=7 * 24 * 60)
 
 
 class RolloutEventSerializer(serializers.ModelSerializer):
@@ -79,7 +96,8 @@ class DeploymentSerializer(serializers.ModelSerializer):
         fields = ["id", "endpoint", "model", "version", "model_version_id", "strategy", "traffic_weight", "status",
                   "status_reason", "rollout_state", "rollout_step", "current_step", "paused_reason", "config",
                   "serving_path", "serving_path_reason", "health", "step_started_at", "next_check_at",
-                  "created_by", "created_at", "updated_at", "started_at", "finished_at"]
+                  "created_by", "created_at", "updated_at", "started_at", "finished_at", "bake_until", "baked_at",
+                  "previous_deployment", "registry_transition"]
         read_only_fields = fields
 
     def get_current_step(self, obj) -> float | None:

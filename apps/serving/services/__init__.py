@@ -1,6 +1,7 @@
 """Writes of the serving app, split by subdomain and re-exported here:
 ``from apps.serving import services; services.deployment_start(...)``."""
 
+from apps.serving.services.bake import deployments_check_bake
 from apps.serving.services.deployments import (
     check_version_allowed,
     deployment_build,
@@ -25,6 +26,12 @@ from apps.serving.services.endpoints import (
     endpoint_delete,
     endpoint_update,
 )
+from apps.serving.services.following import (
+    STALE_EVENT,
+    endpoint_announce_stale,
+    endpoints_follow_registry,
+    stale_deployments,
+)
 from apps.serving.services.health import HealthResult, deployment_health_check
 from apps.serving.services.predictions import (
     PredictionFailed,
@@ -35,6 +42,7 @@ from apps.serving.services.predictions import (
 )
 
 __all__ = [
+    "STALE_EVENT",
     "HealthResult",
     "PredictionFailed",
     "ServiceUnavailable",
@@ -49,11 +57,14 @@ __all__ = [
     "deployment_resume",
     "deployment_rollback",
     "deployment_start",
+    "deployments_check_bake",
     "deployments_check_health",
     "deployments_note_stage_change",
+    "endpoint_announce_stale",
     "endpoint_create",
     "endpoint_delete",
     "endpoint_update",
+    "endpoints_follow_registry",
     "feedback_join_pending",
     "feedback_record",
     "model_version_resolve",
@@ -62,4 +73,5 @@ __all__ = [
     "rollout_tick",
     "rollouts_resume",
     "send_tick",
+    "stale_deployments",
 ]

@@ -35,7 +35,14 @@ from apps.core.permissions import require_perm
 from apps.core.services import audit_record, snapshot
 from apps.registry.choices import Stage
 from apps.registry.models import ModelVersion
-from apps.serving.choices import ACTIVE_ROLLOUT_STATES, DeploymentStatus, Environment, RolloutState, Strategy
+from apps.serving.choices import (
+    ACTIVE_ROLLOUT_STATES,
+    DeploymentStatus,
+    Environment,
+    FollowMode,
+    RolloutState,
+    Strategy,
+)
 from apps.serving.models import Deployment, Endpoint, RolloutEvent
 from apps.serving.policy import ConfigError, clean_config, judge
 from apps.serving.runtime import bump_routing_stamp
@@ -199,10 +206,26 @@ def deployment_build(*, endpoint: Endpoint, model_version: ModelVersion, strateg
                      actor) -> Deployment:
     """A validated, unsaved deployment (what a dry run renders)."""
     require_perm(actor, "serving.deploy_endpoint", endpoint)
+    return build_unchecked(endpoint=endpoint, model_version=model_version, strategy=strategy, config=config,
+                           actor=actor)
+
+
+def bake_minutes_default(endpoint: Endpoint) -> float:
+    if endpoint.bake_minutes is not None:
+        return endpoint.bake_minutes
+    return getattr(settings, "DEPLOYMENT_BAKE_MINUTES", 15)
+
+
+def build_unchecked(*, endpoint: Endpoint, model_version: ModelVersion, strategy: str, config: dict | None,
+                    actor) -> Deployment:
+    """``deployment_build`` without the actor's deploy right: for moves the
+    platform makes on its own (following the registry), where the approval
+    or rollback that caused them was the authorised decision."""
     try:
         cleaned = clean_config(strategy, config)
     except ConfigError as exc:
         raise ValidationFailed(str(exc), details={"fields": {exc.field: [str(exc)]}})
+    cleaned.setdefault("bake_minutes", bake_minutes_default(endpoint))
     check_version_allowed(endpoint=endpoint, model_version=model_version)
     if not (model_version.signature or {}).get("inputs"):
         raise ValidationFailed(f"{model_version} has no input signature, so requests cannot be validated.",
@@ -237,18 +260,24 @@ def deployment_start(*, endpoint: Endpoint, model_version: ModelVersion, strateg
                     f"{endpoint.slug} is already rolling out {busy.model_version} (deployment {busy.pk}); "
                     "promote or roll it back first.", code="rollout_in_progress",
                     details={"deployment_id": busy.pk})
-            deployment.status = DeploymentStatus.PENDING
-            deployment.rollout_state = RolloutState.QUEUED
-            deployment.rollout_seq = 1
-            deployment.next_check_at = timezone.now()
-            deployment.save()
-            _record(deployment, kind="created", actor=actor, before=None,
-                    message=f"{model_version} to {endpoint.slug} ({deployment.get_strategy_display()})",
-                    data={"config": deployment.config})
-            _schedule_tick(deployment)
+            queue_new(deployment, actor=actor,
+                      message=f"{model_version} to {endpoint.slug} ({deployment.get_strategy_display()})")
     except IntegrityError:
         raise Conflict(f"{endpoint.slug} already has a rollout in progress.", code="rollout_in_progress")
     return deployment
+
+
+def queue_new(deployment: Deployment, *, actor, message: str, data: dict | None = None) -> None:
+    """Save a built deployment as queued and send its first tick (inside the
+    caller's transaction, with the endpoint row locked)."""
+    deployment.status = DeploymentStatus.PENDING
+    deployment.rollout_state = RolloutState.QUEUED
+    deployment.rollout_seq = 1
+    deployment.next_check_at = timezone.now()
+    deployment.save()
+    _record(deployment, kind="created", actor=actor, before=None, message=message,
+            data={"config": deployment.config, **(data or {})})
+    _schedule_tick(deployment)
 
 
 # --- The state machine (called by the rollout_tick task) ------------------------------------
@@ -362,6 +391,11 @@ def _complete(deployment: Deployment, others: list[Deployment], *, actor, before
               message: str) -> None:
     _set_weights(deployment, [], 100.0)
     now = timezone.now()
+    baseline = {int(k): float(v) for k, v in (deployment.rollout_baseline or {}).items() if float(v) > 0}
+    bake = float(deployment.config.get("bake_minutes", 0) or 0)
+    # What served before stays ready during the bake, so that it can be
+    # restored at once if the new version breaks its thresholds.
+    restorable = [other for other in others if other.pk in baseline] if bake > 0 else []
     for other in others:
         other_before = snapshot(other, DEPLOYMENT_AUDIT_FIELDS)
         other.traffic_weight = 0.0
@@ -371,12 +405,21 @@ def _complete(deployment: Deployment, others: list[Deployment], *, actor, before
         _save(other, "traffic_weight", "status", "status_reason", "finished_at")
         _record(other, kind="superseded", actor=actor, before=other_before, message=other.status_reason,
                 data={"replaced_by": deployment.pk})
-        _scale_down_later(other)
+        if other.baking:
+            end_bake(other, message=f"Bake ended early: replaced by deployment {deployment.pk}.")
+        if other not in restorable:
+            _scale_down_later(other)
     deployment.status = DeploymentStatus.HEALTHY
     deployment.status_reason = ""
     deployment.paused_reason = ""
     deployment.finished_at = now
-    _save(deployment, "status", "status_reason", "paused_reason", "finished_at")
+    fields = ["status", "status_reason", "paused_reason", "finished_at"]
+    if restorable:
+        deployment.bake_until = now + timedelta(minutes=bake)
+        deployment.previous_deployment = max(restorable, key=lambda other: baseline[other.pk])
+        fields += ["bake_until", "previous_deployment"]
+        message = f"{message} Bakes until {deployment.bake_until:%H:%M:%S} UTC; the previous version stays ready."
+    _save(deployment, *fields)
     _bump(deployment, state=RolloutState.COMPLETED, next_check_in=None)
     _record(deployment, kind=kind, actor=actor, before=before, message=message)
 
@@ -400,6 +443,19 @@ def _rollback(deployment: Deployment, others: list[Deployment], *, actor, before
             message=("Rolled back automatically: " if automatic else "Rolled back: ") + reason,
             data={"automatic": automatic, "stats": stats or {}, "restored": {str(k): v for k, v in baseline.items()}})
     _scale_down_later(deployment)
+
+
+def end_bake(deployment: Deployment, *, message: str) -> None:
+    """Close a deployment's bake (locked, in the caller's transaction): the
+    deployments it replaced are scaled down now."""
+    deployment.baked_at = timezone.now()
+    _save(deployment, "baked_at")
+    baseline = [int(k) for k in (deployment.rollout_baseline or {})]
+    kept = Deployment.objects.filter(pk__in=baseline, endpoint_id=deployment.endpoint_id,
+                                     status=DeploymentStatus.SUPERSEDED).select_related("endpoint", "model_version")
+    for previous in kept:
+        _scale_down_later(previous)
+    _record(deployment, kind="baked", actor=None, before=None, message=message, webhook=False)
 
 
 def _advance(deployment_id: int, seq: int) -> str:
@@ -594,10 +650,18 @@ def deployments_note_stage_change(*, model_version_id: int, from_stage: str, to_
     and webhooks tell the team to deploy the current version."""
     flagged = 0
     live = Deployment.objects.filter(model_version_id=model_version_id, status__in=LIVE_STATUSES)
-    for candidate in live.select_related("endpoint"):
+    for candidate in live.select_related("endpoint", "model_version"):
         allowed = ((Stage.PRODUCTION,) if candidate.endpoint.environment == Environment.PRODUCTION
                    else (Stage.STAGING, Stage.PRODUCTION))
         if to_stage in allowed:
+            continue
+        if (candidate.endpoint.environment == Environment.PRODUCTION
+                and candidate.endpoint.follow_mode == FollowMode.AUTO
+                and ModelVersion.objects.filter(registered_model_id=candidate.model_version.registered_model_id,
+                                                stage=Stage.PRODUCTION).exists()):
+            # The endpoint follows the registry: the new Production version is
+            # being rolled out to it (services/following.py), which flags the
+            # endpoint itself if that cannot happen.
             continue
         with transaction.atomic():
             deployment, _others = _lock(candidate.pk)

@@ -9,11 +9,12 @@ from django.db import IntegrityError, transaction
 from apps.core.errors import Conflict, ValidationFailed
 from apps.core.permissions import grant_on_create, require_perm
 from apps.core.services import audit_record, snapshot
-from apps.serving.choices import DeploymentStatus, Environment
+from apps.serving.choices import DeploymentStatus, Environment, FollowMode, Strategy
 from apps.serving.models import Endpoint
 from apps.serving.runtime import bump_routing_stamp
 
-ENDPOINT_AUDIT_FIELDS = ["slug", "name", "environment", "description", "owner", "config"]
+ENDPOINT_AUDIT_FIELDS = ["slug", "name", "environment", "description", "owner", "config", "follow_mode",
+                         "follow_strategy", "bake_minutes"]
 ENDPOINT_CONFIG_DEFAULTS = {"max_batch_size": 100, "log_inputs": True}
 MAX_BATCH_LIMIT = 10_000
 _SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,98}[a-z0-9])?$")
@@ -42,6 +43,26 @@ def clean_endpoint_config(raw) -> dict:
     if not isinstance(config["log_inputs"], bool):
         raise _invalid("config.log_inputs", "must be true or false")
     return config
+
+
+def _clean_follow(changes: dict) -> dict:
+    """How the endpoint follows the registry and how long its rollouts bake."""
+    cleaned = {}
+    if "follow_mode" in changes:
+        if changes["follow_mode"] not in FollowMode.values:
+            raise _invalid("follow_mode", f"must be one of {', '.join(FollowMode.values)}")
+        cleaned["follow_mode"] = changes["follow_mode"]
+    if "follow_strategy" in changes:
+        if changes["follow_strategy"] not in Strategy.values:
+            raise _invalid("follow_strategy", f"must be one of {', '.join(Strategy.values)}")
+        cleaned["follow_strategy"] = changes["follow_strategy"]
+    if "bake_minutes" in changes:
+        value = changes["bake_minutes"]
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                  or not 0 <= value <= 7 * 24 * 60):
+            raise _invalid("bake_minutes", "must be a whole number of minutes from 0 to 10080, or empty")
+        cleaned["bake_minutes"] = value
+    return cleaned
 
 
 def _clean_fields(*, slug=None, name=None, environment=None, description=None) -> dict:
@@ -85,15 +106,18 @@ def endpoint_create(*, actor, slug: str, name: str = "", environment: str = Envi
 
 
 def endpoint_update(*, endpoint: Endpoint, actor, **changes) -> Endpoint:
-    """Change name, description, config or environment. Moving an endpoint
+    """Change name, description, config, environment, follow mode and
+    strategy, or bake minutes. Moving an endpoint
     to production is refused while it serves a version that is not in
     Production."""
     require_perm(actor, "serving.change_endpoint", endpoint)
-    unknown = set(changes) - {"name", "description", "config", "environment"}
+    unknown = set(changes) - {"name", "description", "config", "environment", "follow_mode", "follow_strategy",
+                              "bake_minutes"}
     if unknown:
         raise ValidationFailed(f"Cannot change {', '.join(sorted(unknown))} of an endpoint.")
     cleaned = _clean_fields(name=changes.get("name"), environment=changes.get("environment"),
                             description=changes.get("description"))
+    cleaned.update(_clean_follow(changes))
     if "config" in changes:
         cleaned["config"] = clean_endpoint_config({**(endpoint.config or {}), **(changes["config"] or {})})
     with transaction.atomic():

@@ -40,6 +40,10 @@ def test_create_read_update_delete_an_endpoint(client_for, engineer, viewer):
     response = api.patch("/api/v1/endpoints/sample-qc/", {"name": "Sample QC", "config": {"log_inputs": False}})
     assert response.status_code == 200
     assert response.json()["config"] == {"max_batch_size": 50, "log_inputs": False}
+    assert response.json()["follow_mode"] == "auto" and response.json()["stale_versions"] == []
+    assert api.patch("/api/v1/endpoints/sample-qc/", {"follow_mode": "never"}).status_code == 400
+    followed = api.patch("/api/v1/endpoints/sample-qc/", {"follow_mode": "manual", "bake_minutes": 5})
+    assert (followed.json()["follow_mode"], followed.json()["bake_minutes"]) == ("manual", 5)
     assert api.delete("/api/v1/endpoints/sample-qc/").status_code == 204
     assert not Endpoint.objects.exists()
 

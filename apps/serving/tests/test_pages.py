@@ -120,3 +120,40 @@ def test_overview_card(engineer, staging):
     card = overview_card(user=engineer)
     assert card["url"] == "/serving/"
     assert dict(card["stats"])["Live deployments"] == 1
+
+
+def test_follow_settings_and_the_stale_banner_on_the_endpoint_page(engineer, viewer):
+    v1 = make_model_version(owner=engineer, stage=Stage.PRODUCTION)
+    endpoint = make_endpoint(owner=engineer, slug="qc-prod", environment="production")
+    deploy(endpoint=endpoint, version=v1, actor=engineer)
+    assert 'id="follow-form"' not in browser_for(viewer).get("/serving/qc-prod/").content.decode()
+    client = browser_for(engineer)
+    client.post("/serving/qc-prod/follow/", {"follow_mode": "manual", "follow_strategy": "rolling",
+                                             "bake_minutes": "20"})
+    endpoint.refresh_from_db()
+    assert (endpoint.follow_mode, endpoint.follow_strategy, endpoint.bake_minutes) == ("manual", "rolling", 20)
+    assert browser_for(viewer).post("/serving/qc-prod/follow/", {"follow_mode": "auto",
+                                                                 "follow_strategy": "canary"}).status_code in (403,
+                                                                                                               404)
+    endpoint.refresh_from_db()
+    assert endpoint.follow_mode == "manual"
+    make_model_version(owner=engineer, stage=Stage.PRODUCTION, seed=12)  # v1 archived behind the endpoint's back
+    html = client.get("/serving/qc-prod/").content.decode()
+    assert 'id="stale-version"' in html and "sample-qc v1" in html and "follows the registry manually" in html
+
+
+def test_the_admin_changes_follow_mode_through_the_service(admin_user, engineer, staging):
+    from apps.core.models import AuditEvent
+
+    endpoint, *_ = staging
+    client = browser_for(admin_user)
+    url = f"/admin/serving/endpoint/{endpoint.pk}/change/"
+    page = client.get(url)
+    assert page.status_code == 200
+    response = client.post(url, {"name": endpoint.name, "description": "", "config": '{"max_batch_size": 100, '
+                                 '"log_inputs": true}', "follow_mode": "manual", "follow_strategy": "canary",
+                                 "bake_minutes": ""})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    endpoint.refresh_from_db()
+    assert endpoint.follow_mode == "manual"
+    assert AuditEvent.objects.filter(action="endpoint.updated", actor=admin_user).exists()
