@@ -32,7 +32,7 @@ class ServingConfig(AppConfig):
     # With lab sharing, anyone whose role predicts (data scientists' "try it",
     # lab software's keys) may use any lab endpoint; changing and deploying
     # stay with the endpoint's owner and the people they name.
-    lab_duties = ["serving.predict_endpoint"]
+    lab_duties = ["serving.predict_endpoint", "serving.send_feedback_endpoint"]
 
     def ready(self):
         from apps.core import events, navigation

@@ -19,6 +19,8 @@ def _edit(user, endpoint, **fields):
     client = Client()
     client.force_login(user)
     data = {"name": endpoint.name, "description": endpoint.description, "config": '{"max_batch_size": 20}',
+            "follow_mode": endpoint.follow_mode, "follow_strategy": endpoint.follow_strategy,
+            "bake_minutes": "" if endpoint.bake_minutes is None else endpoint.bake_minutes,
             "_save": "Save", **fields}
     return client.post(f"/admin/serving/endpoint/{endpoint.pk}/change/", data)
 
