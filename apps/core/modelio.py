@@ -110,6 +110,7 @@ def _platform_classes() -> list[type]:
     from sklearn.linear_model import LogisticRegression, Ridge, RidgeClassifier
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import (
+        FunctionTransformer,
         LabelBinarizer,
         LabelEncoder,
         MinMaxScaler,
@@ -124,6 +125,9 @@ def _platform_classes() -> list[type]:
     return [
         Pipeline, ColumnTransformer, SimpleImputer, StandardScaler, MinMaxScaler, RobustScaler, OneHotEncoder,
         LabelEncoder, LabelBinarizer,
+        # ColumnTransformer's "passthrough" becomes a FunctionTransformer
+        # without a function; any function it names is a FunctionNode, refused.
+        FunctionTransformer,
         LogisticRegression, RidgeClassifier, Ridge, SVC, SVR, CalibratedClassifierCV, _CalibratedClassifier,
         _SigmoidCalibration, RandomForestClassifier, RandomForestRegressor, DecisionTreeClassifier,
         DecisionTreeRegressor, Tree, GradientBoostingClassifier, GradientBoostingRegressor, DummyClassifier,

@@ -134,7 +134,9 @@ def model_version_upload(
         raise ValidationFailed("signature must be a JSON object.",
                                details={"fields": {"signature": ["Not an object."]}})
     handle = io.BytesIO(data) if isinstance(data, (bytes, bytearray)) else data
-    checked_sha256, _size = sha256_of(handle)
+    # The upload handler hashed the file while it streamed; load() re-reads
+    # it against that hash, and the stored copy must match it too.
+    checked_sha256 = getattr(data, "sha256", None) or sha256_of(handle)[0]
     model = modelio.load(handle, expected_sha256=checked_sha256)
     if not hasattr(model, "predict"):
         raise modelio.ModelFileError("The uploaded object has no predict method; upload a fitted estimator.")
