@@ -24,6 +24,7 @@ class CoreConfig(AppConfig):
     def ready(self):
         from django.db.models.signals import post_migrate
 
+        from apps.core import checks  # noqa: F401  (registers the settings checks)
         from apps.core.roles import sync_role_permissions_after_migrate
 
         post_migrate.connect(sync_role_permissions_after_migrate, dispatch_uid="core-sync-roles")

@@ -315,5 +315,14 @@ def sklearn_path_difference(*, model, signature: dict, records: list[dict], refe
     return max_difference(_outputs(predictor, columns, len(records), task), reference, task)
 
 
+def paths_difference(*, first, second, records: list[dict], signature: CompiledSignature, task: str) -> float:
+    """How far two predictors (the compiled ONNX file and the scikit-learn
+    fallback) answer apart on the same JSON records, measured like the
+    compiler's verification (:func:`max_difference`, ``second`` as reference)."""
+    columns = signature.columns(records)
+    n = len(records)
+    return max_difference(_outputs(first, columns, n, task), _outputs(second, columns, n, task), task)
+
+
 __all__ = ["DEFAULT_TOLERANCE", "CompileOutcome", "compile_model", "max_difference", "model_input_names",
-           "reference_outputs", "sklearn_path_difference"]
+           "paths_difference", "reference_outputs", "sklearn_path_difference"]

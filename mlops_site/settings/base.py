@@ -361,16 +361,12 @@ WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=5.0)
 # public addresses only (apps.registry.outbound).
 WEBHOOK_ALLOWED_HOSTS = env.list("WEBHOOK_ALLOWED_HOSTS", default=[])
 
-# Types a model file may contain beyond those skops trusts by default: exact
-# names, or module prefixes ending in ".". Anything else is refused on upload
-# and on load.
-MODEL_TRUSTED_TYPES = env.list("MODEL_TRUSTED_TYPES", default=[
-    "numpy.dtype",
-    "sklearn.",
-    "scipy.sparse.",
-    "collections.OrderedDict",
-    "builtins.slice",
-])
+# Model files (apps.core.modelio) may only instantiate the exact classes the
+# platform trains; this list adds exact scikit-learn estimator class names
+# (e.g. "sklearn.preprocessing._polynomial.PolynomialFeatures"). Prefixes,
+# functions and other module attributes are refused by a system check
+# (core.E001) at startup.
+MODEL_TRUSTED_TYPES = env.list("MODEL_TRUSTED_TYPES", default=[])
 
 # Training jobs (apps.experiments): threads per training task (workers scale
 # by processes), the hard time limit of one job in seconds, and how long a

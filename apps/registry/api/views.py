@@ -13,6 +13,7 @@ from apps.registry import selectors, services
 from apps.registry.api import serializers as s
 from apps.registry.filtersets import ModelVersionFilter, PromotionRequestFilter, WebhookDeliveryFilter
 from apps.registry.models import ModelVersion, PromotionRequest, RegisteredModel, WebhookSubscription
+from apps.registry.uploadhandlers import ModelFileUploadHandler
 
 NAME_PATTERN = r"[-a-z0-9_]+"
 ALIAS_PATTERN = r"[-a-z0-9_]+"
@@ -120,6 +121,13 @@ class ModelVersionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     parser_classes = [JSONParser, MultiPartParser, FormParser]
     ordering_fields = ["version", "created_at"]
 
+    def initialize_request(self, request, *args, **kwargs):
+        # Model files spool to disk, hashed and size-checked while streaming;
+        # the handler must be in place before anything (CSRF included) reads the body.
+        if request.method == "POST" and getattr(self, "action_map", {}).get("post") == "create":
+            request.upload_handlers = [ModelFileUploadHandler(request)]
+        return super().initialize_request(request, *args, **kwargs)
+
     def registered_model(self) -> RegisteredModel:
         if not hasattr(self, "_registered_model"):
             self._registered_model = selectors.registered_model_get(user=self.request.user, name=self.kwargs["name"],
@@ -156,7 +164,7 @@ class ModelVersionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
                 if dataset_version is None:
                     raise NotFound("Dataset version not found.")
             version = services.model_version_upload(
-                registered_model=model, actor=request.user, data=data.validated_data["file"].read(),
+                registered_model=model, actor=request.user, data=data.validated_data["file"],
                 signature=data.validated_data["signature"], input_example=data.validated_data["input_example"],
                 description=data.validated_data["description"], dataset_version=dataset_version,
             )

@@ -8,6 +8,7 @@ import json
 import threading
 import uuid
 from collections import OrderedDict
+from typing import BinaryIO
 
 from django.db import transaction
 
@@ -15,7 +16,7 @@ from apps.core import modelio
 from apps.core.errors import InvalidState, ValidationFailed
 from apps.core.permissions import require_perm
 from apps.core.services import audit_record
-from apps.core.storage import delete_quietly, open_artifact, store_file
+from apps.core.storage import delete_quietly, open_artifact, sha256_of, store_file
 from apps.registry.choices import RegistryEvent
 from apps.registry.models import ModelVersion, RegisteredModel
 from apps.registry.services._events import announce
@@ -64,16 +65,6 @@ def _clean_input_example(value) -> list:
     return value[:INPUT_EXAMPLE_MAX_ROWS]
 
 
-def _check_model_bytes(data: bytes) -> None:
-    """Only skops files whose every type is trusted (pickle/joblib refused)."""
-    bad = modelio.untrusted_types(data)
-    if bad:
-        raise modelio.ModelFileError(
-            f"The model file contains types that are not on the trusted list: {', '.join(sorted(bad))}.",
-            code="untrusted_model_types", details={"untrusted_types": sorted(bad)},
-        )
-
-
 def _create_version(*, registered_model: RegisteredModel, actor, **fields) -> ModelVersion:
     with transaction.atomic():
         # The row lock on the model serialises numbering: two registrations
@@ -110,7 +101,7 @@ def model_version_register(*, registered_model: RegisteredModel, run, actor, des
     if artifact is None:
         raise ValidationFailed(f"Run {run.pk} has no {MODEL_PATH} artifact to register.", code="no_model_artifact")
     data = read_run_artifact(run, MODEL_PATH)
-    _check_model_bytes(data)
+    modelio.check(data)
     signature = _json_or_none(read_run_artifact(run, SIGNATURE_PATH))
     task = signature.get("task") if isinstance(signature, dict) else None
     if task and task != registered_model.task_type:
@@ -128,26 +119,34 @@ def model_version_register(*, registered_model: RegisteredModel, run, actor, des
 
 
 def model_version_upload(
-    *, registered_model: RegisteredModel, actor, data: bytes, signature: dict, input_example=None,
+    *, registered_model: RegisteredModel, actor, data: bytes | BinaryIO, signature: dict, input_example=None,
     description: str = "", dataset_version=None,
 ) -> ModelVersion:
-    """Version N from an uploaded file. Only skops archives whose types are
-    all trusted are accepted; a pickle or joblib file is refused with a 400
-    that says why. No platform training job trained it, so its metric and
-    regression gates fail until an Approver sets the model's evaluation
+    """Version N from an uploaded file (bytes, or a file object such as the
+    upload spooled to disk, which is never read into memory whole). Only
+    skops archives naming nothing but trusted classes are accepted; a pickle
+    or joblib file is refused with a 400 that says why, and a refused file
+    leaves nothing stored. No platform training job trained it, so its metric
+    and regression gates fail until an Approver sets the model's evaluation
     dataset version (or an Admin overrides them)."""
     _require_register(actor, registered_model)
     if not isinstance(signature, dict):
         raise ValidationFailed("signature must be a JSON object.",
                                details={"fields": {"signature": ["Not an object."]}})
-    _check_model_bytes(data)
-    model = modelio.loads(data)
+    handle = io.BytesIO(data) if isinstance(data, (bytes, bytearray)) else data
+    # The upload handler hashed the file while it streamed; load() re-reads
+    # it against that hash, and the stored copy must match it too.
+    checked_sha256 = getattr(data, "sha256", None) or sha256_of(handle)[0]
+    model = modelio.load(handle, expected_sha256=checked_sha256)
     if not hasattr(model, "predict"):
         raise modelio.ModelFileError("The uploaded object has no predict method; upload a fitted estimator.")
     if dataset_version is not None:
         require_perm(actor, "datasets.view_dataset", dataset_version.dataset)
-    stored = store_file(io.BytesIO(data), f"registry/{registered_model.name}/{uuid.uuid4().hex}.skops")
+    stored = store_file(handle, f"registry/{registered_model.name}/{uuid.uuid4().hex}.skops")
     try:
+        if stored.sha256 != checked_sha256:
+            raise modelio.ModelFileError("The uploaded file changed while it was being stored; upload it again.",
+                                         code="model_hash_mismatch")
         return _create_version(
             registered_model=registered_model, actor=actor, description=description or "",
             dataset_version=dataset_version, artifact=stored.name, sha256=stored.sha256, size_bytes=stored.size,

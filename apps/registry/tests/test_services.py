@@ -125,7 +125,7 @@ def test_skops_files_with_untrusted_types_are_refused(people, data, make_run, re
     run = make_run(model_bytes=modelio.dumps(sneaky), metrics={"test_roc_auc": 0.9})
     with pytest.raises(modelio.ModelFileError) as caught:
         register(registered, run, people.scientist)
-    assert caught.value.code == "untrusted_model_types"
+    assert caught.value.code == "invalid_model_file"
     assert any("_identity" in t for t in caught.value.details["untrusted_types"])
 
 

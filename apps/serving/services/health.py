@@ -17,7 +17,13 @@ from django.utils import timezone
 from apps.core import modelio
 from apps.core.storage import open_artifact, store_file
 from apps.serving.choices import ServingPath
-from apps.serving.compiler import compile_model, reference_outputs, sklearn_path_difference
+from apps.serving.compiler import (
+    DEFAULT_TOLERANCE,
+    compile_model,
+    paths_difference,
+    reference_outputs,
+    sklearn_path_difference,
+)
 from apps.serving.models import Deployment
 from apps.serving.predictors import OnnxPredictor, SklearnPredictor, model_input_names
 from apps.serving.signature import CompiledSignature, InstanceError, SignatureError
@@ -145,6 +151,18 @@ def deployment_health_check(*, deployment: Deployment) -> HealthResult:
     result.serving_path = predictor.serving_path
     result.serving_path_reason = outcome.reason
     health["serving_path"] = predictor.serving_path
+    if predictor.serving_path == ServingPath.ONNX:
+        # The stored file is what the runtime serves; scikit-learn is what
+        # answers if it cannot (and what was approved). They must agree.
+        try:
+            diff = paths_difference(first=predictor, second=SklearnPredictor(model, signature=signature, task=task),
+                                    records=records, signature=signature, task=task)
+        except Exception as exc:  # the compiled file cannot answer the rows it was verified on
+            return fail(f"the compiled ONNX file failed on the verification rows: {type(exc).__name__}: {exc}"[:500])
+        health["onnx_vs_sklearn_max_abs_diff"] = diff
+        if not diff <= DEFAULT_TOLERANCE:
+            return fail(f"the ONNX and scikit-learn paths disagree on {len(records)} verification rows "
+                        f"(max difference {diff:.2e} > {DEFAULT_TOLERANCE:g})")
 
     smoke = [_json_record(r) for r in (version.input_example or [])] or records[:5]
     if not smoke:

@@ -116,7 +116,9 @@ def test_immediate_deployment_is_health_checked_compiled_and_takes_all_traffic(e
     assert {"deployment.created", "deployment.health_checked", "deployment.promoted"} <= actions
 
 
-def test_a_version_onnx_cannot_express_is_served_by_sklearn_and_says_why(engineer):
+def test_a_version_onnx_cannot_express_is_served_by_sklearn_and_says_why(engineer, settings):
+    # LabelSpreading is no class the platform trains: it loads only when trusted by its exact name.
+    settings.MODEL_TRUSTED_TYPES = ["sklearn.semi_supervised._label_propagation.LabelSpreading"]
     version = make_model_version(owner=engineer, stage=Stage.PRODUCTION, estimator="label_spreading")
     endpoint = make_endpoint(owner=engineer)
     deployment = deploy(endpoint=endpoint, version=version, actor=engineer)
@@ -125,6 +127,27 @@ def test_a_version_onnx_cannot_express_is_served_by_sklearn_and_says_why(enginee
     assert deployment.health["compile"]["attempts"][0]["ok"] is False
     answer = services.predict(route=runtime.route(endpoint.slug), payload={"instances": version.input_example})
     assert answer["serving_path"] == "sklearn" and len(answer["predictions"]) == len(version.input_example)
+
+
+def test_a_version_whose_onnx_and_sklearn_paths_disagree_fails_the_health_check(engineer, versions,
+                                                                                monkeypatch):
+    """The compiled file the runtime will serve must answer like the
+    scikit-learn fallback on the verification rows (within 1e-5)."""
+    from apps.serving.services import health
+
+    class DriftingOnnx(health.OnnxPredictor):
+        def raw_outputs(self, columns, n):
+            raw = super().raw_outputs(columns, n).copy()
+            raw[:, 0] += 0.01
+            raw[:, 1] -= 0.01
+            return raw
+
+    monkeypatch.setattr(health, "OnnxPredictor", DriftingOnnx)
+    v1, _ = versions
+    deployment = deploy(endpoint=make_endpoint(owner=engineer), version=v1, actor=engineer)
+    assert (deployment.status, deployment.traffic_weight) == ("failed", 0)
+    assert "ONNX and scikit-learn paths disagree" in deployment.status_reason
+    assert deployment.health["onnx_vs_sklearn_max_abs_diff"] == pytest.approx(0.01, abs=1e-4)
 
 
 def test_a_model_file_that_does_not_match_its_hash_fails_the_health_check(engineer, versions):
