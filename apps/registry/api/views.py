@@ -8,14 +8,17 @@ from rest_framework.response import Response
 
 from apps.core.errors import NotFound
 from apps.core.middleware import max_body_size
+from apps.core.schema import ID_PATTERN, NUMBER_PATTERN
 from apps.core.storage import open_artifact
 from apps.registry import selectors, services
 from apps.registry.api import serializers as s
 from apps.registry.filtersets import ModelVersionFilter, PromotionRequestFilter, WebhookDeliveryFilter
 from apps.registry.models import ModelVersion, PromotionRequest, RegisteredModel, WebhookSubscription
 
-NAME_PATTERN = r"[-a-z0-9_]+"
-ALIAS_PATTERN = r"[-a-z0-9_]+"
+# What the services accept (slugs), bounded by the columns' lengths: anything
+# else is no route, a 404, before it reaches a query.
+NAME_PATTERN = r"[-a-z0-9_]{1,100}"
+ALIAS_PATTERN = r"[-a-z0-9_]{1,50}"
 
 
 def _created(data) -> Response:
@@ -101,7 +104,7 @@ class ModelVersionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     queryset = ModelVersion.objects.none()
     serializer_class = s.ModelVersionSerializer
     lookup_field = "version"
-    lookup_value_regex = r"\d+"
+    lookup_value_regex = NUMBER_PATTERN
     filterset_class = ModelVersionFilter
     parser_classes = [JSONParser, MultiPartParser, FormParser]
     ordering_fields = ["version", "created_at"]
@@ -214,6 +217,7 @@ class TransitionRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
 
     queryset = PromotionRequest.objects.none()
     serializer_class = s.PromotionRequestSerializer
+    lookup_value_regex = ID_PATTERN
     filterset_class = PromotionRequestFilter
     ordering_fields = ["created_at", "decided_at"]
 
@@ -259,6 +263,7 @@ class WebhookViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
 
     queryset = WebhookSubscription.objects.none()
     serializer_class = s.WebhookSubscriptionSerializer
+    lookup_value_regex = ID_PATTERN
 
     def get_queryset(self):
         return selectors.webhook_list(user=self.request.user)

@@ -6,11 +6,12 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from apps.core.permissions import require_perm
+from apps.core.schema import ID_PATTERN
 from apps.serving import selectors, services
 from apps.serving.api import serializers as s
 from apps.serving.models import Deployment, Endpoint, RolloutEvent
 
-SLUG_PATTERN = r"[-a-z0-9]+"
+SLUG_PATTERN = r"[-a-z0-9]{1,100}"
 DRY_RUN = OpenApiParameter("dry_run", OpenApiTypes.BOOL, description=(
     "Validate and return the manifests the deployment backend would apply, creating nothing."))
 WINDOW = OpenApiParameter("window", OpenApiTypes.STR, description="Time window: 90s, 15m (default), 2h, 1d.")
@@ -110,6 +111,7 @@ class DeploymentViewSet(viewsets.ReadOnlyModelViewSet):
 
     queryset = Deployment.objects.none()
     serializer_class = s.DeploymentSerializer
+    lookup_value_regex = ID_PATTERN
     filterset_fields = ["status", "rollout_state", "strategy", "endpoint__slug"]
     ordering_fields = ["created_at"]
 
