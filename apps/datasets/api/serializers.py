@@ -1,6 +1,7 @@
 from django.urls import reverse
 from rest_framework import serializers
 
+from apps.core.api.fields import IdField
 from apps.datasets.choices import Severity, TaskHint
 from apps.datasets.models import Dataset, DatasetVersion, Expectation
 
@@ -75,7 +76,7 @@ class DatasetVersionUploadSerializer(serializers.Serializer):
     file = serializers.FileField(allow_empty_file=True,
                                  help_text="CSV, TSV or Parquet; the extension decides the format.")
     note = serializers.CharField(required=False, allow_blank=True, default="")
-    parent = serializers.IntegerField(required=False, allow_null=True, default=None,
+    parent = IdField(required=False, allow_null=True, default=None,
                                       help_text="Id of the version this one derives from.")
 
 

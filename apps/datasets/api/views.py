@@ -102,7 +102,8 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
 
     @extend_schema(methods=["GET"], request=None, responses=s.ExpectationSerializer(many=True))
     @extend_schema(methods=["POST"], request=s.ExpectationWriteSerializer, responses={201: s.ExpectationSerializer})
-    @action(detail=True, methods=["get", "post"], url_path="expectations")
+    # A plain list, neither paginated nor filtered (the schema says so too).
+    @action(detail=True, methods=["get", "post"], url_path="expectations", pagination_class=None, filter_backends=[])
     def expectations(self, request, pk=None):
         dataset = self.get_object()
         if request.method == "GET":

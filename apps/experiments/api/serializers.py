@@ -9,6 +9,7 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from apps.core.api.fields import MAX_NUMBER, IdField
 from apps.experiments.choices import JobStatus, RunStatus, TaskType
 from apps.experiments.models import Artifact, Experiment, Run, TrainingJob
 
@@ -131,11 +132,13 @@ def run_payloads(runs) -> list[dict]:
 
 
 class RunCreateSerializer(serializers.Serializer):
-    experiment_id = serializers.IntegerField(required=False)
+    """Give ``experiment_id`` or ``experiment`` (its name): one of the two is required."""
+
+    experiment_id = IdField(required=False)
     experiment = serializers.CharField(required=False, help_text="Experiment name, instead of experiment_id.")
     name = serializers.CharField(required=False, allow_blank=True, default="", max_length=250)
-    parent_run_id = serializers.IntegerField(required=False, allow_null=True)
-    dataset_version_id = serializers.IntegerField(required=False, allow_null=True)
+    parent_run_id = IdField(required=False, allow_null=True)
+    dataset_version_id = IdField(required=False, allow_null=True)
     source_version = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
     note = serializers.CharField(required=False, allow_blank=True, default="")
     tags = StringMapField(required=False, default=dict)
@@ -187,7 +190,7 @@ class LogBatchResultSerializer(serializers.Serializer):
 
 
 class RunSearchSerializer(serializers.Serializer):
-    experiment_ids = serializers.ListField(child=serializers.IntegerField(), required=False, allow_null=True,
+    experiment_ids = serializers.ListField(child=IdField(), required=False, allow_null=True,
                                            help_text="One or many; all experiments you may view when absent.")
     filter = serializers.CharField(required=False, allow_blank=True, default="")
     order_by = serializers.ListField(child=serializers.CharField(), required=False, default=list)
@@ -246,14 +249,16 @@ class SplitSerializer(serializers.Serializer):
 class SearchSpecSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=["grid", "random"])
     space = serializers.DictField(child=serializers.JSONField())
-    n_iter = serializers.IntegerField(required=False, default=10, min_value=1)
+    n_iter = serializers.IntegerField(required=False, default=10, min_value=1, max_value=MAX_NUMBER)
     metric = serializers.CharField(required=False, allow_blank=True, default="")
 
 
 class TrainingJobCreateSerializer(serializers.Serializer):
-    experiment_id = serializers.IntegerField(required=False)
+    """Give ``experiment_id`` or ``experiment`` (its name): one of the two is required."""
+
+    experiment_id = IdField(required=False)
     experiment = serializers.CharField(required=False, help_text="Experiment name, instead of experiment_id.")
-    dataset_version_id = serializers.IntegerField()
+    dataset_version_id = IdField()
     target_column = serializers.CharField(required=False, allow_blank=True, default="",
                                           help_text="Defaults to the dataset's target column.")
     task = serializers.ChoiceField(choices=TaskType.choices, required=False, allow_null=True, default=None)

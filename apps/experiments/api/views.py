@@ -146,7 +146,8 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
     @extend_schema(methods=["POST"], request={"multipart/form-data": s.ArtifactUploadSerializer},
                    responses={201: s.ArtifactSerializer})
     @max_body_size("MODEL_MAX_UPLOAD_SIZE")
-    @action(detail=True, methods=["get", "post"], parser_classes=[MultiPartParser, FormParser, JSONParser])
+    @action(detail=True, methods=["get", "post"], parser_classes=[MultiPartParser, FormParser, JSONParser],
+            pagination_class=None, filter_backends=[])  # a plain list, as the schema says
     def artifacts(self, request, pk=None):
         run = selectors.run_get(user=request.user, pk=pk)
         if request.method == "GET":

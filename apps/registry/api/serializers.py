@@ -1,9 +1,11 @@
 import json
 
+from django.core.validators import RegexValidator
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from apps.core.api.fields import MAX_NUMBER, IdField
 from apps.registry.choices import PromotionStage
 from apps.registry.models import (
     ModelAlias,
@@ -49,8 +51,14 @@ class RegisteredModelSerializer(serializers.ModelSerializer):
         return {a.alias: a.version.version for a in obj.aliases.all()}
 
 
+# What registered_model_create accepts (a slug), stated here so the schema shows it.
+MODEL_NAME = RegexValidator(r"^[a-z0-9](?:[a-z0-9_-]{0,98}[a-z0-9])?$",
+                            "Lower-case letters, digits, hyphens and underscores, e.g. sample-qc.")
+
+
 class RegisteredModelCreateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=100)
+    name = serializers.CharField(max_length=100, validators=[MODEL_NAME],
+                                 help_text="A slug such as sample-qc (no double hyphens).")
     description = serializers.CharField(required=False, allow_blank=True, default="")
     task_type = serializers.ChoiceField(choices=RegisteredModel._meta.get_field("task_type").choices)
     quality_gates = serializers.JSONField(required=False, default=dict, help_text=(
@@ -102,7 +110,7 @@ class ModelVersionSerializer(serializers.ModelSerializer):
 
 
 class ModelVersionRegisterSerializer(serializers.Serializer):
-    run_id = serializers.IntegerField(help_text="A finished run with a model/model.skops artifact.")
+    run_id = IdField(help_text="A finished run with a model/model.skops artifact.")
     description = serializers.CharField(required=False, allow_blank=True, default="")
 
 
@@ -111,7 +119,7 @@ class ModelVersionUploadSerializer(serializers.Serializer):
     signature = JSONStringOrValueField(help_text='{"inputs": [{"name", "type"}], "target", "task"}')
     input_example = JSONStringOrValueField(required=False, default=list)
     description = serializers.CharField(required=False, allow_blank=True, default="")
-    dataset_version_id = serializers.IntegerField(required=False, allow_null=True, default=None)
+    dataset_version_id = IdField(required=False, allow_null=True, default=None)
 
 
 class ModelVersionUpdateSerializer(serializers.Serializer):
@@ -142,7 +150,7 @@ class ModelAliasSerializer(serializers.ModelSerializer):
 
 
 class ModelAliasSetSerializer(serializers.Serializer):
-    version = serializers.IntegerField(min_value=1)
+    version = serializers.IntegerField(min_value=1, max_value=MAX_NUMBER)
 
 
 # --- Promotion requests -------------------------------------------------------------------
@@ -204,7 +212,7 @@ class WebhookCreatedSerializer(WebhookSubscriptionSerializer):
         read_only_fields = fields
 
 
-@extend_schema_field({"type": "array", "items": {"type": "string"}})
+@extend_schema_field({"type": "array", "items": {"type": "string", "pattern": r"^[a-z0-9_]+(\.[a-z0-9_]+)+$"}})
 class EventListField(serializers.JSONField):
     pass
 

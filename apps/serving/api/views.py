@@ -19,7 +19,7 @@ WINDOW = OpenApiParameter("window", OpenApiTypes.STR, description="Time window: 
 
 class EndpointViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Prediction endpoints, looked up by slug. ``POST .../predict/`` answers
-    predictions (see docs/serving.md: it is a lean view outside this schema);
+    predictions (a lean view outside DRF, documented by api/contract.py);
     ``deployments`` starts rollouts; ``feedback`` sends ground truth;
     ``metrics`` gives live numbers."""
 
