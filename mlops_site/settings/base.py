@@ -304,7 +304,9 @@ SPECTACULAR_SETTINGS = {
                             "WebhookDeliveryStatusEnum": "apps.registry.choices.DeliveryStatus",
                             "TaskTypeEnum": "apps.registry.choices.ModelTaskType",
                             "RunStatusEnum": "apps.experiments.choices.RunStatus",
-                            "TrainingJobStatusEnum": "apps.experiments.choices.JobStatus"},
+                            "TrainingJobStatusEnum": "apps.experiments.choices.JobStatus",
+                            "ExpectationKindEnum": "apps.datasets.choices.ExpectationKind",
+                            "ExpectationSeverityEnum": "apps.datasets.choices.Severity"},
     "APPEND_COMPONENTS": {
         "securitySchemes": {
             "ApiKeyAuth": {

@@ -11,6 +11,7 @@ from rest_framework import serializers
 
 from apps.core.api.fields import MAX_NUMBER, IdField
 from apps.experiments.choices import JobStatus, RunStatus, TaskType
+from apps.experiments.estimators import ESTIMATORS
 from apps.experiments.models import Artifact, Experiment, Run, TrainingJob
 
 _STRING_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
@@ -239,6 +240,11 @@ class MetricHistorySerializer(serializers.Serializer):
 
 # --- Training jobs ------------------------------------------------------------------
 
+@extend_schema_field({"type": "string", "enum": list(ESTIMATORS)})
+class EstimatorField(serializers.CharField):
+    """The allow-list shown in the schema; the service checks it and names the field in its 400."""
+
+
 class SplitSerializer(serializers.Serializer):
     test_size = serializers.FloatField(required=False, default=0.2)
     validation_size = serializers.FloatField(required=False, default=0.1)
@@ -262,7 +268,7 @@ class TrainingJobCreateSerializer(serializers.Serializer):
     target_column = serializers.CharField(required=False, allow_blank=True, default="",
                                           help_text="Defaults to the dataset's target column.")
     task = serializers.ChoiceField(choices=TaskType.choices, required=False, allow_null=True, default=None)
-    estimator = serializers.CharField()
+    estimator = EstimatorField(help_text="From the allow-list.")
     hyperparameters = serializers.DictField(child=serializers.JSONField(), required=False, default=dict)
     split = SplitSerializer(required=False)
     cv_folds = serializers.IntegerField(required=False, default=0, min_value=0, max_value=20)
