@@ -4,6 +4,7 @@ serializers read what selectors attached; input serializers only parse."""
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.validators import RegexValidator
 from django.urls import reverse
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
@@ -163,15 +164,19 @@ class RunFinishSerializer(serializers.Serializer):
     reason = serializers.CharField(required=False, allow_blank=True, default="")
 
 
+# The service's KEY_RE, shown in the schema (these serializers only document the body).
+METRIC_KEY = RegexValidator(r"^[A-Za-z0-9_\-. :/]{1,250}$")
+
+
 class MetricInSerializer(serializers.Serializer):
-    key = serializers.CharField()
+    key = serializers.CharField(validators=[METRIC_KEY])
     value = serializers.FloatField(help_text="Finite; NaN and infinity are refused.")
     step = serializers.IntegerField(required=False, default=0)
     timestamp = TimeField(required=False)
 
 
 class KeyValueSerializer(serializers.Serializer):
-    key = serializers.CharField()
+    key = serializers.CharField(validators=[METRIC_KEY])
     value = serializers.CharField(allow_blank=True)
 
 

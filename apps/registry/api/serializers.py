@@ -56,6 +56,9 @@ MODEL_NAME = RegexValidator(r"^[a-z0-9](?:[a-z0-9_-]{0,98}[a-z0-9])?$",
                             "Lower-case letters, digits, hyphens and underscores, e.g. sample-qc.")
 
 
+WEBHOOK_URL = RegexValidator(r"^https?://[^/\s?#]+", "Only http and https URLs with a host are allowed.")
+
+
 class RegisteredModelCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100, validators=[MODEL_NAME],
                                  help_text="A slug such as sample-qc (no double hyphens).")
@@ -219,7 +222,8 @@ class EventListField(serializers.JSONField):
 
 class WebhookCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100)
-    url = serializers.CharField(max_length=500, help_text="http:// or https:// only; redirects are not followed.")
+    url = serializers.CharField(max_length=500, validators=[WEBHOOK_URL],
+                                help_text="http:// or https:// only; redirects are not followed.")
     registered_model = serializers.CharField(required=False, allow_null=True, default=None,
                                              help_text="A model name; empty for every model.")
     events = EventListField(required=False, default=list, help_text="Event names; empty for every event.")
@@ -230,7 +234,7 @@ class WebhookCreateSerializer(serializers.Serializer):
 
 class WebhookUpdateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100, required=False)
-    url = serializers.CharField(max_length=500, required=False)
+    url = serializers.CharField(max_length=500, required=False, validators=[WEBHOOK_URL])
     events = EventListField(required=False)
     secret = serializers.CharField(required=False, write_only=True)
     is_active = serializers.BooleanField(required=False)
