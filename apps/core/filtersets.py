@@ -1,6 +1,20 @@
 import django_filters
+from django import forms
 
+from apps.core.api.fields import MAX_ID
 from apps.core.models import AuditEvent
+
+
+class IdFilter(django_filters.NumberFilter):
+    """An id in a query string: a whole number within the key's range, else
+    a 400 (a larger number would overflow in the query)."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("min_value", 0)
+        kwargs.setdefault("max_value", MAX_ID)
+        super().__init__(*args, **kwargs)
 
 
 class AuditEventFilter(django_filters.FilterSet):

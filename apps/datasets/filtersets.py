@@ -1,5 +1,6 @@
 import django_filters
 
+from apps.core.filtersets import IdFilter
 from apps.datasets.choices import TaskHint, VersionStatus
 from apps.datasets.models import Dataset, DatasetVersion
 
@@ -16,7 +17,7 @@ class DatasetFilter(django_filters.FilterSet):
 
 
 class DatasetVersionFilter(django_filters.FilterSet):
-    dataset = django_filters.NumberFilter(field_name="dataset_id")
+    dataset = IdFilter(field_name="dataset_id")
     status = django_filters.ChoiceFilter(choices=VersionStatus.choices)
     sha256 = django_filters.CharFilter(field_name="sha256")
 

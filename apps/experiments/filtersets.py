@@ -1,5 +1,6 @@
 import django_filters
 
+from apps.core.filtersets import IdFilter
 from apps.experiments.choices import JobStatus, RunStatus
 from apps.experiments.models import Experiment, Run, TrainingJob
 
@@ -14,9 +15,9 @@ class ExperimentFilter(django_filters.FilterSet):
 
 
 class RunFilter(django_filters.FilterSet):
-    experiment_id = django_filters.NumberFilter(field_name="experiment_id")
+    experiment_id = IdFilter(field_name="experiment_id")
     status = django_filters.ChoiceFilter(choices=RunStatus.choices)
-    parent_run_id = django_filters.NumberFilter(field_name="parent_id")
+    parent_run_id = IdFilter(field_name="parent_id")
     top_level = django_filters.BooleanFilter(field_name="parent", lookup_expr="isnull",
                                              help_text="Only runs without a parent.")
 
@@ -27,8 +28,8 @@ class RunFilter(django_filters.FilterSet):
 
 class TrainingJobFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=JobStatus.choices)
-    experiment_id = django_filters.NumberFilter(field_name="run__experiment_id")
-    parent_job_id = django_filters.NumberFilter(field_name="parent_id")
+    experiment_id = IdFilter(field_name="run__experiment_id")
+    parent_job_id = IdFilter(field_name="parent_id")
     top_level = django_filters.BooleanFilter(field_name="parent", lookup_expr="isnull")
 
     class Meta:

@@ -278,7 +278,7 @@ REST_FRAMEWORK = {
         "django_filters.rest_framework.DjangoFilterBackend",
         "rest_framework.filters.OrderingFilter",
     ],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "apps.core.schema.ApiAutoSchema",
     "EXCEPTION_HANDLER": "apps.core.errors.api_exception_handler",
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
@@ -308,6 +308,9 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
+    # Path parameters state what their route matches (apps/core/schema.py does ids).
+    "PREPROCESSING_HOOKS": ["apps.core.schema.add_schema_only_endpoints"],
+    "PATH_CONVERTER_OVERRIDES": {"slug": {"type": "string", "pattern": "^[-a-zA-Z0-9_]+$"}},
     # Several apps have a "status" field with their own choices; name each set.
     "ENUM_NAME_OVERRIDES": {"DeploymentStatusEnum": "apps.serving.choices.DeploymentStatus",
                             "PromotionStageEnum": "apps.registry.choices.PromotionStage",
@@ -315,7 +318,9 @@ SPECTACULAR_SETTINGS = {
                             "WebhookDeliveryStatusEnum": "apps.registry.choices.DeliveryStatus",
                             "TaskTypeEnum": "apps.registry.choices.ModelTaskType",
                             "RunStatusEnum": "apps.experiments.choices.RunStatus",
-                            "TrainingJobStatusEnum": "apps.experiments.choices.JobStatus"},
+                            "TrainingJobStatusEnum": "apps.experiments.choices.JobStatus",
+                            "ExpectationKindEnum": "apps.datasets.choices.ExpectationKind",
+                            "ExpectationSeverityEnum": "apps.datasets.choices.Severity"},
     "APPEND_COMPONENTS": {
         "securitySchemes": {
             "ApiKeyAuth": {

@@ -1,8 +1,9 @@
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
+from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
 from rest_framework_simplejwt.views import TokenObtainPairView
 
 from apps.core import selectors, services
@@ -17,8 +18,15 @@ from apps.core.api.serializers import (
 from apps.core.filtersets import AuditEventFilter
 from apps.core.models import ApiKey, AuditEvent
 from apps.core.permissions import require_perm
+from apps.core.schema import ID_PATTERN, ErrorSerializer
 
 
+@extend_schema_view(post=extend_schema(responses={
+    200: TokenObtainPairSerializer,
+    400: OpenApiResponse(ErrorSerializer, description="Username or password missing."),
+    401: OpenApiResponse(ErrorSerializer, description="No active account with these credentials."),
+    429: OpenApiResponse(ErrorSerializer, description="Too many failed attempts for this username and address."),
+}))
 class TokenObtainView(TokenObtainPairView):
     """Exchange a username and password for a JWT access/refresh pair.
     Repeated failures lock the (username, address) pair for a while (429)."""
@@ -39,6 +47,7 @@ class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Des
 
     queryset = ApiKey.objects.none()  # for the schema; get_queryset scopes to the user
     serializer_class = ApiKeySerializer
+    lookup_value_regex = ID_PATTERN
     filterset_fields = ["revoked_at"]
     ordering_fields = ["created_at", "last_used_at"]
 
@@ -71,6 +80,7 @@ class AuditEventViewSet(viewsets.ReadOnlyModelViewSet):
 
     queryset = AuditEvent.objects.none()
     serializer_class = AuditEventSerializer
+    lookup_value_regex = ID_PATTERN
     filterset_class = AuditEventFilter
     ordering_fields = ["created_at"]
 

@@ -1,7 +1,8 @@
 from django.urls import reverse
 from rest_framework import serializers
 
-from apps.datasets.choices import Severity, TaskHint
+from apps.core.api.fields import IdField
+from apps.datasets.choices import ExpectationKind, Severity, TaskHint
 from apps.datasets.models import Dataset, DatasetVersion, Expectation
 
 
@@ -75,7 +76,7 @@ class DatasetVersionUploadSerializer(serializers.Serializer):
     file = serializers.FileField(allow_empty_file=True,
                                  help_text="CSV, TSV or Parquet; the extension decides the format.")
     note = serializers.CharField(required=False, allow_blank=True, default="")
-    parent = serializers.IntegerField(required=False, allow_null=True, default=None,
+    parent = IdField(required=False, allow_null=True, default=None,
                                       help_text="Id of the version this one derives from.")
 
 
@@ -107,18 +108,20 @@ class ExpectationSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+# Named enums on input (ENUM_NAME_OVERRIDES), so clients see the allowed values.
 class ExpectationWriteSerializer(serializers.Serializer):
-    kind = serializers.CharField(max_length=30, help_text=KIND_HELP)
+    kind = serializers.ChoiceField(choices=ExpectationKind.choices, help_text=KIND_HELP)
     column = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     params = serializers.JSONField(required=False, default=dict)
-    severity = serializers.CharField(max_length=10, required=False, default=Severity.ERROR, help_text=SEVERITY_HELP)
+    severity = serializers.ChoiceField(choices=Severity.choices, required=False, default=Severity.ERROR,
+                                       help_text=SEVERITY_HELP)
 
 
 class ExpectationPatchSerializer(serializers.Serializer):
-    kind = serializers.CharField(max_length=30, required=False, help_text=KIND_HELP)
+    kind = serializers.ChoiceField(choices=ExpectationKind.choices, required=False, help_text=KIND_HELP)
     column = serializers.CharField(max_length=200, required=False, allow_blank=True)
     params = serializers.JSONField(required=False)
-    severity = serializers.CharField(max_length=10, required=False, help_text=SEVERITY_HELP)
+    severity = serializers.ChoiceField(choices=Severity.choices, required=False, help_text=SEVERITY_HELP)
 
 
 class FeatureSpecSerializer(serializers.Serializer):

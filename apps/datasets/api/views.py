@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from apps.core.errors import NotFound, ValidationFailed
 from apps.core.middleware import max_body_size
 from apps.core.permissions import require_perm
+from apps.core.schema import ID_PATTERN
 from apps.core.storage import open_artifact
 from apps.core.usercontent import user_content_response
 from apps.datasets import selectors, services
@@ -29,6 +30,7 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
 
     queryset = Dataset.objects.none()  # for the schema; get_queryset scopes to the user
     serializer_class = s.DatasetSerializer
+    lookup_value_regex = ID_PATTERN
     filterset_class = DatasetFilter
     ordering_fields = ["name", "created_at", "updated_at"]
     parser_classes = [JSONParser, MultiPartParser, FormParser]
@@ -100,7 +102,8 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
 
     @extend_schema(methods=["GET"], request=None, responses=s.ExpectationSerializer(many=True))
     @extend_schema(methods=["POST"], request=s.ExpectationWriteSerializer, responses={201: s.ExpectationSerializer})
-    @action(detail=True, methods=["get", "post"], url_path="expectations")
+    # A plain list, neither paginated nor filtered (the schema says so too).
+    @action(detail=True, methods=["get", "post"], url_path="expectations", pagination_class=None, filter_backends=[])
     def expectations(self, request, pk=None):
         dataset = self.get_object()
         if request.method == "GET":
@@ -120,7 +123,7 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     @extend_schema(methods=["GET"], request=None, responses=s.ExpectationSerializer)
     @extend_schema(methods=["PATCH"], request=s.ExpectationPatchSerializer, responses=s.ExpectationSerializer)
     @extend_schema(methods=["DELETE"], request=None, responses={204: None})
-    @action(detail=True, methods=["get", "patch", "delete"], url_path=r"expectations/(?P<expectation_id>\d+)")
+    @action(detail=True, methods=["get", "patch", "delete"], url_path=rf"expectations/(?P<expectation_id>{ID_PATTERN})")
     def expectation(self, request, pk=None, expectation_id=None):
         dataset = self.get_object()
         expectation = self._expectation(dataset, expectation_id)
@@ -157,6 +160,7 @@ class DatasetVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vi
 
     queryset = DatasetVersion.objects.none()
     serializer_class = s.DatasetVersionSerializer
+    lookup_value_regex = ID_PATTERN
     filterset_class = DatasetVersionFilter
     ordering_fields = ["created_at", "version", "quality_score"]
 

@@ -4,12 +4,15 @@ serializers read what selectors attached; input serializers only parse."""
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.validators import RegexValidator
 from django.urls import reverse
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from apps.core.api.fields import MAX_NUMBER, IdField
 from apps.experiments.choices import JobStatus, RunStatus, TaskType
+from apps.experiments.estimators import ESTIMATORS
 from apps.experiments.models import Artifact, Experiment, Run, TrainingJob
 
 _STRING_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
@@ -131,11 +134,13 @@ def run_payloads(runs) -> list[dict]:
 
 
 class RunCreateSerializer(serializers.Serializer):
-    experiment_id = serializers.IntegerField(required=False)
+    """Give ``experiment_id`` or ``experiment`` (its name): one of the two is required."""
+
+    experiment_id = IdField(required=False)
     experiment = serializers.CharField(required=False, help_text="Experiment name, instead of experiment_id.")
     name = serializers.CharField(required=False, allow_blank=True, default="", max_length=250)
-    parent_run_id = serializers.IntegerField(required=False, allow_null=True)
-    dataset_version_id = serializers.IntegerField(required=False, allow_null=True)
+    parent_run_id = IdField(required=False, allow_null=True)
+    dataset_version_id = IdField(required=False, allow_null=True)
     source_version = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
     note = serializers.CharField(required=False, allow_blank=True, default="")
     tags = StringMapField(required=False, default=dict)
@@ -159,15 +164,19 @@ class RunFinishSerializer(serializers.Serializer):
     reason = serializers.CharField(required=False, allow_blank=True, default="")
 
 
+# The service's KEY_RE, shown in the schema (these serializers only document the body).
+METRIC_KEY = RegexValidator(r"^[A-Za-z0-9_\-. :/]{1,250}$")
+
+
 class MetricInSerializer(serializers.Serializer):
-    key = serializers.CharField()
+    key = serializers.CharField(validators=[METRIC_KEY])
     value = serializers.FloatField(help_text="Finite; NaN and infinity are refused.")
     step = serializers.IntegerField(required=False, default=0)
     timestamp = TimeField(required=False)
 
 
 class KeyValueSerializer(serializers.Serializer):
-    key = serializers.CharField()
+    key = serializers.CharField(validators=[METRIC_KEY])
     value = serializers.CharField(allow_blank=True)
 
 
@@ -187,7 +196,7 @@ class LogBatchResultSerializer(serializers.Serializer):
 
 
 class RunSearchSerializer(serializers.Serializer):
-    experiment_ids = serializers.ListField(child=serializers.IntegerField(), required=False, allow_null=True,
+    experiment_ids = serializers.ListField(child=IdField(), required=False, allow_null=True,
                                            help_text="One or many; all experiments you may view when absent.")
     filter = serializers.CharField(required=False, allow_blank=True, default="")
     order_by = serializers.ListField(child=serializers.CharField(), required=False, default=list)
@@ -236,6 +245,11 @@ class MetricHistorySerializer(serializers.Serializer):
 
 # --- Training jobs ------------------------------------------------------------------
 
+@extend_schema_field({"type": "string", "enum": list(ESTIMATORS)})
+class EstimatorField(serializers.CharField):
+    """The allow-list shown in the schema; the service checks it and names the field in its 400."""
+
+
 class SplitSerializer(serializers.Serializer):
     test_size = serializers.FloatField(required=False, default=0.2)
     validation_size = serializers.FloatField(required=False, default=0.1)
@@ -246,18 +260,20 @@ class SplitSerializer(serializers.Serializer):
 class SearchSpecSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=["grid", "random"])
     space = serializers.DictField(child=serializers.JSONField())
-    n_iter = serializers.IntegerField(required=False, default=10, min_value=1)
+    n_iter = serializers.IntegerField(required=False, default=10, min_value=1, max_value=MAX_NUMBER)
     metric = serializers.CharField(required=False, allow_blank=True, default="")
 
 
 class TrainingJobCreateSerializer(serializers.Serializer):
-    experiment_id = serializers.IntegerField(required=False)
+    """Give ``experiment_id`` or ``experiment`` (its name): one of the two is required."""
+
+    experiment_id = IdField(required=False)
     experiment = serializers.CharField(required=False, help_text="Experiment name, instead of experiment_id.")
-    dataset_version_id = serializers.IntegerField()
+    dataset_version_id = IdField()
     target_column = serializers.CharField(required=False, allow_blank=True, default="",
                                           help_text="Defaults to the dataset's target column.")
     task = serializers.ChoiceField(choices=TaskType.choices, required=False, allow_null=True, default=None)
-    estimator = serializers.CharField()
+    estimator = EstimatorField(help_text="From the allow-list.")
     hyperparameters = serializers.DictField(child=serializers.JSONField(), required=False, default=dict)
     split = SplitSerializer(required=False)
     cv_folds = serializers.IntegerField(required=False, default=0, min_value=0, max_value=20)

@@ -14,12 +14,16 @@ from rest_framework.response import Response
 
 from apps.core.errors import NotFound, ValidationFailed
 from apps.core.middleware import max_body_size
+from apps.core.schema import ID_PATTERN
 from apps.core.storage import open_artifact
 from apps.core.usercontent import user_content_response
 from apps.experiments import selectors, services
 from apps.experiments.api import serializers as s
 from apps.experiments.filtersets import ExperimentFilter, RunFilter, TrainingJobFilter
 from apps.experiments.models import Experiment, Run, TrainingJob
+
+# What run_log_batch accepts as a metric key (services.tracking.KEY_RE).
+METRIC_KEY_PATTERN = r"[A-Za-z0-9_\-. :/]{1,250}"
 
 
 def _experiment_from(request, data) -> Experiment:
@@ -44,6 +48,7 @@ class ExperimentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
 
     queryset = Experiment.objects.none()
     serializer_class = s.ExperimentSerializer
+    lookup_value_regex = ID_PATTERN
     filterset_class = ExperimentFilter
     ordering_fields = ["name", "created_at", "updated_at"]
 
@@ -76,6 +81,7 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
 
     queryset = Run.objects.none()
     serializer_class = s.RunSerializer
+    lookup_value_regex = ID_PATTERN
     filterset_class = RunFilter
     ordering_fields = ["start_time", "end_time", "name", "status", "id"]
 
@@ -140,7 +146,8 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
     @extend_schema(methods=["POST"], request={"multipart/form-data": s.ArtifactUploadSerializer},
                    responses={201: s.ArtifactSerializer})
     @max_body_size("MODEL_MAX_UPLOAD_SIZE")
-    @action(detail=True, methods=["get", "post"], parser_classes=[MultiPartParser, FormParser, JSONParser])
+    @action(detail=True, methods=["get", "post"], parser_classes=[MultiPartParser, FormParser, JSONParser],
+            pagination_class=None, filter_backends=[])  # a plain list, as the schema says
     def artifacts(self, request, pk=None):
         run = selectors.run_get(user=request.user, pk=pk)
         if request.method == "GET":
@@ -187,7 +194,8 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
     @extend_schema(parameters=[OpenApiParameter("max_points", int, required=False,
                                                 description="Downsample (LTTB) to at most this many points.")],
                    responses=s.MetricHistorySerializer)
-    @action(detail=True, methods=["get"], url_path=r"metrics/(?P<key>.+)/history", url_name="metric-history")
+    @action(detail=True, methods=["get"], url_path=rf"metrics/(?P<key>{METRIC_KEY_PATTERN})/history",
+            url_name="metric-history")
     def metric_history(self, request, pk=None, key=None):
         run = selectors.run_get(user=request.user, pk=pk)
         raw = request.query_params.get("max_points")
@@ -211,6 +219,7 @@ class TrainingJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
 
     queryset = TrainingJob.objects.none()
     serializer_class = s.TrainingJobSerializer
+    lookup_value_regex = ID_PATTERN
     filterset_class = TrainingJobFilter
     ordering_fields = ["created_at", "finished_at", "status"]
 

@@ -155,7 +155,7 @@ def _validate_batch(metrics, params, tags, *, now: datetime):
         if type(entry) is not dict:
             raise _invalid(item, "expected an object with key, value, step and timestamp")
         key = entry.get("key")
-        if key not in good_keys:
+        if type(key) is not str or key not in good_keys:
             _check_key(key, item)
             good_keys.add(key)
         value = entry.get("value")

@@ -1,9 +1,11 @@
 import json
 
+from django.core.validators import RegexValidator
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from apps.core.api.fields import MAX_NUMBER, IdField
 from apps.core.permissions import is_admin
 from apps.registry.choices import PromotionStage
 from apps.registry.models import (
@@ -51,8 +53,17 @@ class RegisteredModelSerializer(serializers.ModelSerializer):
         return {a.alias: a.version.version for a in obj.aliases.all()}
 
 
+# What registered_model_create accepts (a slug), stated here so the schema shows it.
+MODEL_NAME = RegexValidator(r"^[a-z0-9](?:[a-z0-9_-]{0,98}[a-z0-9])?$",
+                            "Lower-case letters, digits, hyphens and underscores, e.g. sample-qc.")
+
+
+WEBHOOK_URL = RegexValidator(r"^https?://[^/\s?#]+", "Only http and https URLs with a host are allowed.")
+
+
 class RegisteredModelCreateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=100)
+    name = serializers.CharField(max_length=100, validators=[MODEL_NAME],
+                                 help_text="A slug such as sample-qc (no double hyphens).")
     description = serializers.CharField(required=False, allow_blank=True, default="")
     task_type = serializers.ChoiceField(choices=RegisteredModel._meta.get_field("task_type").choices)
     quality_gates = serializers.JSONField(required=False, default=dict, help_text=(
@@ -66,7 +77,7 @@ class RegisteredModelCreateSerializer(serializers.Serializer):
 class RegisteredModelUpdateSerializer(serializers.Serializer):
     description = serializers.CharField(required=False, allow_blank=True)
     quality_gates = serializers.JSONField(required=False, help_text="Approvers and Admins only.")
-    evaluation_dataset_version_id = serializers.IntegerField(
+    evaluation_dataset_version_id = IdField(
         required=False, allow_null=True, help_text=(
             "Approvers and Admins only: the dataset version metric gates score candidates on (null: the test "
             "split of the platform training job that trained the candidate)."))
@@ -122,7 +133,7 @@ class ModelVersionSerializer(serializers.ModelSerializer):
 
 
 class ModelVersionRegisterSerializer(serializers.Serializer):
-    run_id = serializers.IntegerField(help_text="A finished run with a model/model.skops artifact.")
+    run_id = IdField(help_text="A finished run with a model/model.skops artifact.")
     description = serializers.CharField(required=False, allow_blank=True, default="")
 
 
@@ -131,7 +142,7 @@ class ModelVersionUploadSerializer(serializers.Serializer):
     signature = JSONStringOrValueField(help_text='{"inputs": [{"name", "type"}], "target", "task"}')
     input_example = JSONStringOrValueField(required=False, default=list)
     description = serializers.CharField(required=False, allow_blank=True, default="")
-    dataset_version_id = serializers.IntegerField(required=False, allow_null=True, default=None)
+    dataset_version_id = IdField(required=False, allow_null=True, default=None)
 
 
 class ModelVersionUpdateSerializer(serializers.Serializer):
@@ -162,7 +173,7 @@ class ModelAliasSerializer(serializers.ModelSerializer):
 
 
 class ModelAliasSetSerializer(serializers.Serializer):
-    version = serializers.IntegerField(min_value=1)
+    version = serializers.IntegerField(min_value=1, max_value=MAX_NUMBER)
 
 
 # --- Promotion requests -------------------------------------------------------------------
@@ -225,14 +236,15 @@ class WebhookCreatedSerializer(WebhookSubscriptionSerializer):
         read_only_fields = fields
 
 
-@extend_schema_field({"type": "array", "items": {"type": "string"}})
+@extend_schema_field({"type": "array", "items": {"type": "string", "pattern": r"^[a-z0-9_]+(\.[a-z0-9_]+)+$"}})
 class EventListField(serializers.JSONField):
     pass
 
 
 class WebhookCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100)
-    url = serializers.CharField(max_length=500, help_text="http:// or https:// only; redirects are not followed.")
+    url = serializers.CharField(max_length=500, validators=[WEBHOOK_URL],
+                                help_text="http:// or https:// only; redirects are not followed.")
     registered_model = serializers.CharField(required=False, allow_null=True, default=None,
                                              help_text="A model name; empty for every model.")
     events = EventListField(required=False, default=list, help_text="Event names; empty for every event.")
@@ -243,7 +255,7 @@ class WebhookCreateSerializer(serializers.Serializer):
 
 class WebhookUpdateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100, required=False)
-    url = serializers.CharField(max_length=500, required=False)
+    url = serializers.CharField(max_length=500, required=False, validators=[WEBHOOK_URL])
     events = EventListField(required=False)
     secret = serializers.CharField(required=False, write_only=True)
     is_active = serializers.BooleanField(required=False)

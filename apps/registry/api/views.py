@@ -7,6 +7,7 @@ from rest_framework.response import Response
 
 from apps.core.errors import NotFound
 from apps.core.middleware import max_body_size
+from apps.core.schema import ID_PATTERN, NUMBER_PATTERN
 from apps.core.storage import open_artifact
 from apps.core.usercontent import user_content_response
 from apps.registry import selectors, services
@@ -15,8 +16,10 @@ from apps.registry.filtersets import ModelVersionFilter, PromotionRequestFilter,
 from apps.registry.models import ModelVersion, PromotionRequest, RegisteredModel, WebhookSubscription
 from apps.registry.uploadhandlers import ModelFileUploadHandler
 
-NAME_PATTERN = r"[-a-z0-9_]+"
-ALIAS_PATTERN = r"[-a-z0-9_]+"
+# What the services accept (slugs), bounded by the columns' lengths: anything
+# else is no route, a 404, before it reaches a query.
+NAME_PATTERN = r"[-a-z0-9_]{1,100}"
+ALIAS_PATTERN = r"[-a-z0-9_]{1,50}"
 
 
 def _created(data) -> Response:
@@ -116,7 +119,7 @@ class ModelVersionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     queryset = ModelVersion.objects.none()
     serializer_class = s.ModelVersionSerializer
     lookup_field = "version"
-    lookup_value_regex = r"\d+"
+    lookup_value_regex = NUMBER_PATTERN
     filterset_class = ModelVersionFilter
     parser_classes = [JSONParser, MultiPartParser, FormParser]
     ordering_fields = ["version", "created_at"]
@@ -236,6 +239,7 @@ class TransitionRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
 
     queryset = PromotionRequest.objects.none()
     serializer_class = s.PromotionRequestSerializer
+    lookup_value_regex = ID_PATTERN
     filterset_class = PromotionRequestFilter
     ordering_fields = ["created_at", "decided_at"]
 
@@ -281,6 +285,7 @@ class WebhookViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
 
     queryset = WebhookSubscription.objects.none()
     serializer_class = s.WebhookSubscriptionSerializer
+    lookup_value_regex = ID_PATTERN
 
     def get_queryset(self):
         return selectors.webhook_list(user=self.request.user)

@@ -1,6 +1,8 @@
+from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from apps.core.api.fields import MAX_NUMBER, IdField
 from apps.serving.choices import Environment, FollowMode, Strategy
 from apps.serving.models import Deployment, Endpoint, RolloutEvent
 
@@ -56,7 +58,9 @@ class EndpointSerializer(serializers.ModelSerializer):
 
 
 class EndpointCreateSerializer(serializers.Serializer):
-    slug = serializers.CharField(max_length=100)
+    slug = serializers.CharField(max_length=100, validators=[RegexValidator(
+        r"^[a-z0-9](?:[a-z0-9-]{0,98}[a-z0-9])?$", "Lower-case letters, digits and hyphens, e.g. sample-qc.")],
+        help_text="Part of the predict URL; not new or deployments.")
     name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     environment = serializers.ChoiceField(choices=Environment.choices, default=Environment.STAGING)
     description = serializers.CharField(required=False, allow_blank=True, default="")
@@ -75,7 +79,8 @@ class EndpointUpdateSerializer(serializers.Serializer):
 
 
 class RolloutEventSerializer(serializers.ModelSerializer):
-    actor = serializers.CharField(source="actor.username", read_only=True, default=None)
+    actor = serializers.CharField(source="actor.username", read_only=True, default=None, allow_null=True,
+                                  help_text="Null for the rollout's own steps (the worker).")
 
     class Meta:
         model = RolloutEvent
@@ -115,9 +120,11 @@ class DeploymentDetailSerializer(DeploymentSerializer):
 
 
 class DeploymentStartSerializer(serializers.Serializer):
+    """Name the version to deploy: ``model`` and ``version`` together, or ``model_version_id``."""
+
     model = serializers.CharField(required=False, help_text="Registered model name (with version).")
-    version = serializers.IntegerField(required=False, min_value=1)
-    model_version_id = serializers.IntegerField(required=False, min_value=1)
+    version = serializers.IntegerField(required=False, min_value=1, max_value=MAX_NUMBER)
+    model_version_id = IdField(required=False)
     strategy = serializers.ChoiceField(choices=Strategy.choices, default=Strategy.IMMEDIATE)
     config = serializers.JSONField(
         required=False, default=dict,
@@ -145,7 +152,7 @@ class DeploymentRollbackSerializer(serializers.Serializer):
 
 class FeedbackItemSerializer(serializers.Serializer):
     request_id = serializers.CharField(max_length=64)
-    index = serializers.IntegerField(min_value=0, default=0)
+    index = serializers.IntegerField(min_value=0, max_value=MAX_NUMBER, default=0)
     label = serializers.JSONField()
 
 

@@ -7,11 +7,12 @@ from rest_framework.response import Response
 
 from apps.core.models import ApiKey
 from apps.core.permissions import require_perm
+from apps.core.schema import ID_PATTERN
 from apps.serving import selectors, services
 from apps.serving.api import serializers as s
 from apps.serving.models import Deployment, Endpoint, RolloutEvent
 
-SLUG_PATTERN = r"[-a-z0-9]+"
+SLUG_PATTERN = r"[-a-z0-9]{1,100}"
 DRY_RUN = OpenApiParameter("dry_run", OpenApiTypes.BOOL, description=(
     "Validate and return the manifests the deployment backend would apply, creating nothing."))
 WINDOW = OpenApiParameter("window", OpenApiTypes.STR, description="Time window: 90s, 15m (default), 2h, 1d.")
@@ -19,7 +20,7 @@ WINDOW = OpenApiParameter("window", OpenApiTypes.STR, description="Time window: 
 
 class EndpointViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Prediction endpoints, looked up by slug. ``POST .../predict/`` answers
-    predictions (see docs/serving.md: it is a lean view outside this schema);
+    predictions (a lean view outside DRF, documented by api/contract.py);
     ``deployments`` starts rollouts; ``feedback`` sends ground truth;
     ``metrics`` gives live numbers."""
 
@@ -112,6 +113,7 @@ class DeploymentViewSet(viewsets.ReadOnlyModelViewSet):
 
     queryset = Deployment.objects.none()
     serializer_class = s.DeploymentSerializer
+    lookup_value_regex = ID_PATTERN
     filterset_fields = ["status", "rollout_state", "strategy", "endpoint__slug"]
     ordering_fields = ["created_at"]
 

@@ -173,7 +173,7 @@ def _clean_feedback(items) -> list[tuple[str, int, object]]:
             raise ValidationFailed(f"feedback[{i}].request_id must be the request id of a prediction.",
                                    details={"item": i, "field": "request_id"})
         index = item.get("index", 0)
-        if type(index) is not int or index < 0:
+        if type(index) is not int or not 0 <= index < 2**31:
             raise ValidationFailed(f"feedback[{i}].index must be a whole number >= 0.",
                                    details={"item": i, "field": "index"})
         if "label" not in item or isinstance(item["label"], (dict, list)):
