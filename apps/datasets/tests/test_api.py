@@ -352,7 +352,7 @@ def test_a_failing_database_write_leaves_no_orphan_file(dataset, scientist, lab_
     def boom(**kwargs):
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr("apps.datasets.services.audit_record", boom)
+    monkeypatch.setattr("apps.datasets.services.versions.audit_record", boom)
     with pytest.raises(RuntimeError):
         services.dataset_version_upload(dataset=dataset, user=scientist, file=io.BytesIO(lab_csv),
                                         filename="s.csv")
