@@ -14,6 +14,7 @@ from apps.datasets.services.expectations import (
     expectation_set_from_schema,
     expectation_update,
 )
+from apps.datasets.services.preview import dataset_version_preview
 from apps.datasets.services.versions import (
     PROGRESS_INTERVAL_S,
     VALIDATED_EVENT,
@@ -21,6 +22,7 @@ from apps.datasets.services.versions import (
     dataset_version_revalidate,
     dataset_version_upload,
     dataset_version_validate,
+    read_options_clean,
 )
 
 __all__ = [
@@ -31,6 +33,7 @@ __all__ = [
     "dataset_create",
     "dataset_feature_spec_set",
     "dataset_update",
+    "dataset_version_preview",
     "dataset_version_revalidate",
     "dataset_version_upload",
     "dataset_version_validate",
@@ -39,4 +42,5 @@ __all__ = [
     "expectation_set_from_schema",
     "expectation_update",
     "latest_schema",
+    "read_options_clean",
 ]

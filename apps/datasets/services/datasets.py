@@ -7,11 +7,12 @@ from django.db import IntegrityError, transaction
 from apps.core.errors import Conflict, ValidationFailed
 from apps.core.permissions import grant_on_create, require_perm
 from apps.core.services import audit_record, snapshot
-from apps.datasets.choices import TaskHint, VersionStatus
+from apps.datasets.choices import Severity, TaskHint, VersionStatus
 from apps.datasets.features import FeatureSpecError, validate_feature_spec
-from apps.datasets.models import Dataset
+from apps.datasets.models import Dataset, DatasetVersion
 
-DATASET_FIELDS = ["name", "description", "task_hint", "target_column", "owner"]
+DATASET_FIELDS = ["name", "description", "task_hint", "target_column", "owner", "schema_version",
+                  "schema_check_severity"]
 
 # --- Datasets -----------------------------------------------------------------------
 
@@ -57,7 +58,7 @@ def dataset_create(*, user, name: str, description: str = "", task_hint: str = T
 def dataset_update(*, dataset: Dataset, user, **changes) -> Dataset:
     """Change a dataset's name, description, task hint or target column."""
     require_perm(user, "datasets.change_dataset", dataset)
-    allowed = {"name", "description", "task_hint", "target_column"}
+    allowed = {"name", "description", "task_hint", "target_column", "schema_version", "schema_check_severity"}
     unknown = set(changes) - allowed
     if unknown:
         raise ValidationFailed(f"Cannot change {', '.join(sorted(unknown))}.")
@@ -71,6 +72,11 @@ def dataset_update(*, dataset: Dataset, user, **changes) -> Dataset:
         if changes["target_column"] and schema and changes["target_column"] not in _column_names(schema):
             raise ValidationFailed(f"The latest valid version has no column {changes['target_column']!r}.",
                                    details={"fields": {"target_column": ["No such column."]}})
+    if "schema_check_severity" in changes and changes["schema_check_severity"] not in Severity.values:
+        raise ValidationFailed(f"schema_check_severity must be one of {', '.join(Severity.values)}.",
+                               details={"fields": {"schema_check_severity": ["Unknown value."]}})
+    if "schema_version" in changes:
+        changes["schema_version"] = _schema_version(dataset, changes["schema_version"])
     with transaction.atomic():
         dataset = Dataset.objects.select_for_update().get(pk=dataset.pk)
         before = snapshot(dataset, DATASET_FIELDS)
@@ -82,6 +88,18 @@ def dataset_update(*, dataset: Dataset, user, **changes) -> Dataset:
         audit_record(actor=user, action="dataset.updated", target=dataset, before=before,
                      after=snapshot(dataset, DATASET_FIELDS))
     return dataset
+
+
+def _schema_version(dataset: Dataset, value) -> DatasetVersion | None:
+    """The pinned schema version: a valid version of this dataset, or None."""
+    if value in (None, ""):
+        return None
+    pk = value.pk if isinstance(value, DatasetVersion) else value
+    version = DatasetVersion.objects.filter(pk=pk, dataset=dataset).first()
+    if version is None or version.status != VersionStatus.VALID:
+        raise ValidationFailed("The schema version must be a valid version of this dataset.",
+                               details={"fields": {"schema_version": ["Not a valid version of this dataset."]}})
+    return version
 
 
 def latest_schema(dataset: Dataset) -> dict | None:

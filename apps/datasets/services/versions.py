@@ -44,8 +44,16 @@ def _bad_file(exc: fileformats.BadFile) -> ValidationFailed:
     return ValidationFailed(exc.message, code=exc.code, details=exc.details)
 
 
+def read_options_clean(options: dict | None) -> dict:
+    """The uploader's read options, checked (400 ``invalid_read_options`` naming the option)."""
+    try:
+        return fileformats.clean_options(options)
+    except fileformats.OptionError as exc:
+        raise ValidationFailed(str(exc), code="invalid_read_options", details={"fields": exc.fields})
+
+
 def dataset_version_upload(*, dataset: Dataset, user, file, filename: str | None = None, note: str = "",
-                           parent: DatasetVersion | None = None) -> UploadOutcome:
+                           parent: DatasetVersion | None = None, options: dict | None = None) -> UploadOutcome:
     """Store an uploaded file as the next version of ``dataset`` and queue its validation.
 
     The file is copied once to a temporary file while its SHA-256, its size
@@ -56,10 +64,13 @@ def dataset_version_upload(*, dataset: Dataset, user, file, filename: str | None
     and leaves nothing behind. Identical content returns the existing
     version. Call it outside a transaction: the stored file is removed when
     the version row cannot be written, which only works when this function
-    owns the transaction."""
+    owns the transaction. ``options`` override what sniffing would detect
+    (delimiter, decimal, thousands, encoding, header_row, sheet, column_types);
+    the resulting read options are stored on the version."""
     require_perm(user, "datasets.view_dataset", dataset)
     require_perm(user, "datasets.add_datasetversion")
     require_perm(user, "datasets.change_dataset", dataset)
+    options = read_options_clean(options)
     filename = os.path.basename((filename or getattr(file, "name", "") or "").replace("\\", "/"))[:255]
     try:
         file_format = fileformats.format_for_filename(filename)
@@ -78,7 +89,7 @@ def dataset_version_upload(*, dataset: Dataset, user, file, filename: str | None
             raise PayloadTooLarge(exc.message, details=exc.details)
         try:
             sniffed = fileformats.sniff(spool.name, file_format=file_format, head=inspector.head,
-                                        utf8_valid=inspector.utf8_valid, size=inspector.size)
+                                        utf8_valid=inspector.utf8_valid, size=inspector.size, options=options)
         except fileformats.BadFile as exc:
             raise _bad_file(exc)
         existing = DatasetVersion.objects.filter(dataset=dataset, sha256=inspector.sha256).first()
@@ -98,7 +109,8 @@ def dataset_version_upload(*, dataset: Dataset, user, file, filename: str | None
                 version = DatasetVersion.objects.create(
                     dataset=dataset, version=number, parent=parent, file=stored_name,
                     original_filename=filename, file_format=file_format, encoding=sniffed.encoding,
-                    delimiter=sniffed.delimiter, sha256=inspector.sha256, size_bytes=inspector.size,
+                    delimiter=sniffed.delimiter, read_options=sniffed.read_options(), sha256=inspector.sha256,
+                    size_bytes=inspector.size,
                     column_count=len(sniffed.columns), row_count=sniffed.num_rows, note=note or "",
                     created_by=user, progress_message="Queued for validation",
                 )
@@ -106,6 +118,7 @@ def dataset_version_upload(*, dataset: Dataset, user, file, filename: str | None
                     "dataset": dataset.pk, "version": number, "sha256": inspector.sha256,
                     "size_bytes": inspector.size, "file_format": file_format, "encoding": sniffed.encoding,
                     "original_filename": filename, "parent": parent.pk if parent else None,
+                    "read_options": sniffed.read_options(),
                 })
                 _enqueue_validation(version.pk)
         except IntegrityError:
@@ -186,6 +199,7 @@ def dataset_version_validate(*, version_id: int) -> DatasetVersion:
         result = profiling.profile_file(
             lambda: open_artifact(version.file), sniffed=sniffed, size_bytes=version.size_bytes,
             target=dataset.target_column, expectations=rules, progress=_ProgressWriter(version.pk),
+            reference=_reference_schema(version), schema_severity=dataset.schema_check_severity,
         )
     except fileformats.BadFile as exc:
         return _finish(version.pk, status=VersionStatus.INVALID, reason=exc.message)
@@ -198,6 +212,19 @@ def dataset_version_validate(*, version_id: int) -> DatasetVersion:
         raise
     status = VersionStatus.INVALID if result.problems else VersionStatus.VALID
     return _finish(version.pk, status=status, reason="\n".join(result.problems), result=result)
+
+
+def _reference_schema(version: DatasetVersion) -> dict | None:
+    """What a new version is compared with: the dataset's pinned schema
+    version, else the newest valid version before this one."""
+    dataset = version.dataset
+    if dataset.schema_version_id and dataset.schema_version_id != version.pk:
+        pinned = DatasetVersion.objects.filter(pk=dataset.schema_version_id).only("schema", "version").first()
+        if pinned is not None and pinned.schema:
+            return pinned.schema | {"version": pinned.version}
+    previous = (DatasetVersion.objects.filter(dataset=dataset, status=VersionStatus.VALID, version__lt=version.version)
+                .exclude(schema=None).order_by("-version").only("schema", "version").first())
+    return previous.schema | {"version": previous.version} if previous is not None else None
 
 
 def _finish(version_id: int, *, status: str, reason: str, result: profiling.ProfileResult | None = None):
