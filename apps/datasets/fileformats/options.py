@@ -65,7 +65,7 @@ def clean_options(raw: dict | None) -> dict:
         else:
             options["decimal"] = decimal
     thousands = raw.get("thousands")
-    if thousands is not None:
+    if thousands not in (None, ""):  # "none" says there is none; blank means detect
         thousands = {"none": "", "space": " "}.get(thousands, thousands)
         if thousands not in THOUSANDS:
             errors["thousands"] = "must be empty, '.', ',', a space or an apostrophe"

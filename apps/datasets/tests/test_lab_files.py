@@ -120,11 +120,14 @@ def test_thousands_separators_are_read_as_numbers(api, dataset):
     assert stats["type"] == "integer" and stats["stats"]["max"] > 1000
 
 
-def test_a_bom_utf8_csv_keeps_its_first_column_name(api, dataset):
-    content = "\ufeff".encode() + generate_submissions(rows=80, seed=3).to_csv(index=False).encode()
+def test_an_excel_utf8_csv_with_bom_and_decimal_commas_is_read(api, dataset):
+    # Excel's "CSV UTF-8" in a German locale: BOM, semicolons, decimal commas.
+    frame = generate_submissions(rows=80, seed=3)
+    content = frame.to_csv(index=False, sep=";", decimal=",", encoding="utf-8-sig").encode("utf-8-sig")
     version = validated(upload(api, dataset, "bom.csv", content).json()["id"])
     assert version.status == "valid", version.status_reason
     assert version.schema["columns"][0]["name"] == "sample_id"
+    assert version.encoding == "utf-8-sig" and types_of(version)["a260_230"] == "float"
 
 
 # --- Read options at upload ----------------------------------------------------------------
