@@ -304,3 +304,29 @@ def test_a_column_recorded_after_the_outcome_is_flagged(api, dataset):
     leaks = version.quality_report["leakage"]
     assert [leak["column"] for leak in leaks] == ["qc_review_minutes"]
     assert leaks[0]["value"] >= 0.98
+
+
+# --- Who may preview or pin ------------------------------------------------------------------------
+
+def test_only_users_who_may_upload_preview_and_pin(make_user, client_for, api, dataset, reference_version):
+    from django.db import transaction
+
+    from apps.core.permissions import make_private
+
+    content = european_export(rows=40)
+    viewer = client_for(make_user("Viewer", username="v"))
+    preview = viewer.post(f"/api/v1/datasets/{dataset.pk}/preview/",
+                          {"file": SimpleUploadedFile("de.csv", content)}, format="multipart")
+    assert preview.status_code == 403 and preview.json()["error"]["code"] == "permission_denied"
+    pin = viewer.patch(f"/api/v1/datasets/{dataset.pk}/", {"schema_check_severity": "warning"}, format="json")
+    assert pin.status_code == 403
+    with transaction.atomic():
+        make_private(dataset)
+    outsider = client_for(make_user("Data Scientist", username="outsider"))
+    hidden = outsider.post(f"/api/v1/datasets/{dataset.pk}/preview/",
+                           {"file": SimpleUploadedFile("de.csv", content)}, format="multipart")
+    assert hidden.status_code == 404
+    other = services.dataset_create(user=Dataset.objects.get().owner, name="other", target_column="qc_pass")
+    foreign = api.patch(f"/api/v1/datasets/{other.pk}/", {"schema_version": reference_version.pk}, format="json")
+    assert foreign.status_code == 400 and "schema_version" in foreign.json()["error"]["details"]["fields"]
+    assert Dataset.objects.get(pk=dataset.pk).schema_check_severity == "error"
