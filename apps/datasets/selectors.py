@@ -87,12 +87,15 @@ def dataset_version_sniffed(*, version: DatasetVersion, from_file: bool = False)
         return _sniff_stored(version, options)
     if version.file_format == "parquet":
         if schema_columns:
-            return fileformats.Sniffed(file_format="parquet", columns=schema_columns)
-        with open_artifact(version.file) as handle:
-            import pyarrow.parquet as pq
+            names = schema_columns
+        else:
+            with open_artifact(version.file) as handle:
+                import pyarrow.parquet as pq
 
-            names = list(pq.ParquetFile(handle).schema_arrow.names)
-        return fileformats.Sniffed(file_format="parquet", columns=names)
+                names = list(pq.ParquetFile(handle).schema_arrow.names)
+        # Types chosen at upload apply to Parquet columns too.
+        return fileformats.Sniffed(file_format="parquet", columns=names,
+                                   column_types=dict(options.get("column_types") or {}))
     if version.delimiter and version.encoding and schema_columns:
         return fileformats.Sniffed(file_format=version.file_format, encoding=version.encoding,
                                    delimiter=version.delimiter, columns=schema_columns)

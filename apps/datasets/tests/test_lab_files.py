@@ -149,6 +149,17 @@ def test_overrides_at_upload_change_the_result_and_survive_revalidation(api, dat
     assert types_of(again) == types and again.status == "valid"
 
 
+def test_a_type_chosen_for_a_parquet_column_survives_revalidation(api, dataset, scientist):
+    buffer = io.BytesIO()
+    generate_submissions(rows=80, seed=8).to_parquet(buffer, index=False)
+    body = upload(api, dataset, "lab.parquet", buffer.getvalue(),
+                  column_types='{"freeze_thaw_cycles": "categorical"}').json()
+    version = validated(body["id"])
+    assert types_of(version)["freeze_thaw_cycles"] == "categorical"
+    services.dataset_version_revalidate(version=version, user=scientist)
+    assert types_of(validated(version.pk))["freeze_thaw_cycles"] == "categorical"
+
+
 def test_a_decimal_override_reads_what_detection_would_not(api, dataset):
     # A tab file whose numbers all have three digits after a comma is
     # ambiguous ("1,250" may be 1250); detection leaves it to the user.
