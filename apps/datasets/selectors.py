@@ -133,6 +133,7 @@ def _sniff_stored(version: DatasetVersion, options: dict) -> fileformats.Sniffed
         sniffed = fileformats.sniff("", file_format=version.file_format, head=head, utf8_valid=utf8_valid,
                                     size=version.size_bytes, options=wanted)
     sniffed.overridden = list(options.get("overridden") or [])
+    sniffed.decimal_by_column = dict(options.get("decimal_by_column") or {})
     return sniffed
 
 

@@ -137,6 +137,7 @@ def detect_number_format(rows: list[list[str]], columns: list[str], *, delimiter
     votes = {",": 0, ".": 0}
     thousands_seen = {".": 0, ",": 0}
     comma_columns = []
+    column_marks: dict[str, str] = {}
     for index, name in enumerate(columns):
         values = [row[index].strip() for row in rows if index < len(row) and row[index].strip()]
         comma, dot = 0, 0
@@ -164,12 +165,18 @@ def detect_number_format(rows: list[list[str]], columns: list[str], *, delimiter
         if comma > dot:
             votes[","] += 1
             comma_columns.append(name)
+            column_marks[name] = ","
         elif dot:
             votes["."] += 1
+            column_marks[name] = "."
     decimal = "," if votes[","] > votes["."] else "."
     other = "." if decimal == "," else ","
     thousands = other if thousands_seen[other] else ""
-    return {"decimal": decimal, "thousands": thousands, "decimal_columns": comma_columns if decimal == "," else []}
+    # A column that clearly spells its numbers the other way (a pasted-in
+    # instrument column with points in a decimal-comma export) keeps its own mark.
+    by_column = {name: mark for name, mark in column_marks.items() if mark != decimal}
+    return {"decimal": decimal, "thousands": thousands, "decimal_columns": comma_columns if decimal == "," else [],
+            "decimal_by_column": by_column}
 
 
 # --- Rewriting numbers while reading ----------------------------------------------------------

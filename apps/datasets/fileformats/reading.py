@@ -151,12 +151,14 @@ def iter_batches(
 def _normalised(batch: pa.RecordBatch, sniffed: Sniffed) -> pa.RecordBatch:
     """Numbers in the file's spelling (``1.234,5``) rewritten as ``1234.5``,
     except in columns the user declared text or categorical."""
-    if sniffed.decimal == "." and not sniffed.thousands:
+    own = sniffed.decimal_by_column
+    if sniffed.decimal == "." and not sniffed.thousands and "," not in own.values():
         return batch
     keep_text = {name for name, kind in sniffed.column_types.items() if kind in ("text", "categorical")}
     arrays = [
         column if name in keep_text
-        else normalise_numbers(column, decimal=sniffed.decimal, thousands=sniffed.thousands)
+        else normalise_numbers(column, decimal=own.get(name, sniffed.decimal),
+                               thousands="" if name in own else sniffed.thousands)
         for name, column in zip(batch.schema.names, batch.columns, strict=True)
     ]
     return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)

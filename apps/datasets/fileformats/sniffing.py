@@ -121,6 +121,8 @@ class Sniffed:
     sheet: str = ""
     column_types: dict[str, str] = field(default_factory=dict)
     decimal_columns: list[str] = field(default_factory=list)
+    # Columns whose decimal mark differs from the file's (detected only).
+    decimal_by_column: dict[str, str] = field(default_factory=dict)
     overridden: list[str] = field(default_factory=list)
 
     def read_options(self) -> dict:
@@ -130,7 +132,8 @@ class Sniffed:
                    "column_types": dict(self.column_types)}
         if self.file_format in ("csv", "tsv"):
             options |= {"delimiter": self.delimiter, "encoding": self.encoding,
-                        "decimal_columns": list(self.decimal_columns)}
+                        "decimal_columns": list(self.decimal_columns),
+                        "decimal_by_column": dict(self.decimal_by_column)}
         if self.file_format == "xlsx":
             options["sheet"] = self.sheet
         options["overridden"] = list(self.overridden)
@@ -143,6 +146,7 @@ class Sniffed:
                    thousands=options.get("thousands", ""), header_row=int(options.get("header_row", 1)),
                    sheet=options.get("sheet", ""), column_types=dict(options.get("column_types") or {}),
                    decimal_columns=list(options.get("decimal_columns") or []),
+                   decimal_by_column=dict(options.get("decimal_by_column") or {}),
                    overridden=list(options.get("overridden") or []))
 
 
@@ -290,7 +294,8 @@ def _sniff_text(head: bytes, *, file_format: str, utf8_valid: bool, size: int, o
                       {"fields": {"decimal": "must differ from the delimiter"}})
     return Sniffed(file_format=file_format, encoding=encoding, delimiter=delimiter, columns=columns,
                    decimal=decimal, thousands=thousands, header_row=header_row,
-                   decimal_columns=detected["decimal_columns"] if decimal == "," else [])
+                   decimal_columns=detected["decimal_columns"] if decimal == "," else [],
+                   decimal_by_column={} if options.get("decimal") else detected["decimal_by_column"])
 
 
 def _sniff_parquet(path: str) -> Sniffed:

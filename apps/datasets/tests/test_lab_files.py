@@ -120,6 +120,22 @@ def test_thousands_separators_are_read_as_numbers(api, dataset):
     assert stats["type"] == "integer" and stats["stats"]["max"] > 1000
 
 
+def test_a_column_with_decimal_points_in_a_decimal_comma_export_keeps_its_mark(api, dataset):
+    frame = generate_submissions(rows=120, seed=14)
+    content = frame.to_csv(index=False, sep=";", decimal=",")
+    # An instrument column pasted in with points, some with three decimals ("1.234").
+    od = [f"{v:.3f}" if i % 2 else f"{v:.2f}" for i, v in enumerate(np.linspace(0.5, 2.5, len(frame)))]
+    lines = content.splitlines()
+    content = "\n".join([lines[0] + ";od_ratio"] + [f"{line};{value}" for line, value in zip(lines[1:], od,
+                                                                                                strict=True)])
+    body = upload(api, dataset, "mixed.csv", content.encode()).json()
+    assert body["read_options"]["decimal"] == "," and body["read_options"]["decimal_by_column"] == {"od_ratio": "."}
+    version = validated(body["id"])
+    columns = {c["name"]: c for c in version.schema["columns"]}
+    assert columns["od_ratio"]["type"] == "float" and columns["od_ratio"]["stats"]["max"] <= 2.5
+    assert columns["rin"]["type"] == "float"
+
+
 def test_an_excel_utf8_csv_with_bom_and_decimal_commas_is_read(api, dataset):
     # Excel's "CSV UTF-8" in a German locale: BOM, semicolons, decimal commas.
     frame = generate_submissions(rows=80, seed=3)
