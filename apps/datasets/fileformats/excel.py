@@ -7,6 +7,8 @@ beyond its declared size, so the declared sizes bound the work), and the
 compression ratio. Cells are read with ``data_only=True``: a formula cell
 gives the value Excel cached when the file was saved, nothing is evaluated.
 ``read_only=True`` streams rows instead of building the whole workbook.
+With defusedxml installed (requirements/base.txt), openpyxl refuses XML with
+entity declarations (billion laughs, external entities).
 """
 
 from __future__ import annotations
@@ -83,8 +85,15 @@ def cell_text(value) -> str | None:
 
 
 def _rows(worksheet, header_row: int) -> Iterator[list[str | None]]:
-    for row in worksheet.iter_rows(min_row=header_row, values_only=True):
-        yield [cell_text(v) for v in row]
+    # Read-only sheets parse their XML lazily, so a malformed part (or one
+    # defusedxml refuses: entity declarations) surfaces here, not on open.
+    try:
+        for row in worksheet.iter_rows(min_row=header_row, values_only=True):
+            yield [cell_text(v) for v in row]
+    except BadFile:
+        raise
+    except Exception as exc:
+        raise BadFile("not_xlsx", f"The sheet cannot be read: {type(exc).__name__}.")
 
 
 def sniff_xlsx(path, *, head: bytes, sheet: str = "", header_row: int = 1) -> Sniffed:

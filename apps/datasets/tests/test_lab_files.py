@@ -259,6 +259,22 @@ def test_formulas_are_not_evaluated_and_zip_bombs_are_refused(api, dataset):
     assert DatasetVersion.objects.filter(original_filename="bomb.xlsx").count() == 0
 
 
+def test_a_workbook_with_xml_entities_is_refused(api, dataset):
+    source = zipfile.ZipFile(io.BytesIO(workbook({"Q1": generate_submissions(rows=20, seed=1)})))
+    laughs = ('<?xml version="1.0"?><!DOCTYPE d [<!ENTITY a "aaaaaaaaaa">'
+              + "".join(f'<!ENTITY {chr(98 + i)} "{("&" + chr(97 + i) + ";") * 10}">' for i in range(8))
+              + ']><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
+              '<row r="1"><c r="A1" t="inlineStr"><is><t>&i;</t></is></c></row></sheetData></worksheet>')
+    bad = io.BytesIO()
+    with zipfile.ZipFile(bad, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for item in source.infolist():
+            data = laughs.encode() if item.filename == "xl/worksheets/sheet1.xml" else source.read(item.filename)
+            archive.writestr(item.filename, data)
+    response = upload(api, dataset, "laughs.xlsx", bad.getvalue())
+    assert response.status_code == 400 and response.json()["error"]["code"] == "not_xlsx"
+    assert DatasetVersion.objects.count() == 0 and stored_files() == set()
+
+
 # --- Preview ------------------------------------------------------------------------------------
 
 def test_the_preview_shows_types_and_rows_and_writes_nothing(api, dataset):
