@@ -59,3 +59,40 @@ def test_a_bad_file_shows_the_reason_without_leaving_the_page(page, browser_logi
     error.wait_for(state="visible")
     assert "repeated: 'rin'" in error.inner_text()
     assert dataset.versions.count() == 0
+
+
+def test_preview_a_decimal_comma_export_choose_a_type_and_upload(page, browser_login, make_user, tmp_path):
+    from apps.datasets import services
+
+    scientist = make_user("Data Scientist", username="preview_scientist")
+    dataset = services.dataset_create(user=scientist, name="browser-preview", target_column="qc_pass",
+                                      task_hint="classification")
+    path = tmp_path / "export-de.csv"
+    frame = generate_submissions(rows=120, seed=4)
+    frame["submitting_lab"] = "Universität µ-Labor"
+    path.write_bytes(frame.to_csv(index=False, sep=";", decimal=",").encode("cp1252"))
+
+    browser_login("preview_scientist")
+    page.goto(f"/datasets/{dataset.pk}/")
+    page.set_input_files("#id_file", str(path))
+    # Choosing the file previews it: decimal commas read as numbers.
+    rin = page.locator('#preview-table select[data-column="rin"]')
+    rin.wait_for(state="visible")
+    assert rin.input_value() == "float"
+    summary = page.locator("[data-preview-summary]").inner_text()
+    assert "decimal mark ," in summary and "cp1252" in summary
+    assert "Universität µ-Labor" in page.locator("#preview-table tbody").inner_text()
+    assert page.locator("#preview-table tbody tr").count() == 20
+    # A type chosen in the preview is read back by a new preview and stored with the upload.
+    page.select_option('#preview-table select[data-column="freeze_thaw_cycles"]', "categorical")
+    page.wait_for_function(
+        "document.querySelector('#preview-table select[data-column=\"freeze_thaw_cycles\"]')"
+        " && document.querySelector('[data-preview-summary]').textContent.startsWith('Read as')")
+    assert page.locator('#preview-table select[data-column="freeze_thaw_cycles"]').input_value() == "categorical"
+    assert dataset.versions.count() == 0
+    page.click("#upload-button")
+    page.wait_for_url("**/datasets/versions/*/", timeout=30_000)
+    version = dataset.versions.get()
+    assert version.read_options["decimal"] == ","
+    assert version.read_options["column_types"] == {"freeze_thaw_cycles": "categorical"}
+    assert page.errors == []

@@ -18,17 +18,58 @@ class DatasetEditForm(forms.Form):
     description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
     task_hint = forms.ChoiceField(choices=TaskHint.choices)
     target_column = forms.CharField(max_length=200, required=False)
+    schema_version = forms.TypedChoiceField(coerce=int, required=False, empty_value=None,
+                                            label="Compare new versions with")
+    schema_check_severity = forms.ChoiceField(choices=Severity.choices, label="A schema difference is an")
+
+    def __init__(self, *args, versions=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["schema_version"].choices = [("", "the previous valid version")] + [
+            (v.pk, f"v{v.version}") for v in versions]
 
 
 class UploadForm(forms.Form):
+    """The upload, with read options that override detection (blank: detect)."""
+
     file = forms.FileField(allow_empty_file=True, widget=forms.ClearableFileInput(
-        attrs={"accept": ".csv,.tsv,.txt,.tab,.parquet,.pq"}))
+        attrs={"accept": ".csv,.tsv,.txt,.tab,.xlsx,.parquet,.pq"}))
     note = forms.CharField(max_length=500, required=False)
     parent = forms.TypedChoiceField(coerce=int, required=False, empty_value=None)
+    delimiter = forms.ChoiceField(required=False, choices=[("", "detect"), (",", ", comma"), (";", "; semicolon"),
+                                                           ("tab", "tab"), ("|", "| pipe")])
+    decimal = forms.ChoiceField(required=False, label="Decimal mark",
+                                choices=[("", "detect"), (".", ". point"), (",", ", comma")])
+    thousands = forms.ChoiceField(required=False, label="Thousands separator",
+                                  choices=[("", "detect"), ("none", "none"), (".", "."), (",", ","),
+                                           ("space", "space"), ("'", "'")])
+    encoding = forms.CharField(required=False, max_length=40, help_text="blank: detect (e.g. utf-8, cp1252)")
+    header_row = forms.IntegerField(required=False, min_value=1, max_value=100, label="Header on line")
+    sheet = forms.CharField(required=False, max_length=100, label="Sheet (.xlsx)")
+    column_types = forms.CharField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args, versions=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["parent"].choices = [("", "— none —")] + [(v.pk, f"v{v.version}") for v in versions]
+
+    def clean_column_types(self):
+        raw = (self.cleaned_data.get("column_types") or "").strip()
+        if not raw:
+            return {}
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise forms.ValidationError(f"Not valid JSON: {exc}")
+        return value
+
+    def read_options(self) -> dict:
+        """Only the options the user set; the service checks them."""
+        data = self.cleaned_data
+        options = {k: data[k] for k in ("delimiter", "decimal", "thousands", "encoding", "sheet") if data.get(k)}
+        if data.get("header_row"):
+            options["header_row"] = data["header_row"]
+        if data.get("column_types"):
+            options["column_types"] = data["column_types"]
+        return options
 
 
 class ExpectationForm(forms.Form):

@@ -18,6 +18,11 @@ class Dataset(models.Model):
     # Declarative preprocessing, compiled by apps.datasets.features into a
     # scikit-learn ColumnTransformer (see docs/datasets.md for the format).
     feature_spec = models.JSONField(default=dict, blank=True)
+    # New versions are compared with this version's schema (missing or renamed
+    # columns, type changes); empty means the previous valid version.
+    schema_version = models.ForeignKey("DatasetVersion", null=True, blank=True, on_delete=models.SET_NULL,
+                                       related_name="+")
+    schema_check_severity = models.CharField(max_length=10, choices=Severity.choices, default=Severity.ERROR)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -43,6 +48,9 @@ class DatasetVersion(models.Model):
     encoding = models.CharField(max_length=30, blank=True)
     # Field separator of CSV/TSV files, sniffed on upload (empty for Parquet).
     delimiter = models.CharField(max_length=4, blank=True)
+    # How the file is read (detected on upload, or the uploader's overrides):
+    # delimiter, decimal, thousands, encoding, header_row, sheet, column_types.
+    read_options = models.JSONField(default=dict, blank=True)
     sha256 = models.CharField(max_length=64)
     size_bytes = models.BigIntegerField()
     row_count = models.BigIntegerField(null=True, blank=True)

@@ -79,14 +79,23 @@ def dataset_version_sniffed(*, version: DatasetVersion, from_file: bool = False)
     Taken from the version when it recorded them (unless ``from_file``);
     sniffed from the file otherwise."""
     schema_columns = [] if from_file else [c["name"] for c in (version.schema or {}).get("columns", [])]
+    options = version.read_options or {}
+    if options and version.file_format != "parquet":
+        if schema_columns:
+            return fileformats.Sniffed.from_read_options(file_format=version.file_format, columns=schema_columns,
+                                                         options=options)
+        return _sniff_stored(version, options)
     if version.file_format == "parquet":
         if schema_columns:
-            return fileformats.Sniffed(file_format="parquet", columns=schema_columns)
-        with open_artifact(version.file) as handle:
-            import pyarrow.parquet as pq
+            names = schema_columns
+        else:
+            with open_artifact(version.file) as handle:
+                import pyarrow.parquet as pq
 
-            names = list(pq.ParquetFile(handle).schema_arrow.names)
-        return fileformats.Sniffed(file_format="parquet", columns=names)
+                names = list(pq.ParquetFile(handle).schema_arrow.names)
+        # Types chosen at upload apply to Parquet columns too.
+        return fileformats.Sniffed(file_format="parquet", columns=names,
+                                   column_types=dict(options.get("column_types") or {}))
     if version.delimiter and version.encoding and schema_columns:
         return fileformats.Sniffed(file_format=version.file_format, encoding=version.encoding,
                                    delimiter=version.delimiter, columns=schema_columns)
@@ -100,6 +109,31 @@ def dataset_version_sniffed(*, version: DatasetVersion, from_file: bool = False)
                                 size=version.size_bytes)
     if version.encoding:
         sniffed.encoding = version.encoding
+    return sniffed
+
+
+def _sniff_stored(version: DatasetVersion, options: dict) -> fileformats.Sniffed:
+    """Sniff the stored file again with the options recorded at upload (the
+    detected values included), so a re-read cannot pick another reading."""
+    head = _head(version)
+    utf8_valid = True
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head)
+    except UnicodeDecodeError:
+        utf8_valid = False
+    wanted = {k: v for k, v in options.items() if k in fileformats.OPTION_NAMES}
+    if version.file_format == "xlsx":
+        wanted.pop("encoding", None)
+        wanted.pop("delimiter", None)
+    if version.file_format == "xlsx":
+        with open_artifact(version.file) as handle:
+            sniffed = fileformats.sniff(handle, file_format="xlsx", head=head, utf8_valid=utf8_valid,
+                                        size=version.size_bytes, options=wanted)
+    else:
+        sniffed = fileformats.sniff("", file_format=version.file_format, head=head, utf8_valid=utf8_valid,
+                                    size=version.size_bytes, options=wanted)
+    sniffed.overridden = list(options.get("overridden") or [])
+    sniffed.decimal_by_column = dict(options.get("decimal_by_column") or {})
     return sniffed
 
 

@@ -85,6 +85,10 @@ def dataset_detail(request, pk):
         },
     )
     latest_valid = selectors.dataset_latest_valid_version(dataset=dataset)
+    leaks = {leak["column"]: leak for leak in ((latest_valid.quality_report or {}).get("leakage") or [])} \
+        if latest_valid else {}
+    spec["columns"] = [{**column, "leak": leaks.get(column["name"])} for column in spec["columns"] or []]
+    valid_versions = [v for v in versions if v.status == VersionStatus.VALID]
     return render(request, "datasets/detail.html", {
         "dataset": dataset,
         "versions": versions,
@@ -96,8 +100,11 @@ def dataset_detail(request, pk):
         "spec_form": spec_form,
         "upload_form": UploadForm(versions=versions),
         "expectation_form": ExpectationForm(),
-        "edit_form": DatasetEditForm(initial={"description": dataset.description, "task_hint": dataset.task_hint,
-                                              "target_column": dataset.target_column}),
+        "edit_form": DatasetEditForm(versions=valid_versions, initial={
+            "description": dataset.description, "task_hint": dataset.task_hint,
+            "target_column": dataset.target_column, "schema_version": dataset.schema_version_id,
+            "schema_check_severity": dataset.schema_check_severity}),
+        "preview_api_url": reverse("dataset-preview", kwargs={"pk": dataset.pk}),
         "can_change": has_perm(request.user, "datasets.change_dataset", dataset),
         "can_upload": has_perm(request.user, "datasets.add_datasetversion")
         and has_perm(request.user, "datasets.change_dataset", dataset),
@@ -109,7 +116,7 @@ def dataset_detail(request, pk):
 @_back_to_dataset
 def dataset_edit(request, pk):
     dataset = _dataset(request, pk)
-    form = DatasetEditForm(request.POST)
+    form = DatasetEditForm(request.POST, versions=dataset.versions.filter(status=VersionStatus.VALID))
     if not form.is_valid():
         messages.error(request, "Check the fields: " + "; ".join(f"{k}: {v[0]}" for k, v in form.errors.items()))
         return redirect("datasets:detail", pk=pk)
@@ -136,12 +143,14 @@ def _dataset_upload(request, pk):
     dataset = _dataset(request, pk)
     form = UploadForm(request.POST, request.FILES, versions=dataset.versions.all())
     if not form.is_valid():
-        messages.error(request, "Choose a file to upload.")
+        messages.error(request, "Choose a file to upload." if "file" in form.errors else
+                       "Check the fields: " + "; ".join(f"{k}: {v[0]}" for k, v in form.errors.items()))
         return redirect("datasets:detail", pk=pk)
     parent = dataset.versions.filter(pk=form.cleaned_data["parent"]).first() if form.cleaned_data["parent"] else None
     upload = form.cleaned_data["file"]
     outcome = services.dataset_version_upload(dataset=dataset, user=request.user, file=upload, filename=upload.name,
-                                              note=form.cleaned_data["note"], parent=parent)
+                                              note=form.cleaned_data["note"], parent=parent,
+                                              options=form.read_options())
     if outcome.created:
         messages.success(request, f"Uploaded as v{outcome.version.version}; validation is running.")
     else:
@@ -233,6 +242,8 @@ def version_detail(request, pk):
         "lineage": selectors.dataset_version_lineage(version=version, user=request.user),
         "busy": version.status in (VersionStatus.PENDING, VersionStatus.VALIDATING),
         "reasons": [line for line in (version.status_reason or "").splitlines() if line.strip()],
+        "read_options": version.read_options or {},
+        "leaks": report.get("leakage") or [],
         "can_change": has_perm(request.user, "datasets.change_dataset", version.dataset),
     })
 

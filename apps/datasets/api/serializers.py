@@ -15,6 +15,7 @@ class DatasetSerializer(serializers.ModelSerializer):
     class Meta:
         model = Dataset
         fields = ["id", "name", "description", "owner", "task_hint", "target_column", "feature_spec",
+                  "schema_version", "schema_check_severity",
                   "version_count", "latest_version", "latest_status", "created_at", "updated_at"]
         read_only_fields = fields
 
@@ -31,6 +32,10 @@ class DatasetUpdateSerializer(serializers.Serializer):
     description = serializers.CharField(required=False, allow_blank=True)
     task_hint = serializers.ChoiceField(choices=TaskHint.choices, required=False)
     target_column = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    schema_version = serializers.IntegerField(
+        required=False, allow_null=True,
+        help_text="Id of the version new versions are compared with (null: the previous valid version).")
+    schema_check_severity = serializers.ChoiceField(choices=Severity.choices, required=False)
 
 
 # A plain string in the OpenAPI schema: a status enum here would collide
@@ -47,7 +52,8 @@ class DatasetVersionSerializer(serializers.ModelSerializer):
     class Meta:
         model = DatasetVersion
         fields = ["id", "dataset", "dataset_name", "version", "parent", "original_filename", "file_format",
-                  "encoding", "delimiter", "sha256", "size_bytes", "row_count", "column_count", "status",
+                  "encoding", "delimiter", "read_options", "sha256", "size_bytes", "row_count", "column_count",
+                  "status",
                   "status_reason", "progress", "progress_message", "quality_score", "note", "created_by",
                   "created_at", "validated_at", "download_url"]
         read_only_fields = fields
@@ -72,12 +78,48 @@ class DatasetVersionUploadedSerializer(DatasetVersionSerializer):
         read_only_fields = fields
 
 
-class DatasetVersionUploadSerializer(serializers.Serializer):
+class ReadOptionsSerializer(serializers.Serializer):
+    """Overrides of what is detected; left out (or empty) means "detect".
+    Checked by ``apps.datasets.fileformats.clean_options`` (400 ``invalid_read_options``)."""
+
+    delimiter = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False,
+                                      help_text="One character: , ; | or tab (also 'tab').")
+    decimal = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False,
+                                    help_text="Decimal mark: '.' or ','.")
+    thousands = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False,
+                                      help_text="Thousands separator: '', '.', ',', ' ' or \"'\".")
+    encoding = serializers.CharField(required=False, allow_blank=True, help_text="e.g. utf-8, cp1252, latin-1.")
+    header_row = serializers.CharField(required=False, allow_blank=True,
+                                       help_text="Line number (1-based) of the header; lines above are skipped.")
+    sheet = serializers.CharField(required=False, allow_blank=True, help_text="Sheet of an .xlsx (default: first).")
+    column_types = serializers.JSONField(required=False,
+                                         help_text='Type per column, e.g. {"lane": "categorical"}.')
+
+    def read_options(self) -> dict:
+        return {k: v for k, v in self.validated_data.items() if k in ReadOptionsSerializer._declared_fields}
+
+
+class DatasetVersionPreviewSerializer(ReadOptionsSerializer):
+    file = serializers.FileField(allow_empty_file=True, help_text="CSV, TSV, Excel .xlsx or Parquet.")
+
+
+class DatasetVersionUploadSerializer(ReadOptionsSerializer):
     file = serializers.FileField(allow_empty_file=True,
-                                 help_text="CSV, TSV or Parquet; the extension decides the format.")
+                                 help_text="CSV, TSV, Excel .xlsx or Parquet; the extension decides the format.")
     note = serializers.CharField(required=False, allow_blank=True, default="")
     parent = IdField(required=False, allow_null=True, default=None,
                                       help_text="Id of the version this one derives from.")
+
+
+class PreviewColumnSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    type = serializers.CharField()
+
+
+class DatasetVersionPreviewResultSerializer(serializers.Serializer):
+    read_options = serializers.DictField()
+    columns = PreviewColumnSerializer(many=True)
+    rows = serializers.ListField(child=serializers.DictField())
 
 
 class DatasetVersionStatusSerializer(serializers.ModelSerializer):

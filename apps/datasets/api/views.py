@@ -22,7 +22,7 @@ from apps.datasets.filtersets import DatasetFilter, DatasetVersionFilter
 from apps.datasets.models import Dataset, DatasetVersion, Expectation
 from apps.datasets.uploadhandlers import LimitedTemporaryFileUploadHandler
 
-UPLOAD_ACTION = "versions"
+UPLOAD_ACTIONS = ("versions", "preview")
 
 
 class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -38,7 +38,7 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     def initialize_request(self, request, *args, **kwargs):
         # Uploads spool to disk with a size check while streaming; the handler
         # must be in place before anything (CSRF included) reads the body.
-        if request.method == "POST" and getattr(self, "action_map", {}).get("post") == UPLOAD_ACTION:
+        if request.method == "POST" and getattr(self, "action_map", {}).get("post") in UPLOAD_ACTIONS:
             request.upload_handlers = [LimitedTemporaryFileUploadHandler(request)]
         return super().initialize_request(request, *args, **kwargs)
 
@@ -68,7 +68,9 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         methods=["POST"],
         request={"multipart/form-data": s.DatasetVersionUploadSerializer},
         responses={201: s.DatasetVersionUploadedSerializer, 200: s.DatasetVersionUploadedSerializer},
-        description="Upload a CSV, TSV or Parquet file as the next version. 201 with a new version; 200 with "
+        description="Upload a CSV, TSV, Excel .xlsx or Parquet file as the next version; read options override "
+                    "what is detected (delimiter, decimal, thousands, encoding, header_row, sheet, column_types). "
+                    "201 with a new version; 200 with "
                     "the existing one (``created: false``) when the same content was uploaded before. "
                     "Validation runs in the background: poll the version's status.",
     )
@@ -92,9 +94,25 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         upload = data.validated_data["file"]
         outcome = services.dataset_version_upload(dataset=dataset, user=request.user, file=upload,
                                                   filename=upload.name, note=data.validated_data["note"],
-                                                  parent=parent)
+                                                  parent=parent, options=data.read_options())
         body = s.DatasetVersionSerializer(outcome.version).data | {"created": outcome.created}
         return Response(body, status=status.HTTP_201_CREATED if outcome.created else status.HTTP_200_OK)
+
+    @extend_schema(
+        request={"multipart/form-data": s.DatasetVersionPreviewSerializer},
+        responses=s.DatasetVersionPreviewResultSerializer,
+        description="How a file would be read (detected read options with your overrides), the type inferred "
+                    "per column and the first 20 rows as read. Stores nothing.",
+    )
+    @action(detail=True, methods=["post"], url_path="preview")
+    @max_body_size("DATASET_MAX_UPLOAD_SIZE")
+    def preview(self, request, pk=None):
+        dataset = self.get_object()
+        data = s.DatasetVersionPreviewSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        upload = data.validated_data["file"]
+        return Response(services.dataset_version_preview(dataset=dataset, user=request.user, file=upload,
+                                                         filename=upload.name, options=data.read_options()))
 
     def filter_queryset_versions(self, queryset):
         wanted = self.request.query_params.get("status")

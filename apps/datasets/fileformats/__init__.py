@@ -1,4 +1,4 @@
-"""Reading lab tables (CSV, TSV, Parquet) safely and in bounded memory.
+"""Reading lab tables (CSV, TSV, Excel .xlsx, Parquet) safely and in bounded memory.
 
 No Django here. Three jobs:
 
@@ -29,6 +29,14 @@ from apps.datasets.fileformats.columns import (
     strings_to_datetime,
     strings_to_float,
 )
+from apps.datasets.fileformats.options import (
+    COLUMN_TYPES,
+    OPTION_NAMES,
+    OptionError,
+    clean_options,
+    detect_number_format,
+    normalise_numbers,
+)
 from apps.datasets.fileformats.reading import BLOCK_SIZE, BadRows, iter_batches, read_frame, record_blocks
 from apps.datasets.fileformats.sniffing import (
     EXTENSIONS,
@@ -46,26 +54,32 @@ from apps.datasets.fileformats.sniffing import (
 
 __all__ = [
     "BLOCK_SIZE",
+    "COLUMN_TYPES",
     "EXTENSIONS",
     "FALSE_VALUES",
     "HEAD_BYTES",
     "MAX_COLUMNS",
     "NA_VALUES",
+    "OPTION_NAMES",
     "TRUE_VALUES",
     "BadFile",
     "BadRows",
+    "OptionError",
     "Sniffed",
     "UploadInspector",
     "UploadTooLarge",
     "as_strings",
     "boolean_masks",
+    "clean_options",
     "convert_column",
     "copy_inspecting",
     "datetime_mask",
     "detect_encoding",
+    "detect_number_format",
     "format_for_filename",
     "integer_mask",
     "iter_batches",
+    "normalise_numbers",
     "number_mask",
     "read_frame",
     "record_blocks",

@@ -14,6 +14,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from apps.datasets.fileformats.columns import NA_VALUES, convert_column
+from apps.datasets.fileformats.options import normalise_numbers
 from apps.datasets.fileformats.sniffing import BadFile, Sniffed
 
 BLOCK_SIZE = 8 * 1024 * 1024
@@ -93,6 +94,12 @@ def iter_batches(
             done += batch.num_rows
             yield batch, min(done / total, 1.0)
         return
+    if sniffed.file_format == "xlsx":
+        from apps.datasets.fileformats.excel import iter_xlsx_batches
+
+        for batch, fraction in iter_xlsx_batches(fileobj, sniffed=sniffed, columns=columns):
+            yield _normalised(batch, sniffed), fraction
+        return
     wanted = columns or sniffed.columns
 
     refused: list[BadFile] = []
@@ -123,7 +130,8 @@ def iter_batches(
         block = raw_block[len(codecs.BOM_UTF8):] if first and raw_block.startswith(codecs.BOM_UTF8) else raw_block
         if decoder is not None:
             block = decoder.decode(block).encode("utf-8")
-        read_options = pa_csv.ReadOptions(column_names=sniffed.columns, skip_rows=1 if first else 0,
+        read_options = pa_csv.ReadOptions(column_names=sniffed.columns,
+                                          skip_rows=(sniffed.header_row or 1) if first else 0,
                                           block_size=max(block_size, len(block) + 1))
         first = False
         if not block or block.isspace():
@@ -137,7 +145,23 @@ def iter_batches(
             raise BadFile("unreadable_csv", f"The file cannot be parsed as CSV: {exc}.")
         fraction = consumed / total_bytes if total_bytes else 0.0
         for batch in table.to_batches():
-            yield batch, min(fraction, 1.0)
+            yield _normalised(batch, sniffed), min(fraction, 1.0)
+
+
+def _normalised(batch: pa.RecordBatch, sniffed: Sniffed) -> pa.RecordBatch:
+    """Numbers in the file's spelling (``1.234,5``) rewritten as ``1234.5``,
+    except in columns the user declared text or categorical."""
+    own = sniffed.decimal_by_column
+    if sniffed.decimal == "." and not sniffed.thousands and "," not in own.values():
+        return batch
+    keep_text = {name for name, kind in sniffed.column_types.items() if kind in ("text", "categorical")}
+    arrays = [
+        column if name in keep_text
+        else normalise_numbers(column, decimal=own.get(name, sniffed.decimal),
+                               thousands="" if name in own else sniffed.thousands)
+        for name, column in zip(batch.schema.names, batch.columns, strict=True)
+    ]
+    return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
 
 
 def read_frame(

@@ -14,7 +14,11 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-EXTENSIONS = {".csv": "csv", ".txt": "csv", ".tsv": "tsv", ".tab": "tsv", ".parquet": "parquet", ".pq": "parquet"}
+from apps.datasets.fileformats.options import detect_number_format
+
+EXTENSIONS = {".csv": "csv", ".txt": "csv", ".tsv": "tsv", ".tab": "tsv", ".parquet": "parquet", ".pq": "parquet",
+              ".xlsx": "xlsx"}
+SAMPLE_ROWS = 1000
 HEAD_BYTES = 64 * 1024
 MAX_COLUMNS = 2000
 _CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -44,7 +48,8 @@ def format_for_filename(filename: str) -> str:
     if ext not in EXTENSIONS:
         raise BadFile(
             "unsupported_format",
-            f"Files ending in {ext or '(no extension)'!r} are not supported; upload .csv, .tsv or .parquet.",
+            f"Files ending in {ext or '(no extension)'!r} are not supported; upload .csv, .tsv, .xlsx or .parquet"
+            + (" (save old .xls workbooks as .xlsx)." if ext == ".xls" else "."),
             {"extension": ext, "supported": sorted(EXTENSIONS)},
         )
     return EXTENSIONS[ext]
@@ -102,13 +107,47 @@ def copy_inspecting(source, target, *, limit: int | None, chunk_size: int = 1024
 
 @dataclass
 class Sniffed:
-    """What the file looks like: format, text encoding, delimiter, header."""
+    """What the file looks like and how to read it: format, text encoding,
+    delimiter, number format, header line, sheet and type overrides."""
 
     file_format: str
     encoding: str = ""
     delimiter: str = ""
     columns: list[str] = field(default_factory=list)
     num_rows: int | None = None  # known for Parquet without reading the data
+    decimal: str = "."
+    thousands: str = ""
+    header_row: int = 1
+    sheet: str = ""
+    column_types: dict[str, str] = field(default_factory=dict)
+    decimal_columns: list[str] = field(default_factory=list)
+    # Columns whose decimal mark differs from the file's (detected only).
+    decimal_by_column: dict[str, str] = field(default_factory=dict)
+    overridden: list[str] = field(default_factory=list)
+
+    def read_options(self) -> dict:
+        """What is stored on the version, so every later read (revalidation,
+        training) reads the file the same way."""
+        options = {"decimal": self.decimal, "thousands": self.thousands, "header_row": self.header_row,
+                   "column_types": dict(self.column_types)}
+        if self.file_format in ("csv", "tsv"):
+            options |= {"delimiter": self.delimiter, "encoding": self.encoding,
+                        "decimal_columns": list(self.decimal_columns),
+                        "decimal_by_column": dict(self.decimal_by_column)}
+        if self.file_format == "xlsx":
+            options["sheet"] = self.sheet
+        options["overridden"] = list(self.overridden)
+        return options
+
+    @classmethod
+    def from_read_options(cls, *, file_format: str, columns: list[str], options: dict) -> Sniffed:
+        return cls(file_format=file_format, columns=list(columns), encoding=options.get("encoding", ""),
+                   delimiter=options.get("delimiter", ""), decimal=options.get("decimal", "."),
+                   thousands=options.get("thousands", ""), header_row=int(options.get("header_row", 1)),
+                   sheet=options.get("sheet", ""), column_types=dict(options.get("column_types") or {}),
+                   decimal_columns=list(options.get("decimal_columns") or []),
+                   decimal_by_column=dict(options.get("decimal_by_column") or {}),
+                   overridden=list(options.get("overridden") or []))
 
 
 def detect_encoding(head: bytes, *, utf8_valid: bool) -> str:
@@ -174,33 +213,89 @@ def _check_header(columns: list[str]) -> None:
                       {"columns": duplicates})
 
 
-def sniff(path: str, *, file_format: str, head: bytes, utf8_valid: bool, size: int) -> Sniffed:
-    """Check a stored upload before a version is made; raises ``BadFile``."""
+def sniff(path: str, *, file_format: str, head: bytes, utf8_valid: bool, size: int,
+          options: dict | None = None) -> Sniffed:
+    """Check a stored upload before a version is made; raises ``BadFile``.
+    ``options`` are the user's overrides (already checked by ``clean_options``)."""
+    options = options or {}
     if size == 0:
         raise BadFile("empty_file", "The file is empty.")
     is_parquet_magic = head[:4] == b"PAR1"
     if file_format == "parquet":
         if not is_parquet_magic:
             raise BadFile("not_parquet", "The file ends in .parquet but is not a Parquet file.")
-        return _sniff_parquet(path)
-    if is_parquet_magic:
-        raise BadFile("wrong_extension", "The file is Parquet but its name ends in .csv/.tsv; rename it to .parquet.")
-    encoding = detect_encoding(head, utf8_valid=utf8_valid)
+        sniffed = _sniff_parquet(path)
+    elif file_format == "xlsx":
+        from apps.datasets.fileformats.excel import sniff_xlsx
+
+        sniffed = sniff_xlsx(path, head=head, sheet=options.get("sheet", ""),
+                             header_row=options.get("header_row", 1))
+    else:
+        if is_parquet_magic:
+            raise BadFile("wrong_extension",
+                          "The file is Parquet but its name ends in .csv/.tsv; rename it to .parquet.")
+        sniffed = _sniff_text(head, file_format=file_format, utf8_valid=utf8_valid, size=size, options=options)
+    sniffed.column_types = {k: v for k, v in (options.get("column_types") or {}).items() if k in sniffed.columns}
+    sniffed.overridden = sorted(k for k in options if k != "column_types" or sniffed.column_types)
+    return sniffed
+
+
+def _sniff_text(head: bytes, *, file_format: str, utf8_valid: bool, size: int, options: dict) -> Sniffed:
+    if options.get("encoding"):
+        encoding = options["encoding"]
+        detect_encoding(head, utf8_valid=True)  # still refuses binary data and UTF-16
+        if encoding in ("utf-8", "utf-8-sig") and not utf8_valid:
+            raise BadFile("wrong_encoding", "The file is not valid UTF-8; choose its real encoding "
+                                            "(e.g. cp1252 or latin-1) or leave the encoding to detection.",
+                          {"fields": {"encoding": "the file does not decode as UTF-8"}})
+        cut = head.rfind(b"\n") if size > len(head) else len(head)
+        try:
+            head[: cut if cut > 0 else len(head)].decode(encoding)
+        except UnicodeDecodeError:
+            raise BadFile("wrong_encoding", f"The file does not decode as {encoding}.",
+                          {"fields": {"encoding": f"the file does not decode as {encoding}"}})
+    else:
+        encoding = detect_encoding(head, utf8_valid=utf8_valid)
     text = _decoded_head(head, encoding, complete=size <= len(head))
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    header_row = options.get("header_row", 1)
+    lines = text.splitlines(keepends=True)
+    text = "".join(lines[header_row - 1:])
     if not text.strip():
-        raise BadFile("empty_file", "The file contains only blank lines.")
-    delimiter = _delimiter_for(text, file_format)
+        raise BadFile("empty_file", "The file contains only blank lines." if header_row == 1
+                      else f"The file has nothing from line {header_row} on.")
+    delimiter = options.get("delimiter") or _delimiter_for(text, file_format)
     reader = csv.reader(io.StringIO(text), delimiter=delimiter)
     columns = [c.strip() for c in next(reader)]
     _check_header(columns)
-    has_row = any(any(value.strip() for value in row) for row in reader)
-    if not has_row and size <= len(head):
+    rows = []
+    for row in reader:
+        if len(rows) >= SAMPLE_ROWS:
+            break
+        if any(value.strip() for value in row):
+            rows.append(row)
+    if not rows and size <= len(head):
         raise BadFile("no_data_rows", "The file has a header but no data rows.", {"columns": columns})
-    if len(columns) == 1 and file_format == "csv" and "\t" in text.splitlines()[0]:
+    if (not options.get("delimiter") and len(columns) == 1 and file_format == "csv"
+            and "\t" in text.splitlines()[0]):
         delimiter = "\t"
         columns = [c.strip() for c in text.splitlines()[0].split("\t")]
         _check_header(columns)
-    return Sniffed(file_format=file_format, encoding=encoding, delimiter=delimiter, columns=columns)
+        rows = [line.split("\t") for line in text.splitlines()[1:SAMPLE_ROWS]]
+    detected = detect_number_format(rows, columns, delimiter=delimiter)
+    decimal = options.get("decimal") or detected["decimal"]
+    thousands = options["thousands"] if "thousands" in options else (
+        detected["thousands"] if decimal == detected["decimal"] else "")
+    if decimal == thousands:
+        thousands = ""
+    if decimal == delimiter:
+        raise BadFile("invalid_read_options", "The decimal mark cannot be the delimiter.",
+                      {"fields": {"decimal": "must differ from the delimiter"}})
+    return Sniffed(file_format=file_format, encoding=encoding, delimiter=delimiter, columns=columns,
+                   decimal=decimal, thousands=thousands, header_row=header_row,
+                   decimal_columns=detected["decimal_columns"] if decimal == "," else [],
+                   decimal_by_column={} if options.get("decimal") else detected["decimal_by_column"])
 
 
 def _sniff_parquet(path: str) -> Sniffed:

@@ -6,13 +6,18 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import pandas as pd
+import pyarrow as pa
+
 from apps.datasets import expectations as expectation_rules
 from apps.datasets import quality
 from apps.datasets.fileformats import (
     BadRows,
     Sniffed,
+    convert_column,
     iter_batches,
 )
+from apps.datasets.profiling import leakage
 from apps.datasets.profiling.columns import (
     CATEGORY_LIMIT,
     ID_NAME,
@@ -20,6 +25,7 @@ from apps.datasets.profiling.columns import (
     ProgressFn,
     numeric_summary,
 )
+from apps.datasets.profiling.consistency import compare_schemas
 from apps.datasets.profiling.profiler import Profiler
 
 
@@ -44,14 +50,19 @@ def profile_file(
     expectations: list[dict] | None = None,
     progress: ProgressFn | None = None,
     seed: int = 0,
+    reference: dict | None = None,
+    schema_severity: str = "error",
 ) -> ProfileResult:
     """Profile a stored file in two passes. ``open_file()`` returns a fresh
     binary file object each time. Returns problems (reasons the version is
     invalid) rather than raising for bad content; raises ``BadFile`` only
-    when the file cannot be read at all."""
+    when the file cannot be read at all. ``reference`` is the schema the
+    columns and types are checked against (see ``consistency``)."""
     expectations = expectations or []
     report = progress or (lambda fraction, message: None)
     bad_rows = BadRows()
+    sample: list = []
+    sample_rows = 0
     estimate = _estimate_rows(sniffed, size_bytes)
     profiler = Profiler(
         sniffed.columns,
@@ -62,9 +73,13 @@ def profile_file(
     report(0.02, "Reading and inferring the schema")
     with open_file() as handle:
         for batch, fraction in iter_batches(handle, sniffed=sniffed, bad_rows=bad_rows, total_bytes=size_bytes):
+            if sample_rows < leakage.SAMPLE_ROWS and target in sniffed.columns:
+                sample.append(batch.slice(0, leakage.SAMPLE_ROWS - sample_rows))
+                sample_rows += sample[-1].num_rows
             profiler.add_batch(batch)
             report(0.02 + 0.6 * fraction, f"Pass 1: {profiler.rows:,} rows read")
-    profiler.infer_types(expectation_rules.declared_types(expectations))
+    # Types chosen at upload win over expectations: they are how the file is read.
+    profiler.infer_types(expectation_rules.declared_types(expectations) | sniffed.column_types)
     numeric = profiler.start_second_pass()
     expectation_rules.prepare_range_checks(expectations, profiler.pass2)
     if numeric and profiler.rows:
@@ -78,6 +93,9 @@ def profile_file(
     schema = build_schema(profiler, target=target)
     results = expectation_rules.evaluate(expectations, profiler=profiler, schema=schema)
     report_dict = quality.build_report(profiler, schema=schema, target=target, bad_rows=bad_rows)
+    report_dict["leakage"] = _leaks(sample, schema=schema, target=target)
+    if reference:
+        results = results + compare_schemas(reference, schema, target=target, severity=schema_severity)
     problems = []
     if profiler.rows == 0:
         problems.append("The file has no data rows.")
@@ -95,9 +113,19 @@ def profile_file(
         )
     for result in results:
         if not result["passed"] and result["severity"] == "error":
-            problems.append(f"Expectation failed: {result['message']}")
+            kind = "Schema check failed" if result["kind"] == "schema_consistency" else "Expectation failed"
+            problems.append(f"{kind}: {result['message']}")
     return ProfileResult(schema=schema, quality_report=report_dict, expectation_results=results,
                          row_count=profiler.rows, column_count=len(sniffed.columns), problems=problems)
+
+
+def _leaks(sample: list, *, schema: dict, target: str) -> list[dict]:
+    if not sample:
+        return []
+    types = {c["name"]: c["type"] for c in schema["columns"]}
+    table = pa.Table.from_batches(sample)
+    frame = pd.DataFrame({name: convert_column(table.column(name), types[name]) for name in table.column_names})
+    return leakage.find_leaks(frame, schema=schema, target=target)
 
 
 def _estimate_rows(sniffed: Sniffed, size_bytes: int) -> int:

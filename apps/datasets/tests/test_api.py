@@ -244,7 +244,8 @@ def _assert_refused(response, code: str, status: int = 400):
         ("header-only.csv", b"sample_id,qc_pass\n", "no_data_rows"),
         ("header-only-crlf.tsv", b"sample_id\tqc_pass\r\n\r\n", "no_data_rows"),
         ("garbage.csv", bytes(range(256)) * 40, "binary_file"),
-        ("report.xlsx", b"PK\x03\x04 not a table", "unsupported_format"),
+        ("report.xlsx", b"PK\x03\x04 not a table", "not_xlsx"),
+        ("report.xls", b"\xd0\xcf\x11\xe0 old excel", "unsupported_format"),
         ("noextension", b"a,b\n1,2\n", "unsupported_format"),
         ("dupes.csv", b"sample_id,rin,rin\nS1,7.1,7.2\n", "duplicate_columns"),
         ("nameless.csv", b"sample_id,,rin\nS1,x,7.2\n", "empty_column_name"),
@@ -365,7 +366,7 @@ def test_a_failing_database_write_leaves_no_orphan_file(dataset, scientist, lab_
     def boom(**kwargs):
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr("apps.datasets.services.audit_record", boom)
+    monkeypatch.setattr("apps.datasets.services.versions.audit_record", boom)
     with pytest.raises(RuntimeError):
         services.dataset_version_upload(dataset=dataset, user=scientist, file=io.BytesIO(lab_csv),
                                         filename="s.csv")

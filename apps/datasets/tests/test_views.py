@@ -3,6 +3,7 @@ and what the forms do."""
 
 import json
 
+import numpy as np
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
@@ -96,7 +97,7 @@ def test_upload_form_without_javascript(browser, valid_version):
     assert response.status_code == 302 and response["Location"] == f"/datasets/versions/{new.pk}/"
     assert new.parent_id == valid_version.pk
     refused = browser.post(f"/datasets/{valid_version.dataset_id}/upload/",
-                           {"file": SimpleUploadedFile("x.xlsx", b"PK..")}, follow=True)
+                           {"file": SimpleUploadedFile("x.xls", b"PK..")}, follow=True)
     assert b"not supported" in refused.content
 
 
@@ -132,3 +133,30 @@ def test_pages_of_hidden_datasets_are_404(make_user, valid_version):
     assert outsider.get(f"/datasets/{valid_version.dataset_id}/").status_code == 404
     assert outsider.get(f"/datasets/versions/{valid_version.pk}/").status_code == 404
     assert b"submissions" not in outsider.get("/datasets/").content
+
+
+def test_upload_form_read_options_are_stored_and_pages_show_them(browser, valid_version):
+    frame = generate_submissions(rows=250, seed=6)
+    rng = np.random.default_rng(1)
+    frame["qc_review_minutes"] = frame["qc_pass"].map({1: 5.0, 0: 45.0}) + rng.normal(0, 2, len(frame))
+    content = frame.to_csv(index=False, sep=";", decimal=",").encode("cp1252")
+    response = browser.post(f"/datasets/{valid_version.dataset_id}/upload/", {
+        "file": SimpleUploadedFile("de.csv", content), "decimal": ",", "thousands": "none",
+        "column_types": json.dumps({"priority": "text"})})
+    new = DatasetVersion.objects.exclude(pk=valid_version.pk).get()
+    assert response.status_code == 302
+    assert new.read_options["decimal"] == "," and new.read_options["thousands"] == ""
+    assert new.read_options["column_types"] == {"priority": "text"}
+    assert sorted(new.read_options["overridden"]) == ["column_types", "decimal", "thousands"]
+    validate_dataset_version.run(new.pk)
+    page = browser.get(f"/datasets/versions/{new.pk}/").content.decode()
+    assert 'id="read-options"' in page and "decimal commas in" in page
+    assert 'id="leakage"' in page and "qc_review_minutes" in page
+    detail = browser.get(f"/datasets/{valid_version.dataset_id}/").content.decode()
+    assert "possible leak: consider dropping" in detail
+    assert f'data-preview-url="/api/v1/datasets/{valid_version.dataset_id}/preview/"' in detail
+    assert "<script>" not in detail and "onclick" not in detail
+    bad = browser.post(f"/datasets/{valid_version.dataset_id}/upload/", {
+        "file": SimpleUploadedFile("x.csv", content + b"\n"), "encoding": "klingon-8"}, follow=True)
+    assert b"unknown encoding" in bad.content
+    assert DatasetVersion.objects.count() == 2

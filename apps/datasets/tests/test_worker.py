@@ -52,7 +52,7 @@ def test_a_worker_killed_during_validation_leaves_the_version_revalidatable(live
     # Large enough that validation takes a second or more even on a quiet machine.
     content = generate_submissions(rows=250_000, seed=8).to_csv(index=False).encode()
     # Enqueue by hand, on a queue only the doomed worker reads.
-    monkeypatch.setattr(services, "_enqueue_validation", lambda version_id: None)
+    monkeypatch.setattr("apps.datasets.services.versions._enqueue_validation", lambda version_id: None)
     version = services.dataset_version_upload(dataset=dataset, user=user, file=SimpleUploadedFile("big.csv", content),
                                               filename="big.csv").version
     monkeypatch.undo()
