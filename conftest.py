@@ -42,6 +42,16 @@ def _postgres_marker(request):
         skip_or_fail("needs PostgreSQL: set DATABASE_URL=postgres://...")
 
 
+@pytest.fixture(autouse=True)
+def _prediction_log_buffer_is_per_test():
+    """Rows a test's predictions left in the in-process log buffer never reach
+    the next test (whose database no longer has their deployment)."""
+    yield
+    logbuffer = sys.modules.get("apps.serving.logbuffer")
+    if logbuffer is not None:
+        logbuffer.buffer.clear()
+
+
 # --- Users and clients ----------------------------------------------------------
 
 @pytest.fixture

@@ -62,7 +62,7 @@ def seed_api_objects() -> Seeded:
     endpoint = serving_factories.make_endpoint(owner=engineer, slug="sample-qc", environment="staging")
     deployment = serving_factories.deploy(endpoint=endpoint, version=version, actor=engineer)
     with transaction.atomic():
-        request = transition_request_create(version=version, actor=scientist, target_stage="production",
+        request = transition_request_create(version=version, actor=engineer, target_stage="production",
                                             justification="Seeded for the API fuzz.")
         webhook = webhook_subscription_create(actor=seeded.users[Role.ADMIN], name="fuzz",
                                               url="https://hooks.example.org/mlops")

@@ -142,8 +142,9 @@ class PredictionLogBuffer:
             return len(rows)
 
     def clear(self) -> None:
-        """Forget buffered rows (tests)."""
-        with self._lock:
+        """Forget buffered rows (tests). Waits for a flush in progress, so its
+        rows cannot be put back after the clear."""
+        with self._flush_lock, self._lock:
             self._rows = []
 
 

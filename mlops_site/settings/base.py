@@ -313,6 +313,7 @@ SPECTACULAR_SETTINGS = {
     "PATH_CONVERTER_OVERRIDES": {"slug": {"type": "string", "pattern": "^[-a-zA-Z0-9_]+$"}},
     # Several apps have a "status" field with their own choices; name each set.
     "ENUM_NAME_OVERRIDES": {"DeploymentStatusEnum": "apps.serving.choices.DeploymentStatus",
+                            "StrategyEnum": "apps.serving.choices.Strategy",
                             "PromotionStageEnum": "apps.registry.choices.PromotionStage",
                             "PromotionRequestStatusEnum": "apps.registry.choices.RequestStatus",
                             "WebhookDeliveryStatusEnum": "apps.registry.choices.DeliveryStatus",
