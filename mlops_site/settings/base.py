@@ -297,9 +297,10 @@ SIMPLE_JWT = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "TracSeq MLOps API",
     "DESCRIPTION": (
-        "Machine-learning lifecycle for a sequencing laboratory: datasets, experiments, "
-        "model registry with approvals, serving, A/B tests and monitoring. Errors are "
-        '`{"error": {"code", "message", "details"}}`.'
+        "Machine-learning lifecycle for a sequencing laboratory: datasets with validation, "
+        "experiment tracking and training jobs, a model registry with four-eyes approvals, and "
+        "serving (endpoints, rollouts, predictions, feedback and live metrics). Errors are "
+        '`{"error": {"code", "message", "details"}}`. Architecture: docs/architecture.md in the repository.'
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,

@@ -71,6 +71,9 @@ class PredictContract(APIView):
             403: OpenApiResponse(_ERROR, description="You may view the endpoint but not predict with it."),
             404: OpenApiResponse(_ERROR, description="No such endpoint, or not visible to you."),
             413: OpenApiResponse(_ERROR, description="The body is over API_MAX_BODY_SIZE."),
+            500: OpenApiResponse(_ERROR, description="The model raised while predicting (prediction_failed); the "
+                                                     "answer is logged and counts in the deployment's error rate, "
+                                                     "which a rollout watches."),
             503: OpenApiResponse(_ERROR, description="The endpoint has no healthy deployment to answer "
                                                      "(no_healthy_deployment)."),
         },
