@@ -1,8 +1,8 @@
 """Deterministic generator of sequencing-lab sample submissions (the demo domain).
 
 Pure numpy/pandas, no Django: the same ``(rows, seed, scenario)`` always gives
-the same table, on any machine. See "The demo domain" in ARCHITECTURE.md and
-docs/datasets.md for the columns.
+the same table, on any machine. The columns are ``COLUMNS`` below, described
+in docs/datasets.md ("Demo data").
 
 How the labels are made (so that models have something real to learn, and
 drift really hurts them):
