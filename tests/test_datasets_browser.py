@@ -1,7 +1,10 @@
 """A real Chromium uploads a lab file, watches the version become valid
 (a real worker validates it) and sees the quality charts render."""
 
+import re
+
 import pytest
+from playwright.sync_api import expect
 
 from apps.datasets.generator import generate_submissions
 
@@ -85,9 +88,9 @@ def test_preview_a_decimal_comma_export_choose_a_type_and_upload(page, browser_l
     assert page.locator("#preview-table tbody tr").count() == 20
     # A type chosen in the preview is read back by a new preview and stored with the upload.
     page.select_option('#preview-table select[data-column="freeze_thaw_cycles"]', "categorical")
-    page.wait_for_function(
-        "document.querySelector('#preview-table select[data-column=\"freeze_thaw_cycles\"]')"
-        " && document.querySelector('[data-preview-summary]').textContent.startsWith('Read as')")
+    # (expect() polls from here: a string predicate would be eval'd, which the page's CSP refuses.)
+    expect(page.locator('#preview-table select[data-column="freeze_thaw_cycles"]')).to_be_visible()
+    expect(page.locator("[data-preview-summary]")).to_have_text(re.compile(r"^Read as"))
     assert page.locator('#preview-table select[data-column="freeze_thaw_cycles"]').input_value() == "categorical"
     assert dataset.versions.count() == 0
     page.click("#upload-button")
