@@ -23,9 +23,10 @@ if "apps.serving" in settings.INSTALLED_APPS:
     from apps.serving.api.predict import predict_view
 
     urlpatterns.insert(0, path("api/v1/endpoints/<slug:slug>/predict/", predict_view))
+_PAGE_PREFIXES = {"abtests": "ab-tests"}  # the pages' path, where it is not the app's label
 for app in ("datasets", "experiments", "registry", "serving", "abtests", "monitoring"):
     if f"apps.{app}" in settings.INSTALLED_APPS:
-        urlpatterns.append(path(f"{app}/", include(f"apps.{app}.urls")))
+        urlpatterns.append(path(f"{_PAGE_PREFIXES.get(app, app)}/", include(f"apps.{app}.urls")))
 urlpatterns.append(path("", include("apps.dashboard.urls")))
 
 

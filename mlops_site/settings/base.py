@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "apps.experiments",
     "apps.registry",
     "apps.serving",
+    "apps.abtests",
     "apps.dashboard",
 ]
 
