@@ -1,4 +1,4 @@
-"""Browser sign-in, the account's API keys page and the ops
+"""Browser sign-in, the account's API keys page, the favicon and the ops
 endpoints (/healthz, /readyz, /metrics)."""
 
 import time
@@ -8,9 +8,10 @@ from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
 from django.db import connections
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import Http404, HttpResponse, HttpResponsePermanentRedirect, JsonResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.cache import never_cache
+from django.templatetags.static import static
+from django.views.decorators.cache import cache_control, never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
 from apps.core import selectors, services
@@ -65,6 +66,14 @@ def api_key_revoke(request, pk: int):
     messages.success(request, f"API key {api_key.prefix} ({api_key.name}) revoked. "
                               "Software using it can no longer sign in with it.")
     return redirect("api-keys")
+
+
+@login_not_required
+@require_GET
+@cache_control(max_age=86400, public=True)
+def favicon(request):
+    """Browsers ask for /favicon.ico whatever the page links; send them to the static icon."""
+    return HttpResponsePermanentRedirect(static("favicon.ico"))
 
 
 # --- Ops ----------------------------------------------------------------------------
