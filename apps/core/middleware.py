@@ -34,6 +34,29 @@ class RequestIdMiddleware:
         return response
 
 
+class FriendlyNotFoundMiddleware:
+    """With DEBUG on (``make run``), Django answers an unknown page with its
+    technical 404, which lists every URL pattern of the site to whoever asks.
+    Browser pages get the friendly ``404.html`` instead, as without DEBUG; API
+    paths keep their JSON error shape (their 404s are JSON, never touched here).
+
+    It sits outside CommonMiddleware, so "add a slash" redirects still happen,
+    and inside the Content-Security-Policy middleware, so the page gets its nonce."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if (response.status_code == 404 and settings.DEBUG and not request.path.startswith("/api/")
+                and response.get("Content-Type", "").startswith("text/html")):
+            from django.http import Http404
+            from django.views.defaults import page_not_found
+
+            return page_not_found(request, Http404())
+        return response
+
+
 class PrometheusMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response

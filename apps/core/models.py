@@ -42,6 +42,17 @@ class ApiKey(models.Model):
     def is_active(self) -> bool:
         return self.revoked_at is None
 
+    @property
+    def status(self) -> str:
+        """``revoked``, ``expired`` or ``active``: whether the key still signs in."""
+        from django.utils import timezone
+
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at is not None and self.expires_at <= timezone.now():
+            return "expired"
+        return "active"
+
 
 class AuditEventQuerySet(models.QuerySet):
     def update(self, **kwargs):

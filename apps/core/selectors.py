@@ -1,3 +1,4 @@
+from apps.core.errors import NotFound
 from apps.core.models import ApiKey, AuditEvent
 from apps.core.permissions import filter_visible, has_perm, is_admin
 
@@ -5,6 +6,21 @@ from apps.core.permissions import filter_visible, has_perm, is_admin
 def api_key_list(*, user):
     qs = ApiKey.objects.select_related("user")
     return qs if is_admin(user) else qs.filter(user=user)
+
+
+def api_key_list_own(*, user):
+    """The user's own keys, newest first. The account page shows nobody
+    else's, whatever the user's role (admins manage others' keys in the admin)."""
+    return ApiKey.objects.filter(user=user).order_by("-created_at", "-id")
+
+
+def api_key_get_own(*, user, pk) -> ApiKey:
+    """One of the user's own keys; NotFound for anyone else's, so that ids
+    reveal nothing."""
+    api_key = api_key_list_own(user=user).filter(pk=pk).first()
+    if api_key is None:
+        raise NotFound("API key not found.")
+    return api_key
 
 
 def audit_event_list(*, user):
@@ -20,4 +36,5 @@ def audit_events_for(*, obj):
     return AuditEvent.objects.filter(object_type=obj._meta.label_lower, object_id=str(obj.pk))
 
 
-__all__ = ["api_key_list", "audit_event_list", "audit_events_for", "filter_visible"]
+__all__ = ["api_key_get_own", "api_key_list", "api_key_list_own", "audit_event_list", "audit_events_for",
+           "filter_visible"]

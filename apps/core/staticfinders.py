@@ -22,7 +22,10 @@ class PlotlyFinder(BaseFinder):
 
     def find(self, path, find_all=False, **kwargs):
         if path != SERVED_AS:
-            return [] if find_all else None
+            # An empty list either way, as Django's own finders answer: a None
+            # would end up in finders.find()'s list of matches, and a missing
+            # static file would then be a 500 instead of a 404 under DEBUG.
+            return []
         match = str(PLOTLY_DIR / "plotly.min.js")
         return [match] if find_all else match
 

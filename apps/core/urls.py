@@ -6,6 +6,9 @@ from apps.core import views
 urlpatterns = [
     path("accounts/login/", views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("account/api-keys/", views.api_key_list, name="api-keys"),
+    path("account/api-keys/<int:pk>/revoke/", views.api_key_revoke, name="api-key-revoke"),
+    path("favicon.ico", views.favicon, name="favicon"),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
     path("metrics", views.metrics, name="metrics"),

@@ -1,17 +1,22 @@
-"""Browser sign-in and the ops endpoints (/healthz, /readyz, /metrics)."""
+"""Browser sign-in, the account's API keys page, the favicon and the ops
+endpoints (/healthz, /readyz, /metrics)."""
 
 import time
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
 from django.db import connections
-from django.http import HttpResponse, JsonResponse
-from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.http import Http404, HttpResponse, HttpResponsePermanentRedirect, JsonResponse
+from django.shortcuts import redirect, render
+from django.templatetags.static import static
+from django.views.decorators.cache import cache_control, never_cache
+from django.views.decorators.http import require_GET, require_http_methods
 
-from apps.core.errors import json_error_response
-from apps.core.forms import ThrottledAuthenticationForm
+from apps.core import selectors, services
+from apps.core.errors import ApplicationError, NotFound, json_error_response
+from apps.core.forms import ApiKeyForm, ThrottledAuthenticationForm
 from apps.core.metrics import render_metrics
 
 
@@ -20,6 +25,58 @@ class LoginView(auth_views.LoginView):
     authentication_form = ThrottledAuthenticationForm
     redirect_authenticated_user = True
 
+
+# --- The account's API keys ----------------------------------------------------------
+
+@never_cache  # the one response that carries a new key must not be stored anywhere
+@require_http_methods(["GET", "POST"])
+def api_key_list(request):
+    """List the user's keys and create one. A new key's secret is in this
+    POST's response only: it is not put in the session, a message or a URL."""
+    form = ApiKeyForm(request.POST if request.method == "POST" else None)
+    issued = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            issued = services.api_key_create(user=request.user, name=form.cleaned_data["name"],
+                                             expires_at=form.expires_at())
+        except ApplicationError as exc:
+            form.add_error(None, exc.message)
+        else:
+            form = ApiKeyForm()
+    return render(request, "core/api_keys.html", {
+        "form": form,
+        "issued": issued,
+        "keys": selectors.api_key_list_own(user=request.user),
+    }, status=400 if form.errors else 200)
+
+
+@require_http_methods(["GET", "POST"])
+def api_key_revoke(request, pk: int):
+    """GET asks for confirmation, POST revokes. Only the user's own keys."""
+    try:
+        api_key = selectors.api_key_get_own(user=request.user, pk=pk)
+    except NotFound as exc:
+        raise Http404(exc.message)
+    if api_key.revoked_at is not None:
+        messages.info(request, f"API key {api_key.prefix} ({api_key.name}) was already revoked.")
+        return redirect("api-keys")
+    if request.method == "GET":
+        return render(request, "core/api_key_revoke.html", {"api_key": api_key})
+    services.api_key_revoke(api_key=api_key, actor=request.user)
+    messages.success(request, f"API key {api_key.prefix} ({api_key.name}) revoked. "
+                              "Software using it can no longer sign in with it.")
+    return redirect("api-keys")
+
+
+@login_not_required
+@require_GET
+@cache_control(max_age=86400, public=True)
+def favicon(request):
+    """Browsers ask for /favicon.ico whatever the page links; send them to the static icon."""
+    return HttpResponsePermanentRedirect(static("favicon.ico"))
+
+
+# --- Ops ----------------------------------------------------------------------------
 
 @login_not_required
 @never_cache

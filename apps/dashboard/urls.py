@@ -5,4 +5,5 @@ from apps.dashboard import views
 app_name = "dashboard"
 urlpatterns = [
     path("", views.overview, name="overview"),
+    path("search/", views.search, name="search"),
 ]

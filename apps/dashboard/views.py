@@ -1,6 +1,8 @@
 from django.shortcuts import render
+from django.views.decorators.http import require_GET
 
 from apps.dashboard import selectors
+from apps.dashboard.search import global_search
 
 
 def overview(request):
@@ -8,3 +10,9 @@ def overview(request):
         "cards": selectors.overview_cards(user=request.user),
         "activity": selectors.recent_activity(user=request.user),
     })
+
+
+@require_GET
+def search(request):
+    result = global_search(user=request.user, query=request.GET.get("q", ""))
+    return render(request, "dashboard/search.html", {"result": result, "search_query": result.query})

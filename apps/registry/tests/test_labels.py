@@ -1,0 +1,54 @@
+"""Registry pages read right: "No stage" rather than "None", what a pending
+approval is for, stage names in words, plural forms."""
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from apps.registry import services
+from apps.registry.templatetags.registry_labels import stage_label
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def pending_production(people, make_run, registered):
+    """v1 in no stage, with a request for Production waiting for a decision."""
+    version = services.model_version_register(registered_model=registered, run=make_run(), actor=people.scientist)
+    services.transition_request_create(version=version, actor=people.scientist, target_stage="production",
+                                       justification="ready")
+    client = Client()
+    client.force_login(people.viewer)
+    return client
+
+
+def test_stage_label():
+    assert [stage_label(v) for v in ("none", "", None, "staging", "production", "archived")] == [
+        "No stage", "No stage", "No stage", "Staging", "Production", "Archived"]
+
+
+def test_version_page_says_no_stage_and_what_approval_is_pending(pending_production):
+    html = pending_production.get(reverse("registry:version", args=["sample-qc", 1])).content.decode()
+    assert '<span class="badge none" id="stage-badge">No stage</span>' in html
+    assert '<span class="badge pending" id="approval-badge">Pending approval for Production</span>' in html
+    assert "A request to <strong>Production</strong>" in html
+    assert ">None<" not in html
+    assert "400 rows," in html
+
+
+def test_model_page_says_no_stage_and_what_approval_is_pending(pending_production):
+    html = pending_production.get(reverse("registry:detail", args=["sample-qc"])).content.decode()
+    assert '<span class="badge none">No stage</span>' in html
+    assert '<span class="badge pending">Pending approval for Production</span>' in html
+    assert "→ Production by sci" in html
+
+
+def test_one_row_is_singular(people, make_run, registered, data):
+    from apps.datasets.models import DatasetVersion
+
+    services.model_version_register(registered_model=registered, run=make_run(), actor=people.scientist)
+    DatasetVersion.objects.filter(pk=data.version.pk).update(row_count=1)
+    client = Client()
+    client.force_login(people.viewer)
+    html = client.get(reverse("registry:version", args=["sample-qc", 1])).content.decode()
+    assert "1 row," in html and "1 rows" not in html
