@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "apps.experiments",
     "apps.registry",
     "apps.serving",
+    "apps.monitoring",
     "apps.dashboard",
 ]
 
@@ -321,7 +322,8 @@ SPECTACULAR_SETTINGS = {
                             "RunStatusEnum": "apps.experiments.choices.RunStatus",
                             "TrainingJobStatusEnum": "apps.experiments.choices.JobStatus",
                             "ExpectationKindEnum": "apps.datasets.choices.ExpectationKind",
-                            "ExpectationSeverityEnum": "apps.datasets.choices.Severity"},
+                            "ExpectationSeverityEnum": "apps.datasets.choices.Severity",
+                            "DriftReportStatusEnum": "apps.monitoring.choices.ReportStatus"},
     "APPEND_COMPONENTS": {
         "securitySchemes": {
             "ApiKeyAuth": {
