@@ -11,3 +11,9 @@ class MonitoringConfig(AppConfig):
         # Data scientists compare this month's submissions with the training data.
         "Data Scientist": ["monitoring.add_driftreport"],
     }
+
+    def ready(self):
+        from apps.core import navigation
+
+        navigation.register("Drift", "monitoring:drift-report-list", order=55,
+                            permission="monitoring.view_driftreport")
