@@ -28,14 +28,27 @@ PSI_ZERO_FILL = 0.0001
 BINNING_MIN_UNIQUE = 20
 
 
-def _cdfs_at_all(sample: ColumnSample) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Both empirical CDFs at every pooled value (scipy's ``_cdf_distance``/``ks_2samp`` layout)."""
+def _cdfs_at_all(sample: ColumnSample) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The pooled sorted values and both empirical CDFs along them, by merging the two sorted sides.
+
+    A stable argsort of the two concatenated sorted runs is a linear merge
+    (timsort); cumulative counts along it give F_ref and F_cur at every pooled
+    position. Inside a run of equal values the counts are partial, but there the
+    gap to the next value is 0, and the last position of the run carries the full
+    counts, the values scipy's ``searchsorted(..., side="right")`` gives. ``last``
+    marks those positions.
+    """
     ref, cur = sample.ref_sorted, sample.cur_sorted
-    pooled = np.concatenate((ref, cur))
-    pooled.sort(kind="stable")  # two sorted runs: a linear merge
-    ref_cdf = np.searchsorted(ref, pooled, side="right") / ref.size
-    cur_cdf = np.searchsorted(cur, pooled, side="right") / cur.size
-    return pooled, ref_cdf, cur_cdf
+    n1, n2 = ref.size, cur.size
+    both = np.concatenate((ref, cur))
+    order = np.argsort(both, kind="stable")
+    pooled = both[order]
+    cur_count = np.cumsum(order >= n1)
+    ref_count = np.arange(1, n1 + n2 + 1) - cur_count
+    last = np.empty(n1 + n2, dtype=bool)
+    np.not_equal(pooled[1:], pooled[:-1], out=last[:-1])
+    last[-1] = True
+    return pooled, ref_count / n1, cur_count / n2, last
 
 
 def ks_and_wasserstein(sample: ColumnSample) -> tuple[float, float, float]:
@@ -48,9 +61,10 @@ def ks_and_wasserstein(sample: ColumnSample) -> tuple[float, float, float]:
     divided by ``max(std(reference), 0.001)`` with the population std, as in
     ``wasserstein_distance_norm.py``. Both come from one pass over the pooled sorted values.
     """
-    pooled, ref_cdf, cur_cdf = _cdfs_at_all(sample)
+    pooled, ref_cdf, cur_cdf, last = _cdfs_at_all(sample)
     diffs = ref_cdf - cur_cdf
-    d = float(max(np.clip(-diffs.min(), 0, 1), diffs.max()))
+    at_values = diffs[last]
+    d = float(max(np.clip(-at_values.min(), 0, 1), at_values.max()))
     n1, n2 = sample.ref_n, sample.cur_n
     if max(n1, n2) <= KS_EXACT_MAX_N:
         p_value = float(stats.ks_2samp(sample.ref_sorted, sample.cur_sorted).pvalue)
