@@ -23,7 +23,7 @@ from apps.core.permissions import require_perm
 from apps.core.services import audit_record
 from apps.datasets.selectors import dataset_version_get, dataset_version_read_frame
 from apps.monitoring.choices import Correction, ReportStatus
-from apps.monitoring.drift import DriftInputError, column_drift, frame_drift
+from apps.monitoring.drift import DriftInputError, column_drift, dataset_drift
 from apps.monitoring.models import DriftReport
 from apps.monitoring.plan import MAX_COLUMNS, DriftPlan, drift_overrides_clean, drift_plan_build
 
@@ -123,8 +123,17 @@ def drift_report_result(*, report: DriftReport) -> dict:
     started = time.perf_counter()
     reference = dataset_version_read_frame(version=report.reference_version, columns=names)
     current = dataset_version_read_frame(version=report.current_version, columns=names)
-    drift = frame_drift(reference, current, kinds=plan.columns, methods=report.methods,
-                        thresholds=report.thresholds, drift_share=report.drift_share, correction=report.correction)
+    tested, skipped = [], list(plan.skipped)
+    for name, kind in plan.columns.items():
+        try:
+            tested.append(column_drift(reference[name], current[name], kind=kind, name=name,
+                                       method=report.methods.get(name), threshold=report.thresholds.get(name)))
+        except DriftInputError as exc:  # e.g. a column with no value on one side: reported, not fatal
+            skipped.append({"name": name, "reason": str(exc)})
+    if not tested:
+        raise DriftInputError("no column could be tested: " + "; ".join(f"{s['name']}: {s['reason']}"
+                                                                      for s in skipped[-5:]))
+    drift = dataset_drift(tested, drift_share=report.drift_share, correction=report.correction)
     result = drift.as_dict()
     result["target"] = None
     if plan.target:
@@ -135,7 +144,7 @@ def drift_report_result(*, report: DriftReport) -> dict:
                                             threshold=report.thresholds.get(name)).as_dict()
         except DriftInputError as exc:
             result["target"] = {"name": name, "error": str(exc)}
-    result["skipped"] = plan.skipped
+    result["skipped"] = skipped
     result["reference_rows"] = len(reference)
     result["current_rows"] = len(current)
     result["elapsed_s"] = round(time.perf_counter() - started, 3)

@@ -173,3 +173,31 @@ def test_viewers_cannot_create_reports(client_for, make_user, reference_version,
     response = _create(client_for(make_user("Viewer")), reference_version, drifted_version)
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "permission_denied"
+
+
+def test_a_column_empty_on_one_side_is_skipped_not_fatal(scientist, reference_version):
+    from apps.datasets.generator import generate_submissions
+
+    frame = generate_submissions(rows=300, seed=5)
+    frame["rin"] = float("nan")  # no RNA integrity measured this month
+    current = make_version(scientist, frame=frame)
+    report = services.drift_report_create(actor=scientist, reference_version_id=reference_version.pk,
+                                          current_version_id=current.pk, columns=["rin", "a260_280"])
+    assert tasks.drift_report_compute(report.pk) == "done"
+    report.refresh_from_db()
+    assert [c["name"] for c in report.result["columns"]] == ["a260_280"]
+    skipped = {s["name"]: s["reason"] for s in report.result["skipped"]}
+    assert "no non-missing values" in skipped["rin"]
+
+
+def test_a_report_with_nothing_testable_fails_with_the_reason(scientist, reference_version):
+    from apps.datasets.generator import generate_submissions
+
+    frame = generate_submissions(rows=300, seed=6)
+    frame["rin"] = float("nan")
+    current = make_version(scientist, frame=frame)
+    report = services.drift_report_create(actor=scientist, reference_version_id=reference_version.pk,
+                                          current_version_id=current.pk, columns=["rin"])
+    assert tasks.drift_report_compute(report.pk) == "failed"
+    report.refresh_from_db()
+    assert report.result is None and "rin" in report.error and report.finished_at
