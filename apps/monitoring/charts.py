@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
@@ -12,8 +14,14 @@ DRIFTED, STABLE, LIMIT = "#b3261e", "#2e8b57", "#1f4e79"
 P_VALUE_FLOOR = 1e-300  # a log axis cannot show 0
 
 
+def _label(name: str) -> str:
+    """A column name (from an uploaded file) as plotly text: plotly reads a few
+    HTML-like tags in labels, links among them; escaped, they show as typed."""
+    return html.escape(name, quote=False)
+
+
 def _panel(fig: go.Figure, group: list[dict], col: int, *, p_values: bool, first: bool) -> None:
-    names = [c["name"] for c in group]
+    names = [_label(c["name"]) for c in group]
     values = [c["statistic"] if c["statistic"] is not None else 0.0 for c in group]
     if p_values:
         values = [max(v, P_VALUE_FLOOR) for v in values]

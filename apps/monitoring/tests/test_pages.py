@@ -65,3 +65,13 @@ def test_a_report_on_hidden_versions_is_a_404_page(client, make_user, scientist,
 def test_dataset_version_page_links_to_a_drift_check(client, scientist, reference_version):
     html = _login(client, scientist).get(f"/datasets/versions/{reference_version.pk}/").content.decode()
     assert f"/monitoring/drift-reports/?reference_version={reference_version.pk}" in html
+
+
+def test_column_names_are_text_in_the_chart_not_markup():
+    from apps.monitoring.charts import drift_statistic_figure
+
+    column = {"name": '<a href="https://example.org">x</a>', "method": "psi", "statistic": 0.3, "threshold": 0.1,
+              "drifted": True}
+    figure = drift_statistic_figure([column])
+    labels = [x for trace in figure["data"] for x in trace["x"]]
+    assert labels and all("<a" not in label and "&lt;a" in label for label in labels)
