@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "apps.registry",
     "apps.serving",
     "apps.abtests",
+    "apps.monitoring",
     "apps.dashboard",
 ]
 
@@ -324,7 +325,8 @@ SPECTACULAR_SETTINGS = {
                             "RunStatusEnum": "apps.experiments.choices.RunStatus",
                             "TrainingJobStatusEnum": "apps.experiments.choices.JobStatus",
                             "ExpectationKindEnum": "apps.datasets.choices.ExpectationKind",
-                            "ExpectationSeverityEnum": "apps.datasets.choices.Severity"},
+                            "ExpectationSeverityEnum": "apps.datasets.choices.Severity",
+                            "DriftReportStatusEnum": "apps.monitoring.choices.ReportStatus"},
     "APPEND_COMPONENTS": {
         "securitySchemes": {
             "ApiKeyAuth": {

@@ -1,0 +1,25 @@
+"""Drift computation on the ``monitoring`` queue. The task takes the report's
+id and calls the service, which re-reads the row and returns early when the
+report already finished. ``acks_late``: computing is repeatable (a pure
+function of two immutable dataset versions) and a finished report is never
+overwritten, so a task redelivered after its worker died is safe."""
+
+from celery import Task, shared_task
+
+from apps.monitoring import services
+
+
+class DriftReportTask(Task):
+    def on_failure(self, exc, task_id, args, kwargs, einfo):
+        report_id = args[0] if args else kwargs.get("report_id")
+        if report_id is not None:
+            services.drift_report_fail(report_id=report_id, reason=f"The drift task failed: {exc!r}")
+
+
+@shared_task(base=DriftReportTask, queue="monitoring", acks_late=True, soft_time_limit=540, time_limit=600)
+def drift_report_compute(report_id: int) -> str:
+    report = services.drift_report_compute(report_id=report_id)
+    return report.status if report is not None else "skipped"
+
+
+__all__ = ["drift_report_compute"]
