@@ -1,18 +1,19 @@
 from django.contrib import admin
 
+from apps.core.admin import ObjectPermissionAdminMixin, ReadOnlyAdminMixin
+from apps.monitoring import selectors
 from apps.monitoring.models import DriftReport
 
 
 @admin.register(DriftReport)
-class DriftReportAdmin(admin.ModelAdmin):
-    """Read-only: reports are created through the API or the page and computed by a worker."""
+class DriftReportAdmin(ReadOnlyAdminMixin, ObjectPermissionAdminMixin, admin.ModelAdmin):
+    """Read-only: reports are created through the API or the page and computed by a worker.
+    Staff see a report only when they may see both of its dataset versions, as in the API."""
 
+    permission_via = "reference_version__dataset"
     list_display = ["id", "reference_version", "current_version", "status", "dataset_drift", "owner", "created_at"]
     list_filter = ["status", "dataset_drift"]
     readonly_fields = [f.name for f in DriftReport._meta.fields]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
+    def visible_queryset(self, request, queryset, *, action: str = "view"):
+        return queryset.filter(pk__in=selectors.drift_report_list(user=request.user).values("pk"))

@@ -56,6 +56,7 @@ def build_world(owner, tag: str) -> dict:
     dataset, experiment, registered model and endpoint."""
     from apps.datasets.models import Dataset, DatasetVersion, Expectation
     from apps.experiments.models import Experiment, Run, TrainingJob
+    from apps.monitoring.models import DriftReport
     from apps.registry.models import (
         ModelVersion,
         PromotionRequest,
@@ -99,8 +100,10 @@ def build_world(owner, tag: str) -> dict:
         feedback = Feedback.objects.create(endpoint=endpoint, request_id=f"req-{tag}", label=1)
         api_key = ApiKey.objects.create(user=owner, name=tag, prefix=f"k{tag}"[:16], key_hash="0" * 64)
         event = audit_record(actor=owner, action="dataset.updated", target=dataset)
+        drift_report = DriftReport.objects.create(owner=owner, reference_version=dataset_version,
+                                                  current_version=dataset_version)
     objects = [dataset, dataset_version, expectation, experiment, run, job, model, version, promotion, transition,
-               webhook, delivery, endpoint, deployment, log, feedback, api_key, event]
+               webhook, delivery, endpoint, deployment, log, feedback, api_key, event, drift_report]
     return {type(obj)._meta.label: obj for obj in objects}
 
 
