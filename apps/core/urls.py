@@ -6,6 +6,10 @@ from apps.core import views
 urlpatterns = [
     path("accounts/login/", views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("inbox/", views.inbox, name="inbox"),
+    path("inbox/read-all/", views.inbox_read_all, name="inbox-read-all"),
+    path("inbox/preferences/", views.inbox_preferences, name="inbox-preferences"),
+    path("inbox/<int:pk>/read/", views.inbox_read, name="inbox-read"),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
     path("metrics", views.metrics, name="metrics"),

@@ -1,16 +1,20 @@
-"""Browser sign-in and the ops endpoints (/healthz, /readyz, /metrics)."""
+"""Browser sign-in, the inbox and the ops endpoints (/healthz, /readyz, /metrics)."""
 
 import time
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
 from django.db import connections
-from django.http import HttpResponse, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.template.defaultfilters import pluralize
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
-from apps.core.errors import json_error_response
+from apps.core import selectors, services
+from apps.core.errors import NotFound, json_error_response
 from apps.core.forms import ThrottledAuthenticationForm
 from apps.core.metrics import render_metrics
 
@@ -77,3 +81,44 @@ def metrics(request):
         return json_error_response("not_authenticated", "A metrics token is required.", 401)
     body, content_type = render_metrics()
     return HttpResponse(body, content_type=content_type)
+
+
+# --- Inbox ---------------------------------------------------------------------------
+
+INBOX_PAGE_SIZE = 100
+
+
+@require_GET
+def inbox(request):
+    notifications = list(selectors.notification_list(user=request.user)[:INBOX_PAGE_SIZE + 1])
+    return render(request, "core/inbox.html", {
+        "notifications": notifications[:INBOX_PAGE_SIZE],
+        "truncated": len(notifications) > INBOX_PAGE_SIZE,
+        "unread": selectors.notification_unread_count(user=request.user),
+        "preference": selectors.notification_preference_get(user=request.user),
+    })
+
+
+@require_POST
+def inbox_read(request, pk: int):
+    try:
+        notification = selectors.notification_get(user=request.user, pk=pk)
+    except NotFound:
+        raise Http404("Notification not found.")
+    services.notification_mark_read(notification=notification, actor=request.user)
+    return redirect("inbox")
+
+
+@require_POST
+def inbox_read_all(request):
+    marked = services.notifications_mark_all_read(actor=request.user)
+    messages.success(request, f"{marked} notification{pluralize(marked)} marked read.")
+    return redirect("inbox")
+
+
+@require_POST
+def inbox_preferences(request):
+    preference = services.notification_preference_set(actor=request.user, email=request.POST.get("email") == "on")
+    messages.success(request, "Notifications will also come by email." if preference.email
+                     else "Notifications stay in the inbox only; no email.")
+    return redirect("inbox")
