@@ -99,3 +99,42 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise PermissionError("Audit events are append-only.")
+
+
+class Notification(models.Model):
+    """A message in one user's inbox about something that happened to an
+    object they care about (a promotion waiting for them, their training job
+    failing, their endpoint degrading). Created by the receivers of domain
+    events, after the change committed; ``read_at`` is the user's own."""
+
+    recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
+    verb = models.CharField(max_length=100, help_text="The domain event, e.g. registry.promotion.requested.")
+    object_type = models.CharField(max_length=100, blank=True)
+    object_id = models.CharField(max_length=64, blank=True)
+    url = models.CharField(max_length=500, blank=True, help_text="Where the object lives in the dashboard.")
+    text = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["recipient", "read_at"], name="notification_unread_idx")]
+
+    def __str__(self):
+        return f"{self.recipient_id}: {self.text[:60]}"
+
+    @property
+    def is_read(self) -> bool:
+        return self.read_at is not None
+
+
+class NotificationPreference(models.Model):
+    """How a user wants to hear about their notifications besides the inbox."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                                related_name="notification_preference")
+    email = models.BooleanField(default=False, help_text="Also send each notification to the user's email address.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return f"{self.user_id}: email {'on' if self.email else 'off'}"

@@ -27,7 +27,7 @@ from django.contrib.auth.models import Group, Permission
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from guardian.core import ObjectPermissionChecker
-from guardian.shortcuts import assign_perm, get_objects_for_user, remove_perm
+from guardian.shortcuts import assign_perm, get_objects_for_user, get_users_with_perms, remove_perm
 
 from apps.core.choices import Role
 from apps.core.errors import NotFound, PermissionDenied
@@ -108,6 +108,21 @@ def filter_visible(user, queryset: models.QuerySet, perm: str | None = None, *, 
     return queryset.filter(pk__in=visible.values("pk"))
 
 
+def users_with_perm(perm: str, obj: models.Model) -> list:
+    """The active users who may do ``perm`` on ``obj`` (the same answer as
+    ``has_perm`` for each of them): holders of the object permission, through
+    themselves or a group, plus superusers and Admins."""
+    from django.contrib.auth import get_user_model
+
+    _app_label, codename = _split(perm, obj)
+    holders = get_users_with_perms(obj, with_superusers=True, with_group_users=True,
+                                   only_with_perms_in=[codename])
+    candidates = get_user_model().objects.filter(
+        models.Q(pk__in=holders.values("pk")) | models.Q(is_superuser=True) | models.Q(groups__name=Role.ADMIN),
+        is_active=True).distinct().order_by("pk")
+    return [user for user in candidates if has_perm(user, perm, obj)]
+
+
 def object_permission_codenames(model: type[models.Model]) -> list[str]:
     ct = ContentType.objects.get_for_model(model)
     return list(Permission.objects.filter(content_type=ct).exclude(codename__startswith="add_")
@@ -166,4 +181,5 @@ __all__ = [
     "make_private",
     "require_perm",
     "revoke",
+    "users_with_perm",
 ]

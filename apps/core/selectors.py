@@ -1,5 +1,5 @@
 from apps.core.errors import NotFound
-from apps.core.models import ApiKey, AuditEvent
+from apps.core.models import ApiKey, AuditEvent, Notification, NotificationPreference
 from apps.core.permissions import filter_visible, has_perm, is_admin
 
 
@@ -36,5 +36,34 @@ def audit_events_for(*, obj):
     return AuditEvent.objects.filter(object_type=obj._meta.label_lower, object_id=str(obj.pk))
 
 
+def notification_list(*, user, unread: bool | None = None):
+    """The user's own notifications, newest first (nobody reads another's)."""
+    if not getattr(user, "is_authenticated", False):
+        return Notification.objects.none()
+    qs = Notification.objects.filter(recipient=user)
+    if unread is not None:
+        qs = qs.filter(read_at__isnull=unread)
+    return qs.order_by("-created_at", "-id")
+
+
+def notification_get(*, user, pk) -> Notification:
+    from apps.core.errors import NotFound
+
+    found = notification_list(user=user).filter(pk=pk).first()
+    if found is None:
+        raise NotFound("Notification not found.")
+    return found
+
+
+def notification_unread_count(*, user) -> int:
+    return notification_list(user=user, unread=True).count()
+
+
+def notification_preference_get(*, user) -> NotificationPreference:
+    """The user's preference (email off until they turn it on); unsaved when new."""
+    return NotificationPreference.objects.filter(user=user).first() or NotificationPreference(user=user)
+
+
 __all__ = ["api_key_get_own", "api_key_list", "api_key_list_own", "audit_event_list", "audit_events_for",
-           "filter_visible"]
+           "filter_visible", "notification_get", "notification_list", "notification_preference_get",
+           "notification_unread_count"]

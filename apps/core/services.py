@@ -1,11 +1,12 @@
 """Writes owned by the core app: audit events, API keys, login throttling,
-users and roles."""
+users and roles, notifications."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import json
+import logging
 import secrets
 import threading
 import time
@@ -16,6 +17,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.cache import cache
+from django.core.mail import EmailMessage, get_connection
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, transaction
 from django.utils import timezone
@@ -23,9 +25,10 @@ from django.utils import timezone
 from apps.core.choices import Role
 from apps.core.context import current_request_id
 from apps.core.errors import NotFound, PermissionDenied, RateLimited, ValidationFailed
-from apps.core.models import ApiKey, AuditEvent
+from apps.core.models import ApiKey, AuditEvent, Notification, NotificationPreference
 
 User = get_user_model()
+logger = logging.getLogger(__name__)
 
 
 # --- Audit ------------------------------------------------------------------
@@ -244,3 +247,76 @@ def user_ensure(*, username: str, password: str, roles: list[str], email: str = 
             audit_record(actor=actor, action="user.created", target=user,
                          after={"username": username, "roles": sorted(roles), "is_superuser": is_superuser})
     return user, created
+
+
+# --- Notifications ------------------------------------------------------------
+
+def notifications_send(*, recipients, verb: str, text: str, url: str = "", target: models.Model | None = None,
+                       object_type: str = "", object_id: str | int = "") -> list[Notification]:
+    """Put ``text`` in each recipient's inbox (once per person, active users
+    only) and email it to those who asked for email. Receivers of domain
+    events call this after the change committed; a failing email is logged
+    and the notifications stay."""
+    users = {user.pk: user for user in recipients if user is not None and user.is_active}
+    if not users:
+        return []
+    if target is not None:
+        object_type = object_type or target._meta.label_lower
+        object_id = object_id or target.pk
+    with transaction.atomic():
+        created = Notification.objects.bulk_create([
+            Notification(recipient_id=pk, verb=verb[:100], object_type=object_type[:100],
+                         object_id=str(object_id)[:64], url=url[:500], text=text)
+            for pk in sorted(users)
+        ])
+    _notifications_email(created, users)
+    return created
+
+
+def _notifications_email(notifications: list[Notification], users: dict) -> None:
+    wanted = set(NotificationPreference.objects.filter(user_id__in=list(users), email=True)
+                 .values_list("user_id", flat=True))
+    messages = []
+    for notification in notifications:
+        user = users[notification.recipient_id]
+        if user.pk not in wanted or not user.email:
+            continue
+        body = notification.text
+        if notification.url:
+            body += f"\n\n{settings.SITE_URL}{notification.url}"
+        subject = f"[TracSeq MLOps] {notification.text.splitlines()[0][:120]}"
+        messages.append(EmailMessage(subject=subject, body=body, to=[user.email]))
+    if not messages:
+        return
+    try:
+        get_connection().send_messages(messages)
+    except Exception:  # the inbox has it; a mail outage must not lose or break anything else
+        logger.exception("sending %d notification email(s) failed", len(messages))
+
+
+def notification_mark_read(*, notification: Notification, actor) -> Notification:
+    """Mark one of the actor's own notifications read. Reading state is the
+    user's own, like a mail client's, so it is not audited."""
+    if notification.recipient_id != actor.pk:
+        raise NotFound("Notification not found.")
+    if notification.read_at is None:
+        notification.read_at = timezone.now()
+        Notification.objects.filter(pk=notification.pk, read_at__isnull=True).update(read_at=notification.read_at)
+    return notification
+
+
+def notifications_mark_all_read(*, actor) -> int:
+    """Mark every unread notification of the actor read; returns how many."""
+    return Notification.objects.filter(recipient=actor, read_at__isnull=True).update(read_at=timezone.now())
+
+
+def notification_preference_set(*, actor, email: bool) -> NotificationPreference:
+    with transaction.atomic():
+        preference, _ = NotificationPreference.objects.select_for_update().get_or_create(user=actor)
+        if preference.email != email:
+            before = {"email": preference.email}
+            preference.email = email
+            preference.save(update_fields=["email", "updated_at"])
+            audit_record(actor=actor, action="notification_preference.updated", target=preference,
+                         before=before, after={"email": email})
+    return preference

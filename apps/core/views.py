@@ -1,5 +1,5 @@
-"""Browser sign-in, the account's API keys page, the favicon and the ops
-endpoints (/healthz, /readyz, /metrics)."""
+"""Browser sign-in, the account's API keys page, the inbox, the favicon and
+the ops endpoints (/healthz, /readyz, /metrics)."""
 
 import time
 
@@ -10,9 +10,10 @@ from django.contrib.auth.decorators import login_not_required
 from django.db import connections
 from django.http import Http404, HttpResponse, HttpResponsePermanentRedirect, JsonResponse
 from django.shortcuts import redirect, render
+from django.template.defaultfilters import pluralize
 from django.templatetags.static import static
 from django.views.decorators.cache import cache_control, never_cache
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.core import selectors, services
 from apps.core.errors import ApplicationError, NotFound, json_error_response
@@ -134,3 +135,44 @@ def metrics(request):
         return json_error_response("not_authenticated", "A metrics token is required.", 401)
     body, content_type = render_metrics()
     return HttpResponse(body, content_type=content_type)
+
+
+# --- Inbox ---------------------------------------------------------------------------
+
+INBOX_PAGE_SIZE = 100
+
+
+@require_GET
+def inbox(request):
+    notifications = list(selectors.notification_list(user=request.user)[:INBOX_PAGE_SIZE + 1])
+    return render(request, "core/inbox.html", {
+        "notifications": notifications[:INBOX_PAGE_SIZE],
+        "truncated": len(notifications) > INBOX_PAGE_SIZE,
+        "unread": selectors.notification_unread_count(user=request.user),
+        "preference": selectors.notification_preference_get(user=request.user),
+    })
+
+
+@require_POST
+def inbox_read(request, pk: int):
+    try:
+        notification = selectors.notification_get(user=request.user, pk=pk)
+    except NotFound:
+        raise Http404("Notification not found.")
+    services.notification_mark_read(notification=notification, actor=request.user)
+    return redirect("inbox")
+
+
+@require_POST
+def inbox_read_all(request):
+    marked = services.notifications_mark_all_read(actor=request.user)
+    messages.success(request, f"{marked} notification{pluralize(marked)} marked read.")
+    return redirect("inbox")
+
+
+@require_POST
+def inbox_preferences(request):
+    preference = services.notification_preference_set(actor=request.user, email=request.POST.get("email") == "on")
+    messages.success(request, "Notifications will also come by email." if preference.email
+                     else "Notifications stay in the inbox only; no email.")
+    return redirect("inbox")

@@ -8,5 +8,7 @@ class DashboardConfig(AppConfig):
 
     def ready(self):
         from apps.core import navigation
+        from apps.dashboard import receivers
 
         navigation.register("Overview", "dashboard:overview", order=0)
+        receivers.subscribe_all()

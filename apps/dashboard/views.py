@@ -6,7 +6,10 @@ from apps.dashboard.search import global_search
 
 
 def overview(request):
+    """The home page: what needs the user's attention, the apps' cards, and
+    the recent activity with each object's state now."""
     return render(request, "dashboard/overview.html", {
+        "attention": selectors.attention_items(user=request.user),
         "cards": selectors.overview_cards(user=request.user),
         "activity": selectors.recent_activity(user=request.user),
     })

@@ -386,3 +386,15 @@ TRAINING_QUEUE = env.str("TRAINING_QUEUE", default="training")
 TRAINING_THREADS = env.int("TRAINING_THREADS", default=1)
 TRAINING_TIME_LIMIT = env.int("TRAINING_TIME_LIMIT", default=60 * 60)
 TRAINING_HEARTBEAT_TIMEOUT = env.int("TRAINING_HEARTBEAT_TIMEOUT", default=120)
+
+# Notification emails (apps.core): Django's email backend, SMTP unless set.
+# SITE_URL makes the links in them absolute (e.g. https://mlops.lab.example).
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="TracSeq MLOps <mlops@localhost>")
+SITE_URL = env.str("SITE_URL", default="").rstrip("/")

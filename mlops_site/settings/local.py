@@ -10,3 +10,5 @@ WHITENOISE_AUTOREFRESH = DEBUG
 STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
 
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+# Notification emails are printed by `make run` instead of sent.
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")

@@ -4,7 +4,7 @@ from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
 
 from apps.core.errors import RateLimited
 from apps.core.forms import client_ip
-from apps.core.models import ApiKey, AuditEvent
+from apps.core.models import ApiKey, AuditEvent, Notification
 from apps.core.services import login_throttle_check, login_throttle_record_failure, login_throttle_reset
 
 
@@ -67,3 +67,16 @@ class ThrottledTokenObtainPairSerializer(TokenObtainPairSerializer):
 
 
 __all__ = ["RateLimited"]
+
+
+class NotificationSerializer(serializers.ModelSerializer):
+    is_read = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = Notification
+        fields = ["id", "verb", "text", "object_type", "object_id", "url", "created_at", "read_at", "is_read"]
+        read_only_fields = fields
+
+
+class NotificationsMarkedSerializer(serializers.Serializer):
+    marked = serializers.IntegerField(help_text="How many notifications were unread and are read now.")

@@ -7,6 +7,7 @@ from apps.core.api import views
 router = SimpleRouter()
 router.register("api-keys", views.ApiKeyViewSet, basename="api-key")
 router.register("audit-events", views.AuditEventViewSet, basename="audit-event")
+router.register("notifications", views.NotificationViewSet, basename="notification")
 
 urlpatterns = [
     path("auth/token/", views.TokenObtainView.as_view(), name="token-obtain"),

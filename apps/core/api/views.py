@@ -1,4 +1,4 @@
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -12,11 +12,14 @@ from apps.core.api.serializers import (
     ApiKeyCreateSerializer,
     ApiKeySerializer,
     AuditEventSerializer,
+    NotificationSerializer,
+    NotificationsMarkedSerializer,
     ThrottledTokenObtainPairSerializer,
     UserSerializer,
 )
+from apps.core.errors import ValidationFailed
 from apps.core.filtersets import AuditEventFilter
-from apps.core.models import ApiKey, AuditEvent
+from apps.core.models import ApiKey, AuditEvent, Notification
 from apps.core.permissions import require_perm
 from apps.core.schema import ID_PATTERN, ErrorSerializer
 
@@ -86,3 +89,36 @@ class AuditEventViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self):
         return selectors.audit_event_list(user=self.request.user)
+
+
+@extend_schema_view(list=extend_schema(parameters=[
+    OpenApiParameter("unread", bool, description="true: only unread; false: only read."),
+]))
+class NotificationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Your inbox, newest first: promotions waiting for you or decided,
+    training jobs finished or failed, deployments degraded or rolled back.
+    Only your own notifications exist for you; another user's id is a 404."""
+
+    queryset = Notification.objects.none()
+    serializer_class = NotificationSerializer
+    lookup_value_regex = ID_PATTERN
+    ordering_fields = ["created_at"]
+
+    def get_queryset(self):
+        raw = self.request.query_params.get("unread", "").lower()
+        choices = {"": None, "true": True, "1": True, "false": False, "0": False}
+        if raw not in choices:
+            raise ValidationFailed("unread must be true or false.",
+                                   details={"fields": {"unread": ["Must be true or false."]}})
+        return selectors.notification_list(user=self.request.user, unread=choices[raw])
+
+    @extend_schema(request=None, responses=NotificationSerializer)
+    @action(detail=True, methods=["post"])
+    def read(self, request, pk=None):
+        notification = services.notification_mark_read(notification=self.get_object(), actor=request.user)
+        return Response(NotificationSerializer(notification).data)
+
+    @extend_schema(request=None, responses=NotificationsMarkedSerializer)
+    @action(detail=False, methods=["post"], url_path="read-all")
+    def read_all(self, request):
+        return Response({"marked": services.notifications_mark_all_read(actor=request.user)})

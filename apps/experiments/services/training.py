@@ -26,6 +26,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from apps.core import events
 from apps.core.errors import InvalidState, NotFound, ValidationFailed
 from apps.core.permissions import has_perm, require_perm
 from apps.core.services import audit_record, snapshot
@@ -253,6 +254,10 @@ def _end_job(job: TrainingJob, *, status: str, message: str, run_status: str, ac
         run_end(run=run, status=run_status, reason=error or message, actor=actor)
     if job.parent_id:
         _update_search_progress(job.parent_id)
+    events.publish(f"experiments.training_job.{status}", {
+        "training_job_id": job.pk, "run_id": job.run_id, "parent_id": job.parent_id, "status": status,
+        "created_by_id": job.created_by_id, "estimator": job.estimator, "error": (error or "")[:500],
+    })
 
 
 def _update_search_progress(parent_id: int) -> None:

@@ -23,7 +23,6 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
-from apps.core import events
 from apps.core.services import snapshot
 from apps.serving.choices import DeploymentStatus, RolloutState
 from apps.serving.models import Deployment
@@ -37,7 +36,6 @@ from apps.serving.services.deployments import (
     _record,
     _save,
     _scale_down_later,
-    deployment_payload,
     end_bake,
 )
 
@@ -111,7 +109,6 @@ def _bake_rollback(deployment_id: int, *, reason: str, stats: dict) -> bool:
         data = {"automatic": True, "bake": True, "stats": stats,
                 "restored": {str(k): v for k, v in baseline.items()}}
         _record(deployment, kind="rolled_back", actor=None, before=before, message=message, data=data)
-        events.publish("serving.deployment.rolled_back", deployment_payload(deployment, message=message, **data))
         _scale_down_later(deployment)
         # A production endpoint may now serve a version that left Production
         # meanwhile: say so, rather than leave it unnoticed.

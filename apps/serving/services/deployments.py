@@ -30,6 +30,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from apps.core import events
 from apps.core.errors import Conflict, InvalidState, NotFound, ValidationFailed
 from apps.core.permissions import require_perm
 from apps.core.services import audit_record, snapshot
@@ -52,6 +53,9 @@ logger = logging.getLogger(__name__)
 DEPLOYMENT_AUDIT_FIELDS = ["status", "rollout_state", "traffic_weight", "rollout_step", "paused_reason",
                            "status_reason"]
 LIVE_STATUSES = (DeploymentStatus.DEPLOYING, DeploymentStatus.HEALTHY, DeploymentStatus.DEGRADED)
+# Transitions published as domain events (``serving.deployment.<kind>``) for
+# the apps above and the inbox: the ones somebody has to look at.
+PUBLISHED_KINDS = ("degraded", "rolled_back", "paused", "failed")
 # How long after the last request window a healthy deployment is judged (degraded / recovered).
 HEALTH_WINDOW = timedelta(minutes=5)
 
@@ -87,6 +91,8 @@ def _record(deployment: Deployment, *, kind: str, actor, message: str, before: d
                  after=snapshot(deployment, DEPLOYMENT_AUDIT_FIELDS), message=message)
     if webhook:
         _emit_webhook(deployment, kind, deployment_payload(deployment, message=message, **(data or {})))
+    if kind in PUBLISHED_KINDS:
+        events.publish(f"serving.deployment.{kind}", deployment_payload(deployment, message=message, **(data or {})))
 
 
 def rollout_queue() -> str:
