@@ -135,13 +135,16 @@ def run_detail(request, pk):
     if run.training_job_id:
         job = selectors.training_job_get(user=request.user, pk=run.training_job_id)
     metrics = [(key, value, key in chart_keys) for key, value in run.metric_map.items()]
+    lineage = selectors.run_lineage(run=run, user=request.user)
     return render(request, "experiments/run.html", {
         "run": run, "experiment": run.experiment, "metrics": metrics, "chart_keys": chart_keys,
         "artifacts": artifacts, "plots": [a for a in artifacts if a.is_plot],
         "children": selectors.run_children(run=run), "job": job,
         "job_active": job is not None and job.status in (JobStatus.QUEUED, JobStatus.RUNNING),
         "can_change": has_perm(request.user, "experiments.change_experiment", run.experiment),
-        "can_register": _can_register(request.user, run, artifacts),
+        # Once its model is registered the run links to the version instead.
+        "can_register": not lineage["registered"] and _can_register(request.user, run, artifacts),
+        "lineage": lineage,
     })
 
 

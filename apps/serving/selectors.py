@@ -70,6 +70,42 @@ def deployment_get(*, user, pk: int, perm: str = "serving.view_endpoint") -> Dep
     return deployment
 
 
+def deployments_with_lineage(*, user, deployments: list[Deployment]) -> list[Deployment]:
+    """Give each deployment a ``lineage``: its model version, the run and the
+    dataset version behind it, each ``None`` when absent and marked
+    ``visible`` only when ``user`` may view it (the endpoint page links those
+    and only counts the others). Four queries, whatever the number."""
+    from apps.datasets.models import Dataset
+    from apps.experiments.models import Experiment
+    from apps.registry.models import ModelVersion, RegisteredModel
+
+    versions = {mv.pk: mv for mv in ModelVersion.objects.filter(pk__in={d.model_version_id for d in deployments})
+                .select_related("registered_model", "source_run", "dataset_version__dataset")
+                .only("id", "version", "registered_model__id", "registered_model__name", "source_run__id",
+                      "source_run__name", "source_run__experiment_id", "dataset_version__id",
+                      "dataset_version__version", "dataset_version__dataset__id", "dataset_version__dataset__name")}
+    models = set(filter_visible(user, RegisteredModel.objects.filter(
+        pk__in={mv.registered_model_id for mv in versions.values()})).values_list("pk", flat=True))
+    experiments = set(filter_visible(user, Experiment.objects.filter(
+        pk__in={mv.source_run.experiment_id for mv in versions.values() if mv.source_run_id}))
+        .values_list("pk", flat=True))
+    datasets = set(filter_visible(user, Dataset.objects.filter(
+        pk__in={mv.dataset_version.dataset_id for mv in versions.values() if mv.dataset_version_id}))
+        .values_list("pk", flat=True))
+    for deployment in deployments:
+        mv = versions[deployment.model_version_id]
+        run, data = mv.source_run, mv.dataset_version
+        deployment.lineage = {
+            "model": {"name": mv.registered_model.name, "version": mv.version,
+                      "visible": mv.registered_model_id in models},
+            "run": None if run is None else {"id": run.pk, "name": str(run),
+                                             "visible": run.experiment_id in experiments},
+            "dataset_version": None if data is None else {
+                "id": data.pk, "name": f"{data.dataset.name} v{data.version}", "visible": data.dataset_id in datasets},
+        }
+    return deployments
+
+
 def deployment_timeline(*, deployment: Deployment):
     return RolloutEvent.objects.filter(deployment=deployment).select_related("actor").order_by("created_at", "id")
 

@@ -60,7 +60,8 @@ def endpoint_create(request):
 def endpoint_detail(request, slug: str):
     endpoint = _endpoint_or_404(request, slug)
     split = selectors.traffic_split(endpoint=endpoint)
-    deployments = list(selectors.deployment_list(user=request.user, endpoint=endpoint)[:25])
+    deployments = selectors.deployments_with_lineage(
+        user=request.user, deployments=list(selectors.deployment_list(user=request.user, endpoint=endpoint)[:25]))
     active = next((d for d in deployments if d.rollout_active), None)
     serving = max((d for d in deployments if d.status in selectors.LIVE_STATUSES), default=None,
                   key=lambda d: d.traffic_weight)
