@@ -6,11 +6,11 @@ from __future__ import annotations
 import codecs
 
 import pandas as pd
-from django.core.exceptions import FieldDoesNotExist
 from django.db.models import Count, Max, OuterRef, Q, QuerySet, Subquery
 from django.urls import reverse
 
 from apps.core.errors import InvalidState, NotFound, ValidationFailed
+from apps.core.lineage import reverse_related, split_visible
 from apps.core.permissions import filter_visible, has_perm
 from apps.core.storage import open_artifact
 from apps.datasets import fileformats
@@ -190,88 +190,62 @@ def dataset_version_read_frame(*, version: DatasetVersion, columns: list[str] | 
 
 # --- Lineage ------------------------------------------------------------------------
 
-def _reverse_relation(model, name: str):
-    """The reverse relation ``name`` on ``model`` if an installed app defines
-    it, else None — so higher apps plug in without an upward import."""
-    try:
-        field = model._meta.get_field(name)
-    except FieldDoesNotExist:
-        return None
-    return field if field.is_relation and field.auto_created else None
-
-
 def dataset_version_lineage(*, version: DatasetVersion, user) -> dict:
-    """What was derived from ``version`` and is visible to ``user``: runs
-    (directly, or through a training job), model versions (registered from
-    it or from those runs) and deployments of those model versions. Each list
-    is empty until the app that owns it is installed."""
+    """What was derived from ``version``: runs (directly, or through a
+    training job), model versions (registered from it or from those runs)
+    and the deployments of those model versions. Each list holds what
+    ``user`` may view; ``hidden`` counts the others, which are never named.
+    Each list is empty until the app that owns it is installed."""
     lineage = {"dataset_version": {"id": version.pk, "dataset": version.dataset.name, "version": version.version},
                "parent": None, "children": [], "runs": [], "training_jobs": [], "model_versions": [],
-               "deployments": []}
+               "deployments": [], "hidden": {"runs": 0, "model_versions": 0, "deployments": 0}}
     if version.parent_id:
         lineage["parent"] = {"id": version.parent_id, "version": version.parent.version}
     lineage["children"] = [
         {"id": child.pk, "version": child.version, "status": child.status}
         for child in version.children.order_by("version")
     ]
-    run_ids: list[int] = []
-    run_field = _reverse_relation(DatasetVersion, "runs")
-    if run_field is not None:
-        Run = run_field.related_model
-        runs = Run.objects.filter(dataset_version=version)
-        job_field = _reverse_relation(DatasetVersion, "training_jobs")
-        if job_field is not None:
-            runs = Run.objects.filter(Q(dataset_version=version) | Q(training_job__dataset_version=version))
-        runs = filter_visible(user, runs.distinct(), via="experiment").select_related("experiment")
-        for run in runs.order_by("-pk")[:200]:
-            run_ids.append(run.pk)
-            lineage["runs"].append({"id": run.pk, "name": str(run), "status": run.status,
-                                    "experiment": run.experiment.name, "experiment_id": run.experiment_id})
-    job_field = _reverse_relation(DatasetVersion, "training_jobs")
-    if job_field is not None:
-        jobs = filter_visible(user, job_field.related_model.objects.filter(dataset_version=version),
-                              via="run__experiment")
+    Run = reverse_related(DatasetVersion, "runs")
+    TrainingJob = reverse_related(DatasetVersion, "training_jobs")
+    ModelVersion = reverse_related(DatasetVersion, "model_versions")
+    all_runs = None
+    if Run is not None:
+        condition = Q(dataset_version=version)
+        if TrainingJob is not None:
+            condition |= Q(training_job__dataset_version=version)
+        all_runs = Run.objects.filter(pk__in=Run.objects.filter(condition).values("pk"))
+        runs, lineage["hidden"]["runs"] = split_visible(user, all_runs.select_related("experiment").order_by("-pk"))
+        lineage["runs"] = [{"id": run.pk, "name": str(run), "status": run.status,
+                            "experiment": run.experiment.name, "experiment_id": run.experiment_id} for run in runs]
+    if TrainingJob is not None:
+        jobs = filter_visible(user, TrainingJob.objects.filter(dataset_version=version), via="run__experiment")
         lineage["training_jobs"] = [{"id": job.pk, "status": job.status, "run_id": job.run_id}
                                     for job in jobs.order_by("-pk")[:200]]
-    mv_field = _reverse_relation(DatasetVersion, "model_versions")
-    model_version_ids: list[int] = []
-    if mv_field is not None:
-        ModelVersion = mv_field.related_model
-        versions = ModelVersion.objects.filter(Q(dataset_version=version) | Q(source_run_id__in=run_ids))
-        versions = filter_visible(user, versions.distinct(), via="registered_model").select_related(
-            "registered_model")
-        for model_version in versions.order_by("-pk")[:200]:
-            model_version_ids.append(model_version.pk)
-            lineage["model_versions"].append({
-                "id": model_version.pk, "model": model_version.registered_model.name,
-                "version": model_version.version, "stage": getattr(model_version, "stage", ""),
-            })
-        deployment_field = _reverse_relation(ModelVersion, "deployments")
-        if deployment_field is not None:
-            Deployment = deployment_field.related_model
-            deployments = Deployment.objects.filter(model_version_id__in=model_version_ids)
-            via = _permission_path(Deployment)
-            if via:
-                deployments = filter_visible(user, deployments, via=via).select_related(via)
-            for deployment in deployments.order_by("-pk")[:200]:
-                lineage["deployments"].append({
-                    "id": deployment.pk, "model_version_id": deployment.model_version_id,
-                    "status": getattr(deployment, "status", ""), "name": str(deployment),
-                    "endpoint": str(getattr(deployment, via)) if via else "",
-                })
+    if ModelVersion is None:
+        return lineage
+    condition = Q(dataset_version=version)
+    if all_runs is not None:
+        condition |= Q(source_run__in=all_runs.values("pk"))
+    all_versions = ModelVersion.objects.filter(pk__in=ModelVersion.objects.filter(condition).values("pk"))
+    versions, lineage["hidden"]["model_versions"] = split_visible(
+        user, all_versions.select_related("registered_model").order_by("-pk"))
+    lineage["model_versions"] = [{"id": mv.pk, "model": mv.registered_model.name, "version": mv.version,
+                                  "stage": getattr(mv, "stage", ""), "source_run_id": mv.source_run_id}
+                                 for mv in versions]
+    Deployment = reverse_related(ModelVersion, "deployments")
+    if Deployment is not None:
+        visible_ids = [mv.pk for mv in versions]
+        every = Deployment.objects.filter(model_version__in=all_versions.values("pk"))
+        # Deployments of hidden model versions count as hidden too.
+        shown, _ = split_visible(user, every.filter(model_version_id__in=visible_ids)
+                                 .select_related("endpoint", "model_version__registered_model").order_by("-pk"))
+        lineage["deployments"] = [{
+            "id": d.pk, "model_version_id": d.model_version_id, "status": d.status, "name": str(d),
+            "endpoint": d.endpoint.slug, "model": d.model_version.registered_model.name,
+            "version": d.model_version.version, "traffic_weight": d.traffic_weight,
+        } for d in shown]
+        lineage["hidden"]["deployments"] = max(every.count() - len(shown), 0)
     return lineage
-
-
-def _permission_path(model) -> str | None:
-    """The relation of a child model to the top-level object that carries its
-    permissions (a deployment's endpoint); None when it carries its own."""
-    for name in ("endpoint", "registered_model", "experiment"):
-        try:
-            model._meta.get_field(name)
-        except FieldDoesNotExist:
-            continue
-        return name
-    return None
 
 
 # --- Overview -----------------------------------------------------------------------

@@ -245,7 +245,15 @@ def version_detail(request, pk):
         "read_options": version.read_options or {},
         "leaks": report.get("leakage") or [],
         "can_change": has_perm(request.user, "datasets.change_dataset", version.dataset),
+        "can_train": version.is_valid and _training_installed() and has_perm(request.user,
+                                                                           "experiments.add_trainingjob"),
     })
+
+
+def _training_installed() -> bool:
+    from django.apps import apps as django_apps
+
+    return django_apps.is_installed("apps.experiments")
 
 
 @require_POST

@@ -44,8 +44,12 @@ def _json_object(text: str, what: str) -> dict:
 
 
 class TrainingJobForm(forms.Form):
-    experiment = forms.ModelChoiceField(queryset=None, empty_label=None)
-    dataset_version = forms.ModelChoiceField(queryset=None, empty_label=None,
+    experiment = forms.ModelChoiceField(queryset=None, required=False,
+                                        empty_label="New experiment (name it below)")
+    new_experiment = forms.CharField(required=False, max_length=200, label="New experiment name")
+    dataset = forms.ModelChoiceField(queryset=None, required=False, empty_label="(from the version below)")
+    dataset_version = forms.ModelChoiceField(queryset=None, required=False,
+                                             empty_label="Latest valid version of the dataset",
                                              help_text="Only valid versions can be trained on.")
     target_column = forms.CharField(required=False, help_text="Empty: the dataset's target column.")
     task = forms.ChoiceField(choices=[("", "From the dataset"), *TaskType.choices], required=False)
@@ -66,12 +70,36 @@ class TrainingJobForm(forms.Form):
     search_metric = forms.CharField(required=False, help_text="Empty: val_roc_auc / val_rmse")
     run_name = forms.CharField(required=False, max_length=250)
 
-    def __init__(self, *args, experiments, versions, **kwargs):
+    def __init__(self, *args, experiments, datasets, versions, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["experiment"].queryset = experiments
+        self.fields["dataset"].queryset = datasets
         self.fields["dataset_version"].queryset = versions
         self.fields["dataset_version"].label_from_instance = (
             lambda v: f"{v.dataset.name} v{v.version} ({v.row_count or '?'} rows)")
+
+    def clean(self):
+        """One experiment (an existing one or a new name) and one dataset
+        version: the chosen one, or the latest valid version of the chosen
+        dataset."""
+        data = super().clean()
+        name = (data.get("new_experiment") or "").strip()
+        if data.get("experiment") is not None and name:
+            self.add_error("new_experiment", "Pick an existing experiment or name a new one, not both.")
+        elif data.get("experiment") is None and not name and "experiment" not in self.errors:
+            self.add_error("new_experiment", "Pick an experiment or name a new one.")
+        data["new_experiment"] = name
+        dataset, version = data.get("dataset"), data.get("dataset_version")
+        if version is not None and dataset is not None and version.dataset_id != dataset.pk:
+            self.add_error("dataset_version", f"{version} is not a version of {dataset.name}.")
+        elif version is None and dataset is not None:
+            version = self.fields["dataset_version"].queryset.filter(dataset=dataset).order_by("-version").first()
+            if version is None:
+                self.add_error("dataset", f"{dataset.name} has no valid version to train on.")
+            data["dataset_version"] = version
+        elif version is None and "dataset_version" not in self.errors and "dataset" not in self.errors:
+            self.add_error("dataset", "Choose a dataset or one of its valid versions.")
+        return data
 
     def clean_hyperparameters(self):
         return _json_object(self.cleaned_data.get("hyperparameters"), "Hyperparameters")
@@ -86,7 +114,8 @@ class TrainingJobForm(forms.Form):
             search = {"kind": data["search_kind"], "space": data["search_space"], "n_iter": data["n_iter"],
                       "metric": data["search_metric"]}
         return {
-            "experiment": data["experiment"], "dataset_version": data["dataset_version"],
+            "experiment": data["experiment"], "new_experiment": data["new_experiment"],
+            "dataset_version": data["dataset_version"],
             "target_column": data["target_column"], "task": data["task"] or None, "estimator": data["estimator"],
             "hyperparameters": data["hyperparameters"],
             "split": {"test_size": data["test_size"], "validation_size": data["validation_size"],

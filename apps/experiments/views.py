@@ -135,13 +135,16 @@ def run_detail(request, pk):
     if run.training_job_id:
         job = selectors.training_job_get(user=request.user, pk=run.training_job_id)
     metrics = [(key, value, key in chart_keys) for key, value in run.metric_map.items()]
+    lineage = selectors.run_lineage(run=run, user=request.user)
     return render(request, "experiments/run.html", {
         "run": run, "experiment": run.experiment, "metrics": metrics, "chart_keys": chart_keys,
         "artifacts": artifacts, "plots": [a for a in artifacts if a.is_plot],
         "children": selectors.run_children(run=run), "job": job,
         "job_active": job is not None and job.status in (JobStatus.QUEUED, JobStatus.RUNNING),
         "can_change": has_perm(request.user, "experiments.change_experiment", run.experiment),
-        "can_register": _can_register(request.user, run, artifacts),
+        # Once its model is registered the run links to the version instead.
+        "can_register": not lineage["registered"] and _can_register(request.user, run, artifacts),
+        "lineage": lineage,
     })
 
 
@@ -220,16 +223,38 @@ def training_list(request):
 
 def _training_form(request, data=None):
     from apps.datasets.choices import VersionStatus
+    from apps.datasets.models import Dataset
     from apps.datasets.selectors import dataset_version_list
 
     experiments = filter_visible(request.user, Experiment.objects.all(), "experiments.change_experiment")
     versions = dataset_version_list(user=request.user).filter(status=VersionStatus.VALID)
+    datasets = filter_visible(request.user, Dataset.objects.filter(pk__in=versions.values("dataset_id")),
+                              "datasets.view_dataset").order_by("name")
     initial = {}
     if request.GET.get("experiment"):
         initial["experiment"] = request.GET["experiment"]
-    if request.GET.get("dataset_version"):
-        initial["dataset_version"] = request.GET["dataset_version"]
-    return TrainingJobForm(data, experiments=experiments.order_by("name"), versions=versions, initial=initial)
+    chosen = _int_or_none(request.GET.get("dataset_version"))
+    version = versions.filter(pk=chosen).first() if chosen is not None else None
+    dataset = (datasets.filter(pk=_int_or_none(request.GET.get("dataset"))).first()
+               if request.GET.get("dataset") else None)
+    if version is not None:
+        initial["dataset_version"], initial["dataset"] = version.pk, version.dataset_id
+    elif dataset is None:
+        # No choice yet: the dataset with the newest valid version; the
+        # version stays "latest valid" so the newest upload is what trains.
+        newest = versions.order_by("-created_at", "-pk").first()
+        dataset = newest.dataset if newest is not None else None
+    if dataset is not None and version is None:
+        initial["dataset"] = dataset.pk
+    return TrainingJobForm(data, experiments=experiments.order_by("name"), datasets=datasets, versions=versions,
+                           initial=initial)
+
+
+def _int_or_none(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def training_new(request):
@@ -238,8 +263,15 @@ def training_new(request):
         return redirect("experiments:training-list")
     form = _training_form(request, request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
+        arguments = form.service_arguments()
+        new_experiment = arguments.pop("new_experiment")
         try:
-            job = services.training_job_create(user=request.user, **form.service_arguments())
+            if new_experiment:
+                arguments.pop("experiment")
+                job = services.training_job_create_in_new_experiment(user=request.user,
+                                                                      experiment_name=new_experiment, **arguments)
+            else:
+                job = services.training_job_create(user=request.user, **arguments)
         except ApplicationError as exc:
             field = exc.details.get("field", "") if isinstance(exc.details, dict) else ""
             form.add_error(None, f"{exc.message}" + (f" [{field}]" if field and field not in exc.message else ""))

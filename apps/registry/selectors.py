@@ -6,6 +6,7 @@ from django.db.models import Count, OuterRef, Prefetch, Q, Subquery
 from django.urls import reverse
 
 from apps.core.errors import NotFound
+from apps.core.lineage import reverse_related, split_visible
 from apps.core.permissions import filter_visible, has_perm
 from apps.registry import quality
 from apps.registry.choices import RequestStatus, Stage
@@ -135,15 +136,6 @@ def metric_comparison(*, candidate: ModelVersion, baseline: ModelVersion | None)
 
 # --- Lineage ---------------------------------------------------------------------
 
-def _deployments_relation() -> str | None:
-    """The reverse accessor serving adds to ModelVersion (``deployments``),
-    found through ``_meta`` so the registry never imports serving."""
-    for relation in ModelVersion._meta.related_objects:
-        if relation.get_accessor_name() == "deployments":
-            return "deployments"
-    return None
-
-
 def _describe_deployment(deployment) -> dict:
     endpoint = getattr(deployment, "endpoint", None)
     item = {"id": deployment.pk, "name": str(deployment)}
@@ -156,26 +148,36 @@ def _describe_deployment(deployment) -> dict:
     return item
 
 
-def version_deployments(*, version: ModelVersion) -> list[dict]:
-    relation = _deployments_relation()
-    if relation is None:
-        return []
-    related = getattr(version, relation).all()
-    if any(f.name == "endpoint" for f in related.model._meta.get_fields()):
-        related = related.select_related("endpoint")
-    return [_describe_deployment(d) for d in related]
+def version_deployments(*, version: ModelVersion, user) -> tuple[list[dict], int]:
+    """The deployments of ``version`` on endpoints ``user`` may view, and how
+    many others there are. Serving's model is found through the reverse
+    relation, so the registry never imports serving."""
+    Deployment = reverse_related(ModelVersion, "deployments")
+    if Deployment is None:
+        return [], 0
+    related = Deployment.objects.filter(model_version=version).select_related(
+        "endpoint", "model_version__registered_model").order_by("-created_at", "-pk")
+    shown, hidden = split_visible(user, related)
+    return [_describe_deployment(d) for d in shown], hidden
 
 
-def version_lineage(*, version: ModelVersion) -> dict:
-    """dataset version → run → model version → deployments."""
+def version_lineage(*, version: ModelVersion, user) -> dict:
+    """dataset version → run → model version → deployments, as far as
+    ``user`` may see: a run in an experiment or a dataset version of a
+    dataset they may not view is left out and flagged in ``hidden``, and
+    deployments on endpoints they may not view are only counted."""
     dataset_version = version.dataset_version
     run = version.source_run
+    deployments, hidden_deployments = version_deployments(version=version, user=user)
+    dataset_visible = dataset_version is not None and has_perm(user, "datasets.view_dataset",
+                                                               dataset_version.dataset)
+    run_visible = run is not None and has_perm(user, "experiments.view_experiment", run.experiment)
     return {
-        "dataset_version": None if dataset_version is None else {
+        "dataset_version": None if not dataset_visible else {
             "id": dataset_version.pk, "dataset": dataset_version.dataset.name, "version": dataset_version.version,
             "status": dataset_version.status, "sha256": dataset_version.sha256, "rows": dataset_version.row_count,
         },
-        "run": None if run is None else {
+        "run": None if not run_visible else {
             "id": run.pk, "name": str(run), "experiment": run.experiment.name, "status": run.status,
             "user": run.user.get_username(), "start_time": run.start_time, "end_time": run.end_time,
         },
@@ -183,9 +185,43 @@ def version_lineage(*, version: ModelVersion) -> dict:
             "id": version.pk, "registered_model": version.registered_model.name, "version": version.version,
             "stage": version.stage, "sha256": version.sha256, "created_at": version.created_at,
         },
-        "deployments": version_deployments(version=version),
-        "deployments_available": _deployments_relation() is not None,
+        "deployments": deployments,
+        "deployments_available": reverse_related(ModelVersion, "deployments") is not None,
+        "hidden": {"dataset_version": dataset_version is not None and not dataset_visible,
+                   "run": run is not None and not run_visible, "deployments": hidden_deployments},
     }
+
+
+def version_runs(*, versions: list[ModelVersion], user) -> dict[int, dict]:
+    """For the versions table of a model: each version's source run as
+    ``{"id", "name", "visible"}`` by version id, in one query per table (the
+    run's name only when its experiment is visible to ``user``)."""
+    from apps.experiments.models import Experiment, Run
+
+    run_ids = {v.source_run_id for v in versions if v.source_run_id}
+    if not run_ids:
+        return {}
+    runs = {r.pk: r for r in Run.objects.filter(pk__in=run_ids).only("id", "name", "experiment_id")}
+    visible = set(filter_visible(user, Experiment.objects.filter(pk__in={r.experiment_id for r in runs.values()}))
+                  .values_list("pk", flat=True))
+    return {v.pk: {"id": v.source_run_id, "name": str(runs[v.source_run_id]),
+                   "visible": runs[v.source_run_id].experiment_id in visible}
+            for v in versions if v.source_run_id in runs}
+
+
+def gate_metrics(*, registered_model: RegisteredModel) -> list[str]:
+    """The metrics the model's quality gates judge (thresholds first, then
+    the no-regression metric), as the gates name them."""
+    gates = registered_model.quality_gates or {}
+    names = [rule.get("metric") for rule in gates.get("metrics") or [] if isinstance(rule, dict)]
+    regression = gates.get("max_regression")
+    if isinstance(regression, dict):
+        names.append(regression.get("metric"))
+    found: list[str] = []
+    for name in names:
+        if isinstance(name, str) and name and name not in found:
+            found.append(name)
+    return found
 
 
 # --- Webhooks ----------------------------------------------------------------------

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from apps.core.errors import ApplicationError
 from apps.core.permissions import has_perm, is_admin
 from apps.core.selectors import audit_events_for
-from apps.registry import charts, selectors, services
+from apps.registry import charts, quality, selectors, services
 from apps.registry.choices import RequestStatus
 from apps.registry.forms import (
     AliasForm,
@@ -67,14 +67,21 @@ def model_detail(request, name: str):
     model = _model_or_404(request.user, name)
     versions = list(selectors.model_version_list(user=request.user, registered_model=model))
     previous = services.previous_production_version(registered_model=model)
-    metric_keys = sorted({k for v in versions for k in v.metrics if k.startswith("test_")})[:4]
+    gate_metrics = selectors.gate_metrics(registered_model=model)
+    gate_bases = {quality.base_metric(name) for name in gate_metrics}
+    metric_keys = [k for k in sorted({k for v in versions for k in v.metrics if k.startswith("test_")})
+                   if quality.base_metric(k) not in gate_bases][:4]
+    runs = selectors.version_runs(versions=versions, user=request.user)
     webhooks = list(selectors.webhook_list(user=request.user, registered_model=model))
     deliveries = list(selectors.webhook_delivery_list(user=request.user, registered_model=model)[:20])
     return render(request, "registry/detail.html", {
         "model": model,
         "versions": versions,
         "metric_keys": metric_keys,
-        "version_rows": [(v, [v.metrics.get(k) for k in metric_keys]) for v in versions],
+        "gate_metrics": gate_metrics,
+        "version_columns": 7 + len(gate_metrics) + len(metric_keys),
+        "version_rows": [(v, [quality.lookup_metric(v.metrics, k) for k in gate_metrics],
+                          [v.metrics.get(k) for k in metric_keys], runs.get(v.pk)) for v in versions],
         "chart": charts.version_metrics_figure(versions),
         "aliases": model.aliases.all(),
         "history": selectors.model_stage_history(registered_model=model, limit=20),
@@ -100,7 +107,7 @@ def version_detail(request, name: str, version: int):
     model = _model_or_404(request.user, name)
     model_version = _version_or_404(request.user, model, version)
     requests = list(selectors.transition_request_list(user=request.user, version=model_version))
-    lineage = selectors.version_lineage(version=model_version)
+    lineage = selectors.version_lineage(version=model_version, user=request.user)
     production = selectors.production_version(registered_model=model)
     can_request = (has_perm(request.user, "registry.add_promotionrequest")
                    and has_perm(request.user, "registry.change_registeredmodel", model))

@@ -82,3 +82,36 @@ class FollowForm(forms.Form):
     follow_strategy = forms.ChoiceField(choices=Strategy.choices, label="Roll it out with")
     bake_minutes = forms.IntegerField(required=False, min_value=0, max_value=7 * 24 * 60, label="Bake (minutes)",
                                       help_text="Empty: the platform default.")
+
+
+class PredictionLogFilterForm(forms.Form):
+    """The prediction log viewer's filters (GET). Times are in the lab's time
+    zone; ``until`` is exclusive."""
+
+    version = forms.TypedChoiceField(required=False, coerce=int, empty_value=None, label="Model version")
+    status = forms.ChoiceField(required=False, choices=[("", "Any"), ("ok", "OK"), ("error", "Error")])
+    unit = forms.CharField(required=False, max_length=200, label="Unit id")
+    since = forms.DateTimeField(required=False, label="From",
+                                widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+    until = forms.DateTimeField(required=False, label="Until",
+                                widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+    before = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+
+    def __init__(self, *args, versions, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["version"].choices = [("", "Any")] + [
+            (v.pk, f"{v.registered_model.name} v{v.version}") for v in versions]
+
+    def clean(self):
+        data = super().clean()
+        if data.get("since") and data.get("until") and data["since"] >= data["until"]:
+            self.add_error("until", "Must be later than the start.")
+        return data
+
+    def filters(self):
+        from apps.serving.selectors import PredictionLogFilter
+
+        data = self.cleaned_data
+        return PredictionLogFilter(model_version_id=data.get("version"), status=data.get("status") or "",
+                                   unit_id=(data.get("unit") or "").strip(), since=data.get("since"),
+                                   until=data.get("until"))

@@ -194,6 +194,11 @@ class PredictionLog(models.Model):
             models.Index(fields=["deployment", "created_at"], name="prediction_deployment_time_idx"),
             models.Index(fields=["endpoint", "created_at"], name="prediction_endpoint_time_idx"),
             models.Index(fields=["request_id"], name="prediction_request_id_idx"),
+            # The prediction log viewer's filters, each newest first within an endpoint.
+            models.Index(fields=["endpoint", "model_version", "created_at"], name="prediction_ep_version_idx"),
+            models.Index(fields=["endpoint", "unit_id", "created_at"], name="prediction_ep_unit_idx"),
+            models.Index(fields=["endpoint", "created_at"], condition=models.Q(status_code__gte=500),
+                         name="prediction_ep_error_idx"),
         ]
 
     def __str__(self):

@@ -3,6 +3,7 @@ metrics from the prediction log, the dashboard card."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -67,6 +68,42 @@ def deployment_get(*, user, pk: int, perm: str = "serving.view_endpoint") -> Dep
         raise NotFound(f"No deployment {pk}.")
     require_perm(user, perm, deployment.endpoint)
     return deployment
+
+
+def deployments_with_lineage(*, user, deployments: list[Deployment]) -> list[Deployment]:
+    """Give each deployment a ``lineage``: its model version, the run and the
+    dataset version behind it, each ``None`` when absent and marked
+    ``visible`` only when ``user`` may view it (the endpoint page links those
+    and only counts the others). Four queries, whatever the number."""
+    from apps.datasets.models import Dataset
+    from apps.experiments.models import Experiment
+    from apps.registry.models import ModelVersion, RegisteredModel
+
+    versions = {mv.pk: mv for mv in ModelVersion.objects.filter(pk__in={d.model_version_id for d in deployments})
+                .select_related("registered_model", "source_run", "dataset_version__dataset")
+                .only("id", "version", "registered_model__id", "registered_model__name", "source_run__id",
+                      "source_run__name", "source_run__experiment_id", "dataset_version__id",
+                      "dataset_version__version", "dataset_version__dataset__id", "dataset_version__dataset__name")}
+    models = set(filter_visible(user, RegisteredModel.objects.filter(
+        pk__in={mv.registered_model_id for mv in versions.values()})).values_list("pk", flat=True))
+    experiments = set(filter_visible(user, Experiment.objects.filter(
+        pk__in={mv.source_run.experiment_id for mv in versions.values() if mv.source_run_id}))
+        .values_list("pk", flat=True))
+    datasets = set(filter_visible(user, Dataset.objects.filter(
+        pk__in={mv.dataset_version.dataset_id for mv in versions.values() if mv.dataset_version_id}))
+        .values_list("pk", flat=True))
+    for deployment in deployments:
+        mv = versions[deployment.model_version_id]
+        run, data = mv.source_run, mv.dataset_version
+        deployment.lineage = {
+            "model": {"name": mv.registered_model.name, "version": mv.version,
+                      "visible": mv.registered_model_id in models},
+            "run": None if run is None else {"id": run.pk, "name": str(run),
+                                             "visible": run.experiment_id in experiments},
+            "dataset_version": None if data is None else {
+                "id": data.pk, "name": f"{data.dataset.name} v{data.version}", "visible": data.dataset_id in datasets},
+        }
+    return deployments
 
 
 def deployment_timeline(*, deployment: Deployment):
@@ -192,6 +229,72 @@ def _series(rows: list, *, start: datetime, seconds: float, buckets: int) -> dic
         series["p50_ms"][b], series["p95_ms"][b], series["p99_ms"][b] = float(p50), float(p95), float(p99)
         series["error_rate"][b] = float(errors[mask].mean())
     return series
+
+
+# --- Prediction log viewer ------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PredictionLogFilter:
+    """What the prediction log viewer narrows an endpoint's log to. Each
+    filter has an index that starts with the endpoint and ends with the time
+    (``PredictionLog.Meta.indexes``), so a filtered page reads its 50 rows
+    from an index, newest first, whatever the size of the log."""
+
+    model_version_id: int | None = None
+    status: str = ""  # "ok", "error" or "" for both
+    unit_id: str = ""
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def endpoint_served_versions(*, endpoint: Endpoint) -> list:
+    """The model versions ever deployed on ``endpoint`` (the viewer's version
+    filter), newest first."""
+    from apps.registry.models import ModelVersion
+
+    return list(ModelVersion.objects.filter(deployments__endpoint=endpoint).distinct()
+                .select_related("registered_model").only("id", "version", "registered_model__name")
+                .order_by("registered_model__name", "-version"))
+
+
+def prediction_log_list(*, endpoint: Endpoint, filters: PredictionLogFilter):
+    """The endpoint's logged predictions matching ``filters``, newest first,
+    with model version and joined feedback (one query each per page)."""
+    qs = PredictionLog.objects.filter(endpoint=endpoint)
+    if filters.model_version_id is not None:
+        qs = qs.filter(model_version_id=filters.model_version_id)
+    if filters.status == "error":
+        qs = qs.filter(status_code__gte=500)
+    elif filters.status == "ok":
+        qs = qs.filter(status_code__lt=500)
+    if filters.unit_id:
+        qs = qs.filter(unit_id=filters.unit_id)
+    if filters.since is not None:
+        qs = qs.filter(created_at__gte=filters.since)
+    if filters.until is not None:
+        qs = qs.filter(created_at__lt=filters.until)
+    feedback = Feedback.objects.order_by("index", "id").only(
+        "id", "prediction_id", "index", "label", "predicted", "correct", "abs_error", "received_at")
+    return (qs.select_related("model_version__registered_model")
+            .prefetch_related(Prefetch("feedback", queryset=feedback, to_attr="feedback_list"))
+            .order_by("-created_at", "-id"))
+
+
+def prediction_log_page(*, endpoint: Endpoint, filters: PredictionLogFilter, before: int | None = None,
+                        limit: int = 50) -> tuple[list[PredictionLog], int | None]:
+    """One page of ``prediction_log_list`` and the id to pass as ``before``
+    for the next (older) page, or None on the last page. Keyset paging: the
+    page after row N starts strictly after N's (time, id), so a deep page
+    costs what the first does and rows logged meanwhile shift nothing."""
+    qs = prediction_log_list(endpoint=endpoint, filters=filters)
+    if before is not None:
+        anchor = PredictionLog.objects.filter(endpoint=endpoint, pk=before).values_list("created_at", flat=True).first()
+        if anchor is None:
+            raise ValidationFailed("That page of the prediction log does not exist.",
+                                   details={"fields": {"before": [str(before)]}})
+        qs = qs.filter(Q(created_at__lt=anchor) | Q(created_at=anchor, pk__lt=before))
+    rows = list(qs[:limit + 1])
+    return rows[:limit], (rows[limit - 1].pk if len(rows) > limit else None)
 
 
 # --- Dashboard -------------------------------------------------------------------------

@@ -10,6 +10,7 @@ urlpatterns = [
     path("<slug:slug>/", views.endpoint_detail, name="detail"),
     path("<slug:slug>/deploy/", views.endpoint_deploy, name="deploy"),
     path("<slug:slug>/follow/", views.endpoint_follow, name="follow"),
+    path("<slug:slug>/predictions/", views.prediction_log, name="predictions"),
     path("<slug:slug>/charts/traffic.json", views.traffic_chart, name="chart-traffic"),
     path("<slug:slug>/charts/<str:kind>.json", views.live_chart, name="chart-live"),
     path("<slug:slug>/split.json", views.traffic_split, name="split"),

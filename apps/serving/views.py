@@ -6,15 +6,15 @@ from __future__ import annotations
 import json
 
 from django.contrib import messages
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.core.errors import ApplicationError, NotFound
 from apps.core.errors import PermissionDenied as AppPermissionDenied
 from apps.core.permissions import has_perm
-from apps.serving import charts, selectors, services
-from apps.serving.forms import DeployForm, EndpointForm, FollowForm, ReasonForm
+from apps.serving import charts, csvexport, selectors, services
+from apps.serving.forms import DeployForm, EndpointForm, FollowForm, PredictionLogFilterForm, ReasonForm
 
 DEPLOYMENT_ACTIONS = ("promote", "pause", "resume", "rollback")
 
@@ -60,7 +60,8 @@ def endpoint_create(request):
 def endpoint_detail(request, slug: str):
     endpoint = _endpoint_or_404(request, slug)
     split = selectors.traffic_split(endpoint=endpoint)
-    deployments = list(selectors.deployment_list(user=request.user, endpoint=endpoint)[:25])
+    deployments = selectors.deployments_with_lineage(
+        user=request.user, deployments=list(selectors.deployment_list(user=request.user, endpoint=endpoint)[:25]))
     active = next((d for d in deployments if d.rollout_active), None)
     serving = max((d for d in deployments if d.status in selectors.LIVE_STATUSES), default=None,
                   key=lambda d: d.traffic_weight)
@@ -173,3 +174,44 @@ def live_chart(request, slug: str, kind: str):
         return JsonResponse({"error": exc.message}, status=400)
     metrics = selectors.endpoint_metrics(endpoint=endpoint, window=window)
     return JsonResponse(charts.live_figure(metrics, kind))
+
+
+@require_GET
+def prediction_log(request, slug: str):
+    """The endpoint's prediction log: filtered, 50 rows a page, newest first,
+    with the joined feedback; ``?format=csv`` streams every matching row."""
+    endpoint = _endpoint_or_404(request, slug)
+    form = PredictionLogFilterForm(request.GET, versions=selectors.endpoint_served_versions(endpoint=endpoint))
+    as_csv = request.GET.get("format") == "csv"
+    if not form.is_valid():
+        if as_csv:
+            errors = "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items())
+            return HttpResponse(f"Invalid filter: {errors}", status=400, content_type="text/plain; charset=utf-8")
+        return render(request, "serving/prediction_log.html", {"endpoint": endpoint, "form": form, "rows": []},
+                      status=400)
+    filters = form.filters()
+    if as_csv:
+        logs = selectors.prediction_log_list(endpoint=endpoint, filters=filters).iterator(chunk_size=500)
+        response = StreamingHttpResponse(csvexport.stream_csv(logs), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{endpoint.slug}-predictions.csv"'
+        return response
+    try:
+        rows, older = selectors.prediction_log_page(endpoint=endpoint, filters=filters,
+                                                    before=form.cleaned_data.get("before"))
+    except ApplicationError as exc:
+        raise Http404(exc.message)
+    query = request.GET.copy()
+    query.pop("before", None)
+    query.pop("format", None)
+    return render(request, "serving/prediction_log.html", {
+        "endpoint": endpoint, "form": form, "rows": [_log_row(log) for log in rows], "older": older,
+        "query": query.urlencode(), "paged": form.cleaned_data.get("before") is not None,
+    })
+
+
+def _log_row(log) -> dict:
+    """One table row; inputs and answers as JSON text, escaped by the template."""
+    return {"log": log, "inputs": json.dumps(log.inputs, ensure_ascii=False),
+            "predictions": json.dumps(log.predictions, ensure_ascii=False),
+            "feedback": [{**item, "label": json.dumps(item["label"], ensure_ascii=False)}
+                         for item in csvexport.feedback_items(log)]}

@@ -188,3 +188,6 @@ class DatasetLineageSerializer(serializers.Serializer):
     training_jobs = serializers.ListField(child=serializers.JSONField())
     model_versions = serializers.ListField(child=serializers.JSONField())
     deployments = serializers.ListField(child=serializers.JSONField())
+    hidden = serializers.DictField(child=serializers.IntegerField(), help_text=(
+        "How many runs, model versions and deployments derived from this version the caller may not view "
+        "(counted, never named)."))

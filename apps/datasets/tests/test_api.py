@@ -531,6 +531,8 @@ def test_lineage_lists_runs_model_versions_and_deployments_the_user_may_see(  # 
     colleague = client_for(make_user("Data Scientist", username="colleague"))
     seen = colleague.get(f"/api/v1/dataset-versions/{parent_id}/lineage/").json()
     assert [r["name"] for r in seen["runs"]] == ["lr"], "runs of a private experiment stay hidden"
+    assert seen["hidden"] == {"runs": 1, "model_versions": 0, "deployments": 0}, "counted, never named"
+    assert lineage["hidden"] == {"runs": 0, "model_versions": 0, "deployments": 0}
 
 
 # --- Overview card and schema ---------------------------------------------------------

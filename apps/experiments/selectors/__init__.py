@@ -1,5 +1,6 @@
 """Reads of the experiments app, split by subdomain and re-exported here."""
 
+from apps.experiments.selectors.lineage import run_lineage
 from apps.experiments.selectors.run_search import SearchError, SearchPage, run_search, run_search_queryset
 from apps.experiments.selectors.tracking import (
     HISTORY_EXACT_LIMIT,
@@ -35,6 +36,7 @@ __all__ = [
     "overview_card",
     "run_children",
     "run_get",
+    "run_lineage",
     "run_list",
     "run_search",
     "run_search_queryset",

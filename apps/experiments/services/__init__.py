@@ -1,5 +1,6 @@
 """Writes of the experiments app, split by subdomain and re-exported here."""
 
+from apps.experiments.services.launch import training_job_create_in_new_experiment
 from apps.experiments.services.tracking import (
     MAX_METRICS_PER_BATCH,
     MAX_PARAMS_PER_BATCH,
@@ -47,6 +48,7 @@ __all__ = [
     "time_limits",
     "training_job_cancel",
     "training_job_create",
+    "training_job_create_in_new_experiment",
     "training_job_execute",
     "training_job_fail",
     "training_jobs_reap",

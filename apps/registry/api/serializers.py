@@ -157,6 +157,9 @@ class LineageSerializer(serializers.Serializer):
     deployments = serializers.ListField(child=serializers.JSONField())
     deployments_available = serializers.BooleanField(
         help_text="False while no serving app is installed to record deployments.")
+    hidden = serializers.JSONField(help_text=(
+        "What the caller may not view, counted and never named: whether the dataset version and the run are "
+        "hidden (booleans) and how many deployments are on endpoints they cannot view."))
 
 
 # --- Aliases ---------------------------------------------------------------------------

@@ -218,7 +218,8 @@ class ModelVersionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     @extend_schema(responses=s.LineageSerializer, summary="dataset version → run → model version → deployments")
     @action(detail=True, methods=["get"], filterset_class=None)
     def lineage(self, request, name=None, version=None):
-        return Response(s.LineageSerializer(selectors.version_lineage(version=self.get_object())).data)
+        lineage = selectors.version_lineage(version=self.get_object(), user=request.user)
+        return Response(s.LineageSerializer(lineage).data)
 
     @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
                    summary="The version's skops file")

@@ -174,10 +174,11 @@ def test_lineage_runs_from_dataset_to_deployments(sci, make_run, data):
     assert lineage["dataset_version"]["dataset"] == "submissions" and lineage["dataset_version"]["status"] == "valid"
     assert lineage["run"]["id"] == run.pk and lineage["run"]["experiment"] == "sample-qc"
     assert lineage["model_version"]["version"] == 1
-    from apps.registry.selectors import _deployments_relation
+    from apps.core.lineage import reverse_related
 
-    assert lineage["deployments_available"] is (_deployments_relation() is not None)
+    assert lineage["deployments_available"] is (reverse_related(ModelVersion, "deployments") is not None)
     assert lineage["deployments"] == []
+    assert lineage["hidden"] == {"dataset_version": False, "run": False, "deployments": 0}
 
 
 def test_lineage_lists_deployments_of_the_serving_app(sci, people, make_run):
@@ -190,7 +191,10 @@ def test_lineage_lists_deployments_of_the_serving_app(sci, people, make_run):
     create_model(sci)
     sci.post("/api/v1/models/sample-qc/versions/", {"run_id": make_run().pk}, format="json")
     version = ModelVersion.objects.get(registered_model__name="sample-qc", version=1)
+    from apps.core.permissions import grant_on_create, make_private
+
     endpoint = Endpoint.objects.create(slug="qc-staging", name="QC staging", owner=people.engineer)
+    grant_on_create(endpoint, owner=people.engineer)
     Deployment.objects.create(endpoint=endpoint, model_version=version, created_by=people.engineer,
                               traffic_weight=100, status="healthy")
     lineage = sci.get("/api/v1/models/sample-qc/versions/1/lineage/").json()
@@ -198,6 +202,10 @@ def test_lineage_lists_deployments_of_the_serving_app(sci, people, make_run):
     (deployment,) = lineage["deployments"]
     assert deployment["endpoint"] == "qc-staging" and deployment["status"] == "healthy"
     assert deployment["traffic_weight"] == 100
+    make_private(endpoint)  # the engineer's own endpoint: the scientist now only learns that it exists
+    lineage = sci.get("/api/v1/models/sample-qc/versions/1/lineage/").json()
+    assert lineage["deployments"] == [] and lineage["hidden"]["deployments"] == 1
+    assert "qc-staging" not in str(lineage)
 
 
 def test_errors_use_the_documented_shape(sci):
