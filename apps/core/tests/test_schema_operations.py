@@ -61,7 +61,8 @@ def routed_operations() -> set[tuple[str, str]]:
         if not path.startswith("/api/v1/"):
             continue
         if getattr(callback, "actions", None):  # a viewset route
-            methods = set(callback.actions)
+            # (DRF adds "head" to a viewset's action map at its first GET: only real operations count.)
+            methods = set(callback.actions) & set(METHODS)
         elif getattr(callback, "cls", None) is not None:  # an APIView
             methods = {m for m in METHODS if hasattr(callback.cls, m)}
         else:
