@@ -27,6 +27,9 @@ for app in ("datasets", "experiments", "registry", "serving", "abtests", "monito
     if f"apps.{app}" in settings.INSTALLED_APPS:
         urlpatterns.append(path(f"{app}/", include(f"apps.{app}.urls")))
 urlpatterns.append(path("", include("apps.dashboard.urls")))
+if "apps.mlflow_api" in settings.INSTALLED_APPS:
+    # MLflow's REST paths (/api/2.0/mlflow/...), before /api/'s JSON 404.
+    urlpatterns.append(path("", include("apps.mlflow_api.urls")))
 
 
 @csrf_exempt

@@ -1,0 +1,39 @@
+"""MLflow's REST routes, mounted at ``/api/2.0/mlflow/`` and
+``/ajax-api/2.0/mlflow/`` (the prefix MLflow's web UI and some client calls
+use), and the proxied artifact routes at ``/api/2.0/mlflow-artifacts/``."""
+
+from django.urls import path
+
+from apps.mlflow_api.api import experiments, runs
+from apps.mlflow_api.api.base import endpoint
+
+GET, POST, PATCH, DELETE = "GET", "POST", "PATCH", "DELETE"
+
+tracking = [
+    ("experiments/create", experiments.create, [POST]),
+    ("experiments/get", experiments.get, [GET]),
+    ("experiments/get-by-name", experiments.get_by_name, [GET]),
+    ("experiments/search", experiments.search, [GET, POST]),
+    ("experiments/update", experiments.update, [POST]),
+    ("experiments/delete", experiments.delete, [POST]),
+    ("experiments/restore", experiments.restore, [POST]),
+    ("experiments/set-experiment-tag", experiments.set_tag, [POST]),
+    ("runs/create", runs.create, [POST]),
+    ("runs/get", runs.get, [GET]),
+    ("runs/update", runs.update, [POST]),
+    ("runs/delete", runs.delete, [POST]),
+    ("runs/restore", runs.restore, [POST]),
+    ("runs/log-metric", runs.log_metric, [POST]),
+    ("runs/log-parameter", runs.log_param, [POST]),
+    ("runs/log-batch", runs.log_batch, [POST]),
+    ("runs/set-tag", runs.set_tag, [POST]),
+    ("runs/delete-tag", runs.delete_tag, [POST]),
+    ("runs/search", runs.search, [POST]),
+    ("metrics/get-history", runs.metric_history, [GET]),
+]
+
+urlpatterns = [
+    path(f"{prefix}{route}", endpoint(handler, *methods))
+    for prefix in ("api/2.0/mlflow/", "ajax-api/2.0/mlflow/")
+    for route, handler, methods in tracking
+]
