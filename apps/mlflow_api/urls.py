@@ -2,9 +2,9 @@
 ``/ajax-api/2.0/mlflow/`` (the prefix MLflow's web UI and some client calls
 use), and the proxied artifact routes at ``/api/2.0/mlflow-artifacts/``."""
 
-from django.urls import path
+from django.urls import path, re_path
 
-from apps.mlflow_api.api import experiments, runs
+from apps.mlflow_api.api import artifacts, experiments, runs
 from apps.mlflow_api.api.base import endpoint
 
 GET, POST, PATCH, DELETE = "GET", "POST", "PATCH", "DELETE"
@@ -36,4 +36,8 @@ urlpatterns = [
     path(f"{prefix}{route}", endpoint(handler, *methods))
     for prefix in ("api/2.0/mlflow/", "ajax-api/2.0/mlflow/")
     for route, handler, methods in tracking
+]
+urlpatterns += [
+    path("api/2.0/mlflow-artifacts/artifacts", artifacts.ArtifactListView.as_view()),
+    re_path(r"^api/2\.0/mlflow-artifacts/artifacts/(?P<path>.+)$", artifacts.ArtifactView.as_view()),
 ]
