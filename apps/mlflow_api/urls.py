@@ -3,11 +3,19 @@
 use), and the proxied artifact routes at ``/api/2.0/mlflow-artifacts/``."""
 
 from django.urls import path, re_path
+from django.views.decorators.csrf import csrf_exempt
 
-from apps.mlflow_api.api import artifacts, experiments, runs
+from apps.mlflow_api.api import artifacts, experiments, logged_models, runs
 from apps.mlflow_api.api.base import endpoint
+from apps.mlflow_api.errors import ENDPOINT_NOT_FOUND, mlflow_error_response
 
 GET, POST, PATCH, DELETE = "GET", "POST", "PATCH", "DELETE"
+
+
+@csrf_exempt
+def unknown_route(request):
+    return mlflow_error_response(ENDPOINT_NOT_FOUND, f"{request.method} {request.path} is not an MLflow route served "
+                                 "by TracSeq MLOps (see docs/mlflow.md).", 404)
 
 tracking = [
     ("experiments/create", experiments.create, [POST]),
@@ -30,6 +38,8 @@ tracking = [
     ("runs/delete-tag", runs.delete_tag, [POST]),
     ("runs/search", runs.search, [POST]),
     ("metrics/get-history", runs.metric_history, [GET]),
+    ("logged-models", logged_models.create, [POST]),
+    ("logged-models/search", logged_models.search, [POST]),
 ]
 
 urlpatterns = [
@@ -40,4 +50,6 @@ urlpatterns = [
 urlpatterns += [
     path("api/2.0/mlflow-artifacts/artifacts", artifacts.ArtifactListView.as_view()),
     re_path(r"^api/2\.0/mlflow-artifacts/artifacts/(?P<path>.+)$", artifacts.ArtifactView.as_view()),
+    # Anything else under MLflow's prefixes answers in MLflow's error shape.
+    re_path(r"^(?:ajax-)?api/[23]\.0/mlflow(?:-artifacts)?/", unknown_route),
 ]

@@ -72,7 +72,7 @@ def test_ajax_api_prefix_answers_too(mlflow):
 
 def test_unknown_mlflow_route_is_json_404(mlflow):
     response = mlflow.client.get(BASE + "no-such/route")
-    assert response.status_code == 404 and response["Content-Type"].startswith("application/json")
+    assert response.status_code == 404 and response.json()["error_code"] == "ENDPOINT_NOT_FOUND"
 
 
 def test_private_experiment_of_someone_else_is_hidden(make_user, mlflow, mlflow_as):
