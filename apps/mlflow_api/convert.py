@@ -96,3 +96,57 @@ def metric_json(point) -> dict:
         return {"key": point["key"], "value": point["value"], "timestamp": millis(point["timestamp"]),
                 "step": point["step"]}
     return {"key": point.key, "value": point.value, "timestamp": millis(point.timestamp), "step": point.step}
+
+
+# --- Registry -----------------------------------------------------------------------
+
+TO_MLFLOW_STAGE = {"none": "None", "staging": "Staging", "production": "Production", "archived": "Archived"}
+FROM_MLFLOW_STAGE = {value.lower(): key for key, value in TO_MLFLOW_STAGE.items()}
+PROMOTION_TAG = "tracseq.promotion_request"
+
+
+def version_source(version) -> str:
+    if version.source_run_id:
+        return f"runs:/{version.source_run_id}/model"
+    return f"tracseq:/registry/{version.registered_model.name}/{version.version}"
+
+
+def model_version_json(version, *, pending=None) -> dict:
+    """``pending`` is the version's pending promotion request, if any: MLflow
+    has no such state, so it shows as a tag and in ``status_message``."""
+    tags = dict(version.tags or {})
+    status_message = ""
+    if pending is not None:
+        target = TO_MLFLOW_STAGE.get(pending.target_stage, pending.target_stage)
+        tags[PROMOTION_TAG] = f"{pending.pk}: {target} pending approval"
+        status_message = (f"Promotion request {pending.pk} to {target} is pending approval; the stage changes "
+                          "only when an approver other than the requester approves it.")
+    return {
+        "name": version.registered_model.name,
+        "version": str(version.version),
+        "creation_timestamp": millis(version.created_at),
+        "last_updated_timestamp": millis(version.stage_changed_at or version.created_at),
+        "user_id": version.created_by.get_username() if version.created_by_id else "",
+        "current_stage": TO_MLFLOW_STAGE.get(version.stage, "None"),
+        "description": version.description,
+        "source": version_source(version),
+        "run_id": str(version.source_run_id) if version.source_run_id else "",
+        "status": "READY",
+        "status_message": status_message,
+        "tags": key_values(tags),
+        "aliases": sorted(a.alias for a in version.aliases.all()),
+    }
+
+
+def registered_model_json(model, *, latest: list | None = None) -> dict:
+    return {
+        "name": model.name,
+        "creation_timestamp": millis(model.created_at),
+        "last_updated_timestamp": millis(model.updated_at),
+        "user_id": model.owner.get_username() if model.owner_id else "",
+        "description": model.description,
+        "latest_versions": latest or [],
+        "tags": key_values(dict(model.tags or {})),
+        "aliases": [{"alias": a.alias, "version": str(a.version.version)}
+                    for a in model.aliases.select_related("version").order_by("alias")],
+    }

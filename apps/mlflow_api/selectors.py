@@ -16,10 +16,13 @@ from apps.experiments import selectors as experiment_selectors
 from apps.experiments.models import LatestMetric
 from apps.experiments.search import FilterSyntaxError, like_to_regex, tokenize
 from apps.mlflow_api.errors import invalid
+from apps.registry import selectors as registry_selectors
 
 EXPERIMENT_SEARCH_LIMIT = 50_000
 _EXPERIMENT_ORDER = {"name": "name", "creation_time": "created_at", "last_update_time": "updated_at",
                      "experiment_id": "id"}
+_MODEL_ORDER = {"name": "name", "timestamp": "created_at", "creation_timestamp": "created_at",
+                "last_updated_timestamp": "updated_at"}
 _TEXT_OPS = {"=": "exact", "!=": "exact", "like": "regex", "ilike": "iregex"}
 _TIME_OPS = {"=": "exact", "!=": "exact", "<": "lt", "<=": "lte", ">": "gt", ">=": "gte"}
 
@@ -31,7 +34,7 @@ def latest_metrics(run_ids: list[int]) -> dict[int, list]:
     return rows
 
 
-def _experiment_condition(tokens, start: int) -> tuple[Q, int, dict]:
+def _condition(tokens, start: int, order_fields: dict) -> tuple[Q, int, dict]:
     """One comparison of an experiment filter from ``tokens[start]``:
     ``[attribute.]name|creation_time|last_update_time <op> value`` or
     ``tags.<key> <op> 'value'``. Returns (condition, next index, aliases)."""
@@ -79,20 +82,37 @@ def _experiment_condition(tokens, start: int) -> tuple[Q, int, dict]:
         if op == "!=":
             condition = ~condition & Q(**{f"{field}__isnull": False})
         return condition, i + 2, aliases
-    if key in ("creation_time", "last_update_time"):
+    if key in order_fields and order_fields[key] in ("created_at", "updated_at"):
         if op not in _TIME_OPS or value_token.kind != "NUMBER":
             raise invalid(f"{key} compares with a number of milliseconds since the epoch.")
         moment = datetime.fromtimestamp(value / 1000.0, tz=UTC)
-        condition = Q(**{f"{_EXPERIMENT_ORDER[key]}__{_TIME_OPS[op]}": moment})
+        condition = Q(**{f"{order_fields[key]}__{_TIME_OPS[op]}": moment})
         return (~condition if op == "!=" else condition), i + 2, aliases
-    raise invalid(f"Unknown experiment attribute {key!r}; use name, creation_time, last_update_time or tags.<key>.")
+    times = ", ".join(k for k, v in order_fields.items() if v in ("created_at", "updated_at"))
+    raise invalid(f"Unknown attribute {key!r} in the filter; use name, {times} or tags.<key>.")
 
 
 def experiment_search(*, user, filter_string: str = "", order_by=(), offset: int = 0,
                       max_results: int = 1000) -> tuple[list, bool]:
     """The experiments the user may view matching an MLflow experiment
     filter (comparisons joined by AND), sorted; (page, more pages exist)."""
-    qs: QuerySet = experiment_selectors.experiment_list(user=user)
+    return search_named(experiment_selectors.experiment_list(user=user), filter_string=filter_string,
+                        order_by=order_by, offset=offset, max_results=max_results, order_fields=_EXPERIMENT_ORDER,
+                        default_order=[F("created_at").desc()])
+
+
+def registered_model_search(*, user, filter_string: str = "", order_by=(), offset: int = 0,
+                            max_results: int = 100) -> tuple[list, bool]:
+    return search_named(registry_selectors.registered_model_list(user=user), filter_string=filter_string,
+                        order_by=order_by, offset=offset, max_results=max_results, order_fields=_MODEL_ORDER,
+                        default_order=[F("name").asc()])
+
+
+def search_named(qs: QuerySet, *, filter_string: str, order_by, offset: int, max_results: int, order_fields: dict,
+                 default_order: list) -> tuple[list, bool]:
+    """``qs`` (objects with a name, JSON tags and created/updated times)
+    filtered by MLflow's ``name``/``tags.<key>``/time comparisons joined by
+    AND, sorted by ``order_by``; (page, more pages exist)."""
     if filter_string and filter_string.strip():
         try:
             tokens = tokenize(filter_string)
@@ -100,7 +120,7 @@ def experiment_search(*, user, filter_string: str = "", order_by=(), offset: int
             raise invalid(f"Invalid filter: {exc.message}")
         i, conditions, aliases = 0, [], {}
         while True:
-            condition, i, more = _experiment_condition(tokens, i)
+            condition, i, more = _condition(tokens, i, order_fields)
             conditions.append(condition)
             aliases.update(more)
             if tokens[i].kind == "EOF":
@@ -117,14 +137,13 @@ def experiment_search(*, user, filter_string: str = "", order_by=(), offset: int
         words = str(item).split()
         name = words[0].split(".", 1)[1] if words and words[0].lower().startswith("attribute") else (
             words[0] if words else "")
-        if name not in _EXPERIMENT_ORDER or len(words) > 2 or (
+        if name not in order_fields or len(words) > 2 or (
                 len(words) == 2 and words[1].upper() not in ("ASC", "DESC")):
-            raise invalid(f"Invalid order_by {item!r}: use name, creation_time, last_update_time or experiment_id, "
-                          "with ASC or DESC.")
-        column = F(_EXPERIMENT_ORDER[name])
+            raise invalid(f"Invalid order_by {item!r}: use {', '.join(order_fields)}, with ASC or DESC.")
+        column = F(order_fields[name])
         ordering.append(column.desc() if len(words) == 2 and words[1].upper() == "DESC" else column.asc())
     if not ordering:
-        ordering = [F("created_at").desc()]
+        ordering = list(default_order)
     ordering.append(F("id").asc())
     rows = list(qs.order_by(*ordering)[offset: offset + max_results + 1])
     return rows[:max_results], len(rows) > max_results

@@ -5,7 +5,7 @@ use), and the proxied artifact routes at ``/api/2.0/mlflow-artifacts/``."""
 from django.urls import path, re_path
 from django.views.decorators.csrf import csrf_exempt
 
-from apps.mlflow_api.api import artifacts, experiments, logged_models, runs
+from apps.mlflow_api.api import artifacts, experiments, logged_models, registry, runs
 from apps.mlflow_api.api.base import endpoint
 from apps.mlflow_api.errors import ENDPOINT_NOT_FOUND, mlflow_error_response
 
@@ -38,6 +38,25 @@ tracking = [
     ("runs/delete-tag", runs.delete_tag, [POST]),
     ("runs/search", runs.search, [POST]),
     ("metrics/get-history", runs.metric_history, [GET]),
+    ("registered-models/create", registry.model_create, [POST]),
+    ("registered-models/get", registry.model_get, [GET]),
+    ("registered-models/search", registry.model_search, [GET]),
+    ("registered-models/update", registry.model_update, [PATCH]),
+    ("registered-models/rename", registry.model_rename, [POST]),
+    ("registered-models/delete", registry.model_delete, [DELETE]),
+    ("registered-models/set-tag", registry.model_set_tag, [POST]),
+    ("registered-models/delete-tag", registry.model_delete_tag, [DELETE]),
+    ("registered-models/alias", registry.alias, [GET, POST, DELETE]),
+    ("registered-models/get-latest-versions", registry.latest_versions, [GET, POST]),
+    ("model-versions/create", registry.version_create, [POST]),
+    ("model-versions/get", registry.version_get, [GET]),
+    ("model-versions/update", registry.version_update, [PATCH]),
+    ("model-versions/delete", registry.version_delete, [DELETE]),
+    ("model-versions/search", registry.version_search, [GET]),
+    ("model-versions/set-tag", registry.version_set_tag, [POST]),
+    ("model-versions/delete-tag", registry.version_delete_tag, [DELETE]),
+    ("model-versions/transition-stage", registry.version_transition_stage, [POST]),
+    ("model-versions/get-download-uri", registry.version_download_uri, [GET]),
     ("logged-models", logged_models.create, [POST]),
     ("logged-models/search", logged_models.search, [POST]),
 ]
