@@ -91,10 +91,74 @@ def tracking(client: MlflowClient, out: dict) -> None:
         expect_error("INVALID_PARAMETER_VALUE", client.log_param, run.info.run_id, "lr", "0.2")
 
 
+def registry(client: MlflowClient, out: dict, csv_path: str) -> None:
+    import pandas as pd
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+
+    frame = pd.read_csv(csv_path)
+    target = frame.pop("qc_pass").astype(int)
+    features = frame.select_dtypes("number").drop(columns=["turnaround_hours"], errors="ignore").fillna(0.0)
+    name = "sample-qc-mlflow"
+    mlflow.set_experiment("mlflow-client-registry")
+
+    # autolog around a fit, saving the model with skops: registrable.
+    mlflow.sklearn.autolog(serialization_format="skops")
+    with mlflow.start_run(run_name="autolog-logistic") as autologged:
+        LogisticRegression(C=0.5, max_iter=2000).fit(features, target)
+    mlflow.sklearn.autolog(disable=True)
+    run = client.get_run(autologged.info.run_id)
+    assert run.data.params["C"] == "0.5", run.data.params
+    assert [d.dataset.name for d in run.inputs.dataset_inputs], run.inputs
+    assert "training_accuracy_score" in run.data.metrics, run.data.metrics
+    assert "model" in [a.path for a in client.list_artifacts(autologged.info.run_id)]
+    out["autolog_run_id"] = autologged.info.run_id
+    out["autolog_params"] = run.data.params
+    version = mlflow.register_model(f"runs:/{autologged.info.run_id}/model", name)
+    assert version.version == "1" and version.current_stage == "None", version
+
+    # autolog's default format is cloudpickle: logged, but never registered.
+    mlflow.sklearn.autolog()
+    with mlflow.start_run(run_name="autolog-pickle") as pickled:
+        LogisticRegression(max_iter=500).fit(features, target)
+    mlflow.sklearn.autolog(disable=True)
+    message = expect_error("INVALID_PARAMETER_VALUE", mlflow.register_model, f"runs:/{pickled.info.run_id}/model",
+                           name)
+    assert "skops" in message, message
+
+    # log_model, then register the logged model by its models:/ URI.
+    forest = RandomForestClassifier(n_estimators=20, max_depth=4, random_state=0).fit(features, target)
+    with mlflow.start_run(run_name="log-model") as logged:
+        info = mlflow.sklearn.log_model(forest, name="model", input_example=features.head(3),
+                                        skops_trusted_types=["sklearn.tree._tree.Tree"])
+    assert info.model_uri.startswith("models:/"), info.model_uri
+    second = mlflow.register_model(info.model_uri, name)
+    assert second.version == "2" and second.run_id == logged.info.run_id, second
+    loaded = mlflow.sklearn.load_model(f"models:/{name}/2")
+    assert list(loaded.predict(features.head(5))) == list(forest.predict(features.head(5)))
+
+    client.set_registered_model_alias(name, "challenger", second.version)
+    assert client.get_model_version_by_alias(name, "challenger").version == "2"
+    latest = client.get_latest_versions(name, stages=["None"])
+    assert [v.version for v in latest] == ["2"], latest
+    moved = client.transition_model_version_stage(name, second.version, "Production")
+    assert moved.current_stage == "None", moved.current_stage  # asked, not moved: an approver decides
+    assert "pending approval" in moved.tags["tracseq.promotion_request"], moved.tags
+    assert client.get_model_version(name, "2").current_stage == "None"
+    expect_error("RESOURCE_ALREADY_EXISTS", client.create_registered_model, name)
+    expect_error("RESOURCE_DOES_NOT_EXIST", client.get_registered_model, "no-such-model")
+    expect_error("RESOURCE_DOES_NOT_EXIST", client.get_model_version, name, "99")
+    out["registered_model"] = name
+    out["versions"] = [version.version, second.version]
+    out["log_model_run_id"] = logged.info.run_id
+
+
 def main() -> int:
     client = MlflowClient()
     out: dict = {"mlflow_version": mlflow.__version__}
     tracking(client, out)
+    if os.environ.get("DEMO_CSV"):
+        registry(client, out, os.environ["DEMO_CSV"])
     print(json.dumps(out))
     return 0
 

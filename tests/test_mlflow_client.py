@@ -37,15 +37,19 @@ def _client_python() -> str:
     return str(python)
 
 
-def test_the_mlflow_client_logs_and_reads_back(live_server, make_user, client_for):
+def test_the_mlflow_client_logs_and_reads_back(live_server, make_user, client_for, tmp_path):
     python = _client_python()
+    from apps.datasets.generator import generate_submissions
+
+    demo_csv = tmp_path / "lab-submissions.csv"
+    generate_submissions(rows=300, seed=11).to_csv(demo_csv, index=False)
     from apps.core.services import api_key_create
 
     scientist = make_user("Data Scientist", username="mlflow-user")
     key = api_key_create(user=scientist, name="mlflow client").raw_key
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     env.update({"MLFLOW_TRACKING_URI": live_server.url, "MLFLOW_TRACKING_TOKEN": key,
-                "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "PYTHONPATH": ""})
+                "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "PYTHONPATH": "", "DEMO_CSV": str(demo_csv)})
     result = subprocess.run([python, str(SCRIPT)], check=False, capture_output=True, text=True, env=env,
                             timeout=600, cwd=str(ROOT / "tests"))
     assert result.returncode == 0, f"client script failed:\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}"
@@ -64,6 +68,23 @@ def test_the_mlflow_client_logs_and_reads_back(live_server, make_user, client_fo
     assert [(p["step"], p["value"]) for p in history["points"]] == [tuple(p) for p in out["history"]]
     artifacts = api.get(f"/api/v1/runs/{out['parent_run_id']}/artifacts/").json()
     assert sorted(a["path"] for a in artifacts) == ["notes.txt", "reports/notes.txt"]
+
+    # The registry through the platform's own API: versions with lineage to
+    # their runs, and the stage transition waiting for an approver.
+    model = api.get(f"/api/v1/models/{out['registered_model']}/").json()
+    assert model["name"] == out["registered_model"]
+    from apps.registry.models import ModelVersion, PromotionRequest
+
+    versions = {v.version: v for v in ModelVersion.objects.filter(registered_model__name=out["registered_model"])}
+    assert sorted(versions) == [1, 2]
+    assert versions[1].source_run_id == int(out["autolog_run_id"])
+    assert versions[2].source_run_id == int(out["log_model_run_id"])
+    assert all(v.stage == "none" for v in versions.values())
+    request = PromotionRequest.objects.get(version=versions[2])
+    assert request.status == "pending" and request.target_stage == "production"
+    assert request.requested_by == scientist
+    # The MLmodel signature (inferred from the input example) in the platform's terms.
+    assert "concentration_ng_ul" in {i["name"] for i in versions[2].signature["inputs"]}, versions[2].signature
 
 
 @pytest.mark.django_db(transaction=False)

@@ -8,6 +8,7 @@ stored as tags, so renaming in either world shows in both."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 from apps.experiments.choices import RunStatus
@@ -73,10 +74,42 @@ def run_info_json(run) -> dict:
     }
 
 
+DATASET_INPUT_PREFIX = "mlflow.datasetInput."
+LOGGED_MODEL_TAG_PREFIX = "mlflow.loggedModel."
+_DATASET_FIELDS = ("name", "digest", "source_type", "source", "schema", "profile")
+_TAG_LIMIT = 8000
+
+
+def dataset_input_tag(dataset: dict, tags: list) -> dict:
+    """A dataset input of ``runs/log-inputs`` as one run tag."""
+    digest = "".join(c for c in str(dataset["digest"]) if c.isalnum() or c in "-_.")[:100] or "dataset"
+    kept = {k: str(dataset[k]) for k in _DATASET_FIELDS if dataset.get(k) is not None}
+    value = {"dataset": kept, "tags": [t for t in tags if isinstance(t, dict)]}
+    text = json.dumps(value)
+    for heavy in ("profile", "schema", "source"):
+        if len(text) <= _TAG_LIMIT:
+            break
+        kept.pop(heavy, None)
+        text = json.dumps(value)
+    return {"key": DATASET_INPUT_PREFIX + digest, "value": text[:_TAG_LIMIT]}
+
+
+def dataset_inputs(tag_map: dict) -> list[dict]:
+    inputs = []
+    for key, value in tag_map.items():
+        if key.startswith(DATASET_INPUT_PREFIX):
+            try:
+                inputs.append(json.loads(value))
+            except ValueError:
+                continue
+    return inputs
+
+
 def run_json(run, latest_metrics: list | None = None) -> dict:
     """A run with ``param_map`` and ``tag_map`` attached (``attach_details``);
     ``latest_metrics`` are its LatestMetric rows (step and time included)."""
-    tags = {k: v for k, v in run.tag_map.items() if k not in SYSTEM_TAGS}
+    tags = {k: v for k, v in run.tag_map.items()
+            if k not in SYSTEM_TAGS and not k.startswith((DATASET_INPUT_PREFIX, LOGGED_MODEL_TAG_PREFIX))}
     tags[RUN_NAME_TAG] = run.name
     if run.parent_id:
         tags[PARENT_RUN_TAG] = str(run.parent_id)
@@ -87,7 +120,7 @@ def run_json(run, latest_metrics: list | None = None) -> dict:
     return {
         "info": run_info_json(run),
         "data": {"metrics": metrics, "params": key_values(run.param_map), "tags": key_values(tags)},
-        "inputs": {"dataset_inputs": []},
+        "inputs": {"dataset_inputs": dataset_inputs(run.tag_map)},
     }
 
 

@@ -147,3 +147,18 @@ def search_named(qs: QuerySet, *, filter_string: str, order_by, offset: int, max
     ordering.append(F("id").asc())
     rows = list(qs.order_by(*ordering)[offset: offset + max_results + 1])
     return rows[:max_results], len(rows) > max_results
+
+
+def logged_model_directories(*, experiment_ids: list[int], name: str | None = None,
+                             run_id: str | None = None, limit: int = 1000) -> list[tuple]:
+    """(run, directory) of every top-level directory holding an ``MLmodel``
+    file in the runs of ``experiment_ids`` (already the visible ones)."""
+    from apps.experiments.models import Artifact
+
+    qs = Artifact.objects.filter(run__experiment_id__in=experiment_ids, path__regex=r"^[^/]+/MLmodel$")
+    if name is not None:
+        qs = qs.filter(path=f"{name}/MLmodel")
+    if run_id is not None:
+        qs = qs.filter(run_id=int(run_id)) if str(run_id).isdigit() else qs.none()
+    return [(artifact.run, artifact.path.split("/")[0])
+            for artifact in qs.select_related("run").order_by("-run__start_time", "path")[:limit]]

@@ -59,6 +59,11 @@ tracking = [
     ("model-versions/get-download-uri", registry.version_download_uri, [GET]),
     ("logged-models", logged_models.create, [POST]),
     ("logged-models/search", logged_models.search, [POST]),
+    ("logged-models/<str:model_id>", logged_models.dispatch, [GET, PATCH]),
+    ("logged-models/<str:model_id>/tags", logged_models.set_tags, [PATCH]),
+    ("logged-models/<str:model_id>/tags/<path:key>", logged_models.delete_tag, [DELETE]),
+    ("runs/outputs", logged_models.log_outputs, [POST]),
+    ("runs/log-inputs", runs.log_inputs, [POST]),
 ]
 
 urlpatterns = [

@@ -10,6 +10,7 @@ from apps.core.errors import NotFound
 from apps.experiments.selectors import run_get
 from apps.mlflow_api import convert
 from apps.mlflow_api.api.artifacts import resolve as resolve_artifact_path
+from apps.mlflow_api.api.logged_models import parse_model_id
 from apps.mlflow_api.api.runs import get_run
 from apps.mlflow_api.errors import NOT_IMPLEMENTED, MlflowError, invalid, not_found
 from apps.mlflow_api.selectors import registered_model_search
@@ -173,6 +174,9 @@ def _source_run(request, fields):
     if source.startswith("runs:/"):
         run_id, _, path = source.removeprefix("runs:/").strip("/").partition("/")
         return get_run(request.user, run_id), path
+    if source.startswith("models:/"):
+        run, name = parse_model_id(request.user, source.removeprefix("models:/").strip("/"))
+        return run, name
     if source.startswith("mlflow-artifacts:"):
         return resolve_artifact_path(request.user, source.removeprefix("mlflow-artifacts:").lstrip("/"))
     if fields.str("run_id"):

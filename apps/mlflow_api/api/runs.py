@@ -206,3 +206,24 @@ def metric_history(request, fields):
     except NotFound:
         return {"metrics": []}  # MLflow answers a metric never logged with an empty history
     return {"metrics": [convert.metric_json({"key": key, **point}) for point in history["points"]]}
+
+
+def log_inputs(request, fields):
+    """``runs/log-inputs``: each dataset input is kept as a run tag
+    ``mlflow.datasetInput.<digest>`` (its name, digest, source and context;
+    schema and profile only while they fit a tag) and shown back as the
+    run's ``inputs``. Model inputs need nothing: a logged model is its run's."""
+    run_id = fields.str("run_id", required=True)
+    tags = []
+    for entry in fields.list("datasets"):
+        dataset = entry.get("dataset") if isinstance(entry, dict) else None
+        if not isinstance(dataset, dict) or not dataset.get("name") or not dataset.get("digest"):
+            raise invalid("Each dataset input has a dataset with a name and a digest.")
+        tags.append(convert.dataset_input_tag(dataset, entry.get("tags") or []))
+    if len(tags) > 100:
+        raise invalid("At most 100 dataset inputs per call.")
+    if not str(run_id).isdigit():
+        raise not_found(f"Run with id={run_id!r} not found.")
+    if tags:
+        services.run_log_batch(user=request.user, run_id=int(run_id), tags=tags)
+    return {}
