@@ -2,7 +2,7 @@
 ``/ajax-api/2.0/mlflow/`` (the prefix MLflow's web UI and some client calls
 use), and the proxied artifact routes at ``/api/2.0/mlflow-artifacts/``."""
 
-from django.urls import path, re_path
+from django.urls import include, path, re_path
 from django.views.decorators.csrf import csrf_exempt
 
 from apps.mlflow_api.api import artifacts, experiments, logged_models, registry, runs
@@ -66,14 +66,15 @@ tracking = [
     ("runs/log-inputs", runs.log_inputs, [POST]),
 ]
 
-urlpatterns = [
-    path(f"{prefix}{route}", endpoint(handler, *methods))
-    for prefix in ("api/2.0/mlflow/", "ajax-api/2.0/mlflow/")
-    for route, handler, methods in tracking
+routes = [path(route, endpoint(handler, *methods)) for route, handler, methods in tracking]
+artifact_routes = [
+    path("artifacts", artifacts.ArtifactListView.as_view()),
+    re_path(r"^artifacts/(?P<path>.+)$", artifacts.ArtifactView.as_view()),
 ]
-urlpatterns += [
-    path("api/2.0/mlflow-artifacts/artifacts", artifacts.ArtifactListView.as_view()),
-    re_path(r"^api/2\.0/mlflow-artifacts/artifacts/(?P<path>.+)$", artifacts.ArtifactView.as_view()),
+urlpatterns = [
+    path("api/2.0/mlflow/", include(routes)),
+    path("ajax-api/2.0/mlflow/", include(routes)),
+    path("api/2.0/mlflow-artifacts/", include(artifact_routes)),
     # Anything else under MLflow's prefixes answers in MLflow's error shape.
     re_path(r"^(?:ajax-)?api/[23]\.0/mlflow(?:-artifacts)?/", unknown_route),
 ]
