@@ -38,6 +38,7 @@ tracking = [
     ("runs/delete-tag", runs.delete_tag, [POST]),
     ("runs/search", runs.search, [POST]),
     ("metrics/get-history", runs.metric_history, [GET]),
+    ("metrics/get-history-bulk-interval", runs.metric_history_bulk_interval, [GET]),
     ("registered-models/create", registry.model_create, [POST]),
     ("registered-models/get", registry.model_get, [GET]),
     ("registered-models/search", registry.model_search, [GET]),

@@ -227,3 +227,33 @@ def log_inputs(request, fields):
     if tags:
         services.run_log_batch(user=request.user, run_id=int(run_id), tags=tags)
     return {}
+
+
+BULK_INTERVAL_MAX_RUNS = 100
+BULK_INTERVAL_MAX_POINTS = 2500
+
+
+def metric_history_bulk_interval(request, fields):
+    """``metrics/get-history-bulk-interval`` (what MLflow's charts ask for):
+    each run's history of one metric, reduced to ``max_results`` points
+    with the platform's downsampling (first, last and extremes kept), then
+    cut to ``start_step``..``end_step`` when given."""
+    run_ids = [str(r) for r in fields.list("run_ids")]
+    if not run_ids or len(run_ids) > BULK_INTERVAL_MAX_RUNS:
+        raise invalid(f"Give 1 to {BULK_INTERVAL_MAX_RUNS} run_ids.")
+    key = fields.str("metric_key", required=True)
+    max_results = fields.int("max_results", default=320)
+    if not 1 <= max_results <= BULK_INTERVAL_MAX_POINTS:
+        raise invalid(f"max_results must be between 1 and {BULK_INTERVAL_MAX_POINTS}.")
+    start, end = fields.int("start_step"), fields.int("end_step")
+    metrics = []
+    for run_id in run_ids:
+        run = get_run(request.user, run_id)
+        try:
+            history = selectors.metric_history(run=run, key=key, max_points=max_results)
+        except NotFound:
+            continue
+        for point in history["points"]:
+            if (start is None or point["step"] >= start) and (end is None or point["step"] <= end):
+                metrics.append({**convert.metric_json({"key": key, **point}), "run_id": str(run.pk)})
+    return {"metrics": metrics}

@@ -198,3 +198,32 @@ def test_run_search_pages(mlflow):
         if not token:
             break
     assert sorted(seen) == sorted(ids)
+
+
+def test_bulk_interval_history_downsamples_each_run(mlflow, make_user, mlflow_as):
+    from apps.core.permissions import make_private
+    from apps.experiments.models import Experiment
+
+    experiment_id = _experiment(mlflow)
+    ids = []
+    for _ in range(2):
+        run_id = _run(mlflow, experiment_id)["info"]["run_id"]
+        metrics = [{"key": "loss", "value": 1.0 / (step + 1), "timestamp": 1, "step": step} for step in range(500)]
+        assert mlflow.post("runs/log-batch", run_id=run_id, metrics=metrics)[0] == 200
+        ids.append(run_id)
+    response = mlflow.client.get("/api/2.0/mlflow/metrics/get-history-bulk-interval",
+                                 {"run_ids": ids, "metric_key": "loss", "max_results": 50})
+    assert response.status_code == 200
+    points = response.json()["metrics"]
+    for run_id in ids:
+        steps = [p["step"] for p in points if p["run_id"] == run_id]
+        assert len(steps) == 50 and steps[0] == 0 and steps[-1] == 499
+    response = mlflow.client.get("/api/2.0/mlflow/metrics/get-history-bulk-interval",
+                                 {"run_ids": ids[:1], "metric_key": "loss", "max_results": 600, "start_step": 10,
+                                  "end_step": 19})
+    assert [p["step"] for p in response.json()["metrics"]] == list(range(10, 20))
+    make_private(Experiment.objects.get(pk=experiment_id))
+    other = mlflow_as(make_user("Data Scientist", username="other"))
+    response = other.client.get("/api/2.0/mlflow/metrics/get-history-bulk-interval",
+                                {"run_ids": ids, "metric_key": "loss"})
+    assert response.status_code == 404
