@@ -28,6 +28,11 @@ for app in ("datasets", "experiments", "registry", "serving", "abtests", "monito
     if f"apps.{app}" in settings.INSTALLED_APPS:
         urlpatterns.append(path(f"{_PAGE_PREFIXES.get(app, app)}/", include(f"apps.{app}.urls")))
 urlpatterns.append(path("", include("apps.dashboard.urls")))
+if "apps.mlflow_api" in settings.INSTALLED_APPS:
+    # MLflow's REST paths (/api/2.0/mlflow/...): right after /api/v1/, since
+    # MLflow clients send every metric batch there, and before /api/'s JSON 404.
+    after_v1 = next(i for i, p in enumerate(urlpatterns) if str(p.pattern) == "api/v1/") + 1
+    urlpatterns.insert(after_v1, path("", include("apps.mlflow_api.urls")))
 
 
 @csrf_exempt

@@ -114,7 +114,7 @@ def test_the_layers_in_the_document_are_the_layers_of_the_test():
     from tests.test_import_direction import LAYERS
 
     diagram = re.search(r"```\n(core .*?)\n```", DOC, re.S).group(1)
-    order = [name for name in re.findall(r"[a-z]+", diagram) if name in LAYERS]
+    order = [name for name in re.findall(r"[a-z_]+", diagram) if name in LAYERS]
     assert order == [app for app in LAYERS if app in order]
     present = [path.name for path in APPS.iterdir() if (path / "__init__.py").exists()]
     assert set(present) <= set(order)

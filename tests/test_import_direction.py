@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 
 # Lowest first. An app may depend on the apps before it in this list.
-LAYERS = ["core", "datasets", "experiments", "registry", "serving", "abtests", "monitoring", "retraining",
-          "dashboard"]
+LAYERS = ["core", "datasets", "experiments", "registry", "mlflow_api", "serving", "abtests", "monitoring",
+          "retraining", "dashboard"]
 RANK = {app: position for position, app in enumerate(LAYERS)}
 
 APPS_DIR = Path(__file__).resolve().parent.parent / "apps"

@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "apps.datasets",
     "apps.experiments",
     "apps.registry",
+    "apps.mlflow_api",
     "apps.serving",
     "apps.abtests",
     "apps.monitoring",

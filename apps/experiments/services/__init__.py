@@ -1,5 +1,6 @@
 """Writes of the experiments app, split by subdomain and re-exported here."""
 
+from apps.experiments.services.edits import experiment_rename, experiment_tag_set, run_tag_delete
 from apps.experiments.services.launch import training_job_create_in_new_experiment
 from apps.experiments.services.tracking import (
     MAX_METRICS_PER_BATCH,
@@ -38,12 +39,15 @@ __all__ = [
     "artifact_log",
     "clean_artifact_path",
     "experiment_create",
+    "experiment_rename",
+    "experiment_tag_set",
     "experiment_update",
     "parse_time",
     "run_create",
     "run_end",
     "run_finish",
     "run_log_batch",
+    "run_tag_delete",
     "run_update",
     "time_limits",
     "training_job_cancel",
