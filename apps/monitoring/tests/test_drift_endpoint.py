@@ -263,3 +263,31 @@ def test_the_training_data_must_be_visible(client_for, make_user, served):
     response = colleague.post(URL, {"endpoint": SLUG}, format="json")
     assert response.status_code == 404
     assert response.json()["error"]["details"]["field"] == "reference_version_id"
+
+
+def test_the_endpoint_page_checks_the_last_hour_and_the_report_shows_the_window(scientist, served):
+    from django.test import Client
+
+    _, deployment, version = served
+    _log(deployment, _submissions(rows=200, seed=33, scenario="freezer_failure"))
+    page = Client()
+    page.force_login(scientist)
+    detail = page.get(f"/serving/{SLUG}/")
+    assert detail.status_code == 200 and b'id="check-drift"' in detail.content
+    response = page.post(f"/monitoring/drift-reports/endpoint/{SLUG}/")
+    report = DriftReport.objects.get()
+    assert response.status_code == 302 and response["Location"] == f"/monitoring/drift-reports/{report.pk}/"
+    assert report.endpoint_slug == SLUG and report.window_end - report.window_start == timedelta(hours=1)
+    tasks.drift_report_compute(report.pk)
+    html = page.get(response["Location"]).content.decode()
+    assert 'id="report-endpoint"' in html and f"/serving/{SLUG}/" in html
+    assert report.window_start.isoformat()[:19] in html and str(version) in html and "200 instances" in html
+    assert f"endpoint {SLUG}" in page.get("/monitoring/drift-reports/").content.decode()
+    # An empty window: back to the endpoint page with the reason, nothing created.
+    DriftReport.objects.all().delete()
+    from apps.serving.models import PredictionLog
+
+    PredictionLog.objects.all().delete()
+    response = page.post(f"/monitoring/drift-reports/endpoint/{SLUG}/", follow=True)
+    assert "logged no request" in response.content.decode() and not DriftReport.objects.exists()
+    assert page.post("/monitoring/drift-reports/endpoint/nope/").status_code == 404
