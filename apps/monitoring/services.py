@@ -2,10 +2,11 @@
 and computed by a worker.
 
 A report moves queued → running → done or failed. Computing is repeatable:
-the statistics are a pure function of two immutable dataset versions, so a
-task redelivered after its worker died simply computes again, and a result
-is written only while the report is still running (a finished report is
-never overwritten)."""
+the statistics are a pure function of immutable inputs (two dataset
+versions, or a past window of the append-only prediction log), so a task
+redelivered after its worker died simply computes again, and a result is
+written only while the report is still running (a finished report is never
+overwritten)."""
 
 from __future__ import annotations
 
