@@ -9,11 +9,13 @@ from apps.monitoring.choices import Correction, ReportStatus
 
 class DriftReport(models.Model):
     """One data drift check of a current data set against a reference: two
-    dataset versions (the reference usually the training data), or later an
-    endpoint's logged inputs over a window. Queued on creation and computed by
-    a worker on the ``monitoring`` queue; ``result`` holds the per-column
+    dataset versions (the reference usually the training data), or an
+    endpoint's logged inputs over ``[window_start, window_end)`` against the
+    serving model version's training data. Queued on creation and computed
+    by a worker on the ``monitoring`` queue; ``result`` holds the per-column
     statistics and the dataset verdict once ``done``. Visible to whoever may
-    see both dataset versions."""
+    see both dataset versions (for an endpoint check: the endpoint and the
+    reference)."""
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="drift_reports")
     reference_version = models.ForeignKey(

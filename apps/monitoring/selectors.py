@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from apps.core.errors import NotFound
 from apps.core.permissions import filter_visible, has_perm
@@ -10,12 +10,18 @@ from apps.monitoring.models import DriftReport
 
 
 def drift_report_list(*, user) -> QuerySet[DriftReport]:
-    """Reports whose reference and current dataset versions the user may both see, newest first."""
+    """Reports the user may see, newest first: both dataset versions visible,
+    or for an endpoint check the endpoint and the reference."""
+    from apps.datasets.models import Dataset
+    from apps.serving.selectors import endpoint_visible_slugs
+
     queryset = DriftReport.objects.select_related(
         "owner", "reference_version__dataset", "current_version__dataset"
     )
-    queryset = filter_visible(user, queryset, "datasets.view_dataset", via="reference_version__dataset")
-    queryset = filter_visible(user, queryset, "datasets.view_dataset", via="current_version__dataset")
+    datasets = filter_visible(user, Dataset.objects.all(), "datasets.view_dataset").values("pk")
+    queryset = queryset.filter(reference_version__dataset__in=datasets).filter(
+        Q(current_version__isnull=True) | Q(current_version__dataset__in=datasets)).filter(
+        Q(endpoint_slug="") | Q(endpoint_slug__in=endpoint_visible_slugs(user=user)))
     return queryset.order_by("-created_at", "-id")
 
 
@@ -33,7 +39,14 @@ def drift_report_get(*, user, pk) -> DriftReport:
 
 def drift_report_visible(*, user, report: DriftReport) -> bool:
     versions = [report.reference_version, report.current_version]
-    return all(v is None or has_perm(user, "datasets.view_dataset", v.dataset) for v in versions)
+    if not all(v is None or has_perm(user, "datasets.view_dataset", v.dataset) for v in versions):
+        return False
+    if report.endpoint_slug:
+        from apps.serving.models import Endpoint
+
+        endpoint = Endpoint.objects.filter(slug=report.endpoint_slug).first()
+        return endpoint is not None and has_perm(user, "serving.view_endpoint", endpoint)
+    return True
 
 
 def drift_report_payload(report: DriftReport) -> dict:
@@ -44,6 +57,10 @@ def drift_report_payload(report: DriftReport) -> dict:
         "status": report.status,
         "reference_version_id": report.reference_version_id,
         "current_version_id": report.current_version_id,
+        "endpoint": report.endpoint_slug or None,
+        "since": report.window_start,
+        "until": report.window_end,
+        "model_version": (report.plan or {}).get("model_version"),
         "drift_share": report.drift_share,
         "correction": report.correction,
         "dataset_drift": result.get("dataset_drift"),

@@ -1,7 +1,8 @@
 """Drift computation on the ``monitoring`` queue. The task takes the report's
 id and calls the service, which re-reads the row and returns early when the
 report already finished. ``acks_late``: computing is repeatable (a pure
-function of two immutable dataset versions) and a finished report is never
+function of immutable dataset versions or a past window of the prediction
+log) and a finished report is never
 overwritten, so a task redelivered after its worker died is safe."""
 
 from celery import Task, shared_task

@@ -55,6 +55,20 @@ def drift_report_create(request):
     return redirect("monitoring:drift-report-detail", pk=report.pk)
 
 
+@require_POST
+def drift_report_create_for_endpoint(request, slug: str):
+    """The endpoint page's "Check drift (last hour)": its last hour of inputs against its model's training data."""
+    try:
+        report = services.drift_report_create_for_endpoint(actor=request.user, endpoint=slug)
+    except ApplicationError as exc:
+        if isinstance(exc, NotFound) and exc.details.get("field") == "endpoint":
+            raise Http404("No such endpoint.")
+        messages.error(request, exc.message)
+        return redirect("serving:detail", slug=slug)
+    messages.success(request, f"Drift report {report.pk} queued.")
+    return redirect("monitoring:drift-report-detail", pk=report.pk)
+
+
 @require_GET
 def drift_report_detail(request, pk: int):
     try:

@@ -317,3 +317,46 @@ def overview_card(*, user) -> dict | None:
              PredictionLog.objects.filter(endpoint__in=endpoints, created_at__gte=since).count()),
         ],
     }
+
+
+# --- Logged inputs (read by data drift checks) --------------------------------------
+
+MAX_LOGGED_INSTANCES = 200_000
+
+
+def endpoint_visible_slugs(*, user):
+    """The slugs of the endpoints ``user`` may see, as a subquery."""
+    return filter_visible(user, Endpoint.objects.all(), "serving.view_endpoint").values("slug")
+
+
+def _window_logs(*, endpoint: Endpoint, since: datetime, until: datetime):
+    return PredictionLog.objects.filter(endpoint=endpoint, created_at__gte=since, created_at__lt=until)
+
+
+def prediction_log_window_versions(*, endpoint: Endpoint, since: datetime, until: datetime) -> list[tuple[int, int]]:
+    """``(model_version_id, requests)`` for the versions that answered the
+    endpoint's requests in ``[since, until)``, most requests first (ties:
+    the newer version first). Empty when nothing was logged."""
+    rows = (_window_logs(endpoint=endpoint, since=since, until=until).order_by()
+            .values("model_version_id").annotate(requests=Count("id")))
+    return sorted(((r["model_version_id"], r["requests"]) for r in rows), key=lambda r: (-r[1], -r[0]))
+
+
+def prediction_log_inputs(*, endpoint: Endpoint, since: datetime, until: datetime,
+                          limit: int = MAX_LOGGED_INSTANCES) -> list[dict]:
+    """The instances the endpoint received in ``[since, until)``, oldest
+    first, at most ``limit`` of them: every logged request counts, answered
+    or not (an invalid request's inputs are a drift signal too), but only
+    instances that are JSON objects. Streams the rows on the
+    ``(endpoint, created_at)`` index so a large window costs no more memory
+    than its ``limit`` instances."""
+    instances: list[dict] = []
+    rows = (_window_logs(endpoint=endpoint, since=since, until=until).order_by("created_at", "id")
+            .values_list("inputs", flat=True))
+    for inputs in rows.iterator(chunk_size=500):
+        for instance in inputs if isinstance(inputs, list) else ():
+            if isinstance(instance, dict):
+                instances.append(instance)
+                if len(instances) >= limit:
+                    return instances
+    return instances

@@ -317,7 +317,8 @@ SPECTACULAR_SETTINGS = {
     "PREPROCESSING_HOOKS": ["apps.core.schema.add_schema_only_endpoints"],
     "PATH_CONVERTER_OVERRIDES": {"slug": {"type": "string", "pattern": "^[-a-zA-Z0-9_]+$"}},
     # Several apps have a "status" field with their own choices; name each set.
-    "ENUM_NAME_OVERRIDES": {"DeploymentStatusEnum": "apps.serving.choices.DeploymentStatus",
+    "ENUM_NAME_OVERRIDES": {"DriftCorrectionEnum": "apps.monitoring.choices.Correction",
+                            "DeploymentStatusEnum": "apps.serving.choices.DeploymentStatus",
                             "StrategyEnum": "apps.serving.choices.Strategy",
                             "PromotionStageEnum": "apps.registry.choices.PromotionStage",
                             "PromotionRequestStatusEnum": "apps.registry.choices.RequestStatus",

@@ -9,8 +9,25 @@ from apps.monitoring.plan import MAX_COLUMNS
 
 
 class DriftReportCreateSerializer(serializers.Serializer):
-    reference_version_id = IdField(help_text="Dataset version used as the reference (e.g. the training data).")
-    current_version_id = IdField(help_text="Dataset version compared with the reference.")
+    """Two modes: two dataset versions (``reference_version_id`` and
+    ``current_version_id``), or an endpoint's logged inputs over a window
+    (``endpoint`` with optional ``since``/``until``; the reference is the
+    serving model version's training data unless ``reference_version_id``
+    names one)."""
+
+    reference_version_id = IdField(
+        required=False,
+        help_text="Dataset version used as the reference (e.g. the training data). Required with "
+                  "current_version_id; with endpoint it overrides the model version's training data.")
+    current_version_id = IdField(required=False, help_text="Dataset version compared with the reference.")
+    endpoint = serializers.SlugField(
+        max_length=100, required=False,
+        help_text="Check this endpoint's logged inputs (invalid requests included) instead of a dataset version.")
+    since = serializers.CharField(
+        max_length=64, required=False,
+        help_text="Start of the endpoint window (ISO 8601; default: an hour before until). At most 31 days.")
+    until = serializers.CharField(max_length=64, required=False,
+                                  help_text="End of the endpoint window, exclusive (ISO 8601; default: now).")
     columns = serializers.ListField(
         child=serializers.CharField(max_length=200), required=False, default=list, max_length=MAX_COLUMNS,
         help_text="Columns to test; by default every numeric or categorical feature column both versions share.",
@@ -31,6 +48,21 @@ class DriftReportCreateSerializer(serializers.Serializer):
         child=serializers.FloatField(min_value=0), required=False, default=dict,
         help_text="Per-column threshold: the p-value level for tests, the drift level for distances.",
     )
+
+    def validate(self, attrs):
+        if "endpoint" in attrs:
+            if "current_version_id" in attrs:
+                raise serializers.ValidationError(
+                    {"current_version_id": ["Give either endpoint or current_version_id, not both."]})
+            return attrs
+        for name in ("since", "until"):
+            if name in attrs:
+                raise serializers.ValidationError({name: ["A window applies only with endpoint."]})
+        for name in ("reference_version_id", "current_version_id"):
+            if name not in attrs:
+                raise serializers.ValidationError(
+                    {name: ["This field is required (or give endpoint to check its logged inputs)."]})
+        return attrs
 
 
 class DriftStatisticsSerializer(serializers.Serializer):
@@ -66,11 +98,21 @@ class SkippedColumnSerializer(serializers.Serializer):
     reason = serializers.CharField()
 
 
+class ServedVersionSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
 class DriftReportSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     status = serializers.ChoiceField(choices=ReportStatus.choices)
     reference_version_id = serializers.IntegerField()
     current_version_id = serializers.IntegerField(allow_null=True)
+    endpoint = serializers.CharField(allow_null=True, help_text="The endpoint whose logged inputs were checked.")
+    since = serializers.DateTimeField(allow_null=True, help_text="Start of the endpoint window.")
+    until = serializers.DateTimeField(allow_null=True, help_text="End of the endpoint window (exclusive).")
+    model_version = ServedVersionSerializer(
+        allow_null=True, help_text="The model version that answered most of the window's requests.")
     drift_share = serializers.FloatField()
     correction = serializers.ChoiceField(choices=Correction.choices)
     dataset_drift = serializers.BooleanField(allow_null=True, help_text="Set once the report is done.")

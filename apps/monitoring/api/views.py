@@ -14,9 +14,10 @@ from apps.monitoring.models import DriftReport
 
 
 class DriftReportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
-    """Data drift reports: compare a current dataset version with a reference
-    column by column. Created queued; a worker computes it (poll until
-    ``status`` is ``done`` or ``failed``)."""
+    """Data drift reports: compare a current dataset version, or an
+    endpoint's logged inputs over a window, with a reference column by
+    column. Created queued; a worker computes it (poll until ``status`` is
+    ``done`` or ``failed``)."""
 
     queryset = DriftReport.objects.none()
     serializer_class = s.DriftReportSerializer
@@ -41,14 +42,13 @@ class DriftReportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
         data = s.DriftReportCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        report = services.drift_report_create(
-            actor=request.user,
-            reference_version_id=values["reference_version_id"],
-            current_version_id=values["current_version_id"],
-            columns=values["columns"],
-            drift_share=values["drift_share"],
-            correction=values["correction"],
-            methods=values["methods"],
-            thresholds=values["thresholds"],
-        )
+        options = {name: values[name] for name in ("columns", "drift_share", "correction", "methods", "thresholds")}
+        if "endpoint" in values:
+            report = services.drift_report_create_for_endpoint(
+                actor=request.user, endpoint=values["endpoint"], since=values.get("since"),
+                until=values.get("until"), reference_version_id=values.get("reference_version_id"), **options)
+        else:
+            report = services.drift_report_create(
+                actor=request.user, reference_version_id=values["reference_version_id"],
+                current_version_id=values["current_version_id"], **options)
         return Response({"id": report.pk, "status": report.status}, status=status.HTTP_201_CREATED)
