@@ -52,3 +52,12 @@ def test_one_row_is_singular(people, make_run, registered, data):
     client.force_login(people.viewer)
     html = client.get(reverse("registry:version", args=["sample-qc", 1])).content.decode()
     assert "1 row," in html and "1 rows" not in html
+
+
+def test_chart_traces_name_the_stage_in_words(people, make_run, registered):
+    from apps.registry.charts import version_metrics_figure
+
+    version = services.model_version_register(registered_model=registered, run=make_run(), actor=people.scientist)
+    version.metrics = {"test_f1": 0.8}
+    names = [trace["name"] for trace in version_metrics_figure([version])["data"]]
+    assert names == ["v1 (No stage)"]
