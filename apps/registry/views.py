@@ -27,6 +27,7 @@ from apps.registry.forms import (
     RollbackForm,
     TransitionRequestForm,
 )
+from apps.registry.templatetags.registry_labels import stage_label
 
 
 def _url(name: str, *args) -> str | None:
@@ -184,7 +185,7 @@ def register_from_run(request):
             except ApplicationError as exc:
                 form.add_error(None, exc.message)
             else:
-                messages.success(request, f"Registered {version}.")
+                messages.success(request, f"Model version {version} registered.")
                 return redirect("registry:version", name=version.registered_model.name, version=version.version)
     models = selectors.registered_model_list(user=request.user)
     return render(request, "registry/register.html", {"form": form, "run": run, "models": models})
@@ -218,8 +219,9 @@ def request_transition(request, name: str, version: int):
         except ApplicationError as exc:
             _fail(request, exc)
         else:
-            outcome = "all quality gates passed" if created.gates_passed else "some quality gates FAILED"
-            messages.success(request, f"Requested {created.target_stage} for {model_version}: {outcome}.")
+            outcome = "all quality gates passed" if created.gates_passed else "some quality gates failed"
+            messages.success(request, f"Promotion request for {model_version} to "
+                                      f"{stage_label(created.target_stage)} sent: {outcome}.")
     return redirect("registry:version", name=name, version=version)
 
 
@@ -247,7 +249,8 @@ def approve_request(request, pk: int):
         except ApplicationError as exc:
             _fail(request, exc)
         else:
-            messages.success(request, f"Approved: {promotion.version} is now in {promotion.target_stage}.")
+            messages.success(request, f"Promotion request for {promotion.version} approved: it is now in "
+                                      f"{stage_label(promotion.target_stage)}.")
     return _back(request, reverse("registry:approvals"))
 
 
@@ -264,7 +267,8 @@ def reject_request(request, pk: int):
         except ApplicationError as exc:
             _fail(request, exc)
         else:
-            messages.success(request, f"Rejected the request for {promotion.version}.")
+            messages.success(request, f"Promotion request for {promotion.version} to "
+                                      f"{stage_label(promotion.target_stage)} rejected.")
     return _back(request, reverse("registry:approvals"))
 
 
@@ -276,7 +280,8 @@ def cancel_request(request, pk: int):
     except ApplicationError as exc:
         _fail(request, exc)
     else:
-        messages.success(request, "Request withdrawn.")
+        messages.success(request, f"Promotion request for {promotion.version} to "
+                                  f"{stage_label(promotion.target_stage)} withdrawn.")
     return _back(request, reverse("registry:approvals"))
 
 
@@ -310,7 +315,7 @@ def set_alias(request, name: str):
         except ApplicationError as exc:
             _fail(request, exc)
         else:
-            messages.success(request, f"{model.name}@{alias.alias} → v{alias.version.version}.")
+            messages.success(request, f"Alias {model.name}@{alias.alias} now points to v{alias.version.version}.")
     return redirect("registry:detail", name=name)
 
 
@@ -341,7 +346,8 @@ def set_gates(request, name: str):
     except ApplicationError as exc:
         _fail(request, exc)
     else:
-        messages.success(request, "Quality gates saved; pending promotion requests were evaluated again.")
+        messages.success(request, f"Quality gates of {model.name} saved; pending promotion requests were "
+                                  "evaluated again.")
     return redirect("registry:detail", name=name)
 
 

@@ -69,7 +69,8 @@ def test_create_deploy_and_control_from_the_pages(engineer, staging):
     html = browser.get("/serving/qc-staging/").content.decode()
     assert 'id="rollout"' in html and 'id="pause-button"' in html
 
-    browser.post(f"/serving/deployments/{canary.pk}/pause/", {"reason": ""})
+    paused = browser.post(f"/serving/deployments/{canary.pk}/pause/", {"reason": ""}, follow=True)
+    assert f"Deployment {canary.pk} (sample-qc v2 on qc-staging) paused." in paused.content.decode()
     canary.refresh_from_db()
     assert canary.rollout_state == "paused"
     browser.post(f"/serving/deployments/{canary.pk}/rollback/", {"reason": "from the page"})
