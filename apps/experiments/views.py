@@ -287,10 +287,44 @@ def training_new(request):
     return render(request, "experiments/training_new.html", {"form": form, "catalogue": catalogue})
 
 
+def _value_text(value) -> str:
+    """A hyperparameter value in words: lists as "a, b, c", ranges as "low 0.01, high 1"."""
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_value_text(item) for item in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{key} {_value_text(item)}" for key, item in value.items())
+    if value is None:
+        return "None"
+    return str(value)
+
+
+def _rows(mapping) -> list[tuple[str, str]]:
+    return [(str(key), _value_text(value)) for key, value in sorted((mapping or {}).items())]
+
+
+def _split_text(split: dict) -> str:
+    """"test 20 %, validation 10 %, seed 42, stratified" rather than the dict."""
+    split = split or {}
+    parts = [f"{name} {float(split[key]) * 100:g} %" for key, name in (("test_size", "test"),
+                                                                        ("validation_size", "validation"))
+             if split.get(key) is not None]
+    if split.get("seed") is not None:
+        parts.append(f"seed {split['seed']}")
+    if "stratify" in split:
+        parts.append("stratified" if split["stratify"] else "not stratified")
+    extra = {k: v for k, v in split.items() if k not in ("test_size", "validation_size", "seed", "stratify")}
+    parts += [f"{key} {_value_text(value)}" for key, value in sorted(extra.items())]
+    return ", ".join(parts) or "the defaults"
+
+
 def training_job(request, pk):
     job = _not_found(selectors.training_job_get, user=request.user, pk=pk)
+    for child in job.child_list:
+        child.hyperparameter_rows = _rows(child.hyperparameters)
     return render(request, "experiments/training_job.html", {
         "job": job, "run": job.run,
+        "hyperparameter_rows": _rows(job.hyperparameters), "search_space_rows": _rows(job.search_space),
+        "split_text": _split_text(job.split),
         "active": job.status in (JobStatus.QUEUED, JobStatus.RUNNING),
         "can_cancel": has_perm(request.user, "experiments.change_experiment", job.run.experiment),
     })
