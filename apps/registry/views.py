@@ -168,14 +168,21 @@ def register_from_run(request):
     """Register a run's model: the run page links here with ``?run=<id>``."""
     from apps.experiments.models import Run
 
-    initial = {"run": request.GET.get("run"), "registered_model": request.GET.get("model", "")}
-    form = RegisterFromRunForm(request.POST or None, initial=initial)
     run = None
     run_id = request.POST.get("run") or request.GET.get("run")
     if run_id and str(run_id).isdigit():
         run = Run.objects.select_related("experiment", "dataset_version__dataset").filter(pk=run_id).first()
         if run is not None and not has_perm(request.user, "experiments.view_experiment", run.experiment):
             run = None
+    choices = _run_choices(request, run)
+    experiment = run.experiment if run is not None else choices.get("chosen_experiment")
+    initial = {"run": request.GET.get("run"), "registered_model": request.GET.get("model", "")}
+    if experiment is not None and not initial["registered_model"]:
+        initial["registered_model"] = selectors.register_suggested_model_name(user=request.user,
+                                                                              experiment=experiment)
+    if run is not None:
+        initial["task_type"] = getattr(getattr(run, "training_job", None), "task", "") or None
+    form = RegisterFromRunForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         if run is None:
             form.add_error("run", "No such run.")
@@ -188,7 +195,21 @@ def register_from_run(request):
                 messages.success(request, f"Model version {version} registered.")
                 return redirect("registry:version", name=version.registered_model.name, version=version.version)
     models = selectors.registered_model_list(user=request.user)
-    return render(request, "registry/register.html", {"form": form, "run": run, "models": models})
+    return render(request, "registry/register.html", {"form": form, "run": run, "models": models, **choices})
+
+
+def _run_choices(request, run) -> dict:
+    """Opened without a run: the experiments to choose from and, once one is
+    chosen (``?experiment=<id>``), its finished runs."""
+    if run is not None:
+        return {}
+    from apps.experiments.selectors import experiment_list
+
+    experiments = list(experiment_list(user=request.user).order_by("name"))
+    chosen = request.GET.get("experiment", "")
+    experiment = next((e for e in experiments if str(e.pk) == chosen), None)
+    runs = selectors.register_finished_runs(user=request.user, experiment_id=experiment.pk) if experiment else []
+    return {"experiments": experiments, "chosen_experiment": experiment, "finished_runs": runs}
 
 
 def _register(user, run, data: dict):
