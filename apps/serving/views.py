@@ -140,6 +140,10 @@ def deployment_action(request, pk: int, action: str):
         deployment = selectors.deployment_get(user=request.user, pk=pk)
     except NotFound:
         raise Http404("No such deployment.")
+    if action == "promote" and request.POST.get("confirmed") != "1":
+        # Promoting skips the rollout's remaining checks: ask first (the page's
+        # dialog does so with script; this page without).
+        return render(request, "serving/confirm_promote.html", {"deployment": deployment})
     form = ReasonForm(request.POST)
     reason = form.cleaned_data["reason"] if form.is_valid() else ""
     try:

@@ -77,7 +77,7 @@ def test_create_deploy_and_control_from_the_pages(engineer, staging):
     canary.refresh_from_db()
     assert (canary.status, canary.status_reason) == ("rolled_back", "from the page")
     # A refused action is a message, not an error page.
-    response = browser.post(f"/serving/deployments/{canary.pk}/promote/", follow=True)
+    response = browser.post(f"/serving/deployments/{canary.pk}/promote/", {"confirmed": "1"}, follow=True)
     assert response.status_code == 200 and b"only a rollout that passed its health check" in response.content
 
 
