@@ -48,3 +48,30 @@ def test_search_job_page_shows_its_space_and_each_trial_as_words(browser, search
     assert "<tr><td><code>max_depth</code></td><td>1, 3, None</td></tr>" in space[:space.index("</table>")]
     children = html[html.index('id="job-children"'):]
     assert "<code>max_depth=3</code>, <code>n_estimators=10</code>" in children
+
+
+def test_search_trials_are_named_trial_n_of_m(search_job):
+    from apps.experiments.models import Run
+
+    names = list(Run.objects.filter(parent_id=search_job.run_id).order_by("pk").values_list("name", flat=True))
+    assert names == ["trial 1 of 3", "trial 2 of 3", "trial 3 of 3"]
+
+
+def test_runs_table_shows_a_search_parents_best_metrics(browser, scientist, experiment, make_run):
+    from apps.experiments.services import run_log_batch
+
+    parent = make_run(name="forest search")
+    run_log_batch(user=scientist, run_id=parent.pk, metrics=[{"key": "best_val_f1", "value": 0.875, "step": 0},
+                                                             {"key": "best_test_f1", "value": 0.8125, "step": 0}])
+    single = make_run(name="one forest")
+    run_log_batch(user=scientist, run_id=single.pk, metrics=[{"key": "test_f1", "value": 0.5, "step": 0}])
+    html = browser.get(f"/experiments/{experiment.pk}/").content.decode()
+    head = html[html.index('id="runs-table"'):html.index("</thead>")]
+    assert 'title="metrics.test_f1"' in head and 'title="metrics.val_f1"' in head
+    assert "best_test_f1" not in head, "one column per metric, the parent's best value fills it"
+    row = html[html.index(f'data-run-id="{parent.pk}"'):]
+    row = row[:row.index("</tr>")]
+    assert '<span class="muted" title="the best trial\'s value">best</span> 0.8125' in row
+    assert "0.8750" in row
+    other = html[html.index(f'data-run-id="{single.pk}"'):]
+    assert "0.5000" in other[:other.index("</tr>")]
