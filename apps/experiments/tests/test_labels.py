@@ -75,3 +75,23 @@ def test_runs_table_shows_a_search_parents_best_metrics(browser, scientist, expe
     assert "0.8750" in row
     other = html[html.index(f'data-run-id="{single.pk}"'):]
     assert "0.5000" in other[:other.index("</tr>")]
+
+
+def test_training_job_header_agrees_with_its_progress(browser, scientist, experiment, lab_version):
+    from django.utils import timezone
+
+    from apps.experiments.models import TrainingJob
+
+    job = training_job_create(user=scientist, experiment=experiment, dataset_version=lab_version,
+                              estimator="random_forest")
+    queued = browser.get(f"/experiments/training/{job.pk}/").content.decode()
+    assert 'id="job-status" data-progress-field="status">queued<' in queued
+    assert 'id="job-started" data-progress-field="started_at">—<' in queued
+    started = timezone.now().replace(microsecond=0)
+    TrainingJob.objects.filter(pk=job.pk).update(status="running", started_at=started, worker="celery@trainer-1",
+                                                 progress=0.4, progress_message="Fitting")
+    html = browser.get(f"/experiments/training/{job.pk}/").content.decode()
+    assert 'id="job-status" data-progress-field="status">running<' in html
+    assert f'data-progress-field="started_at">{started:%Y-%m-%d %H:%M:%S}<' in html
+    assert 'id="job-worker" data-progress-field="worker">celery@trainer-1<' in html
+    assert "<p class=\"muted\" data-progress-text>Fitting (40%)</p>" in html  # as the poll writes it
