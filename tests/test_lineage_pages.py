@@ -171,3 +171,14 @@ def test_endpoint_page_query_count_does_not_grow_with_deployments(world):
     with CaptureQueriesContext(connection) as after:
         client.get("/serving/qc-shared/")
     assert len(after) == len(before)
+
+
+def test_dataset_version_lineage_names_stages_in_words(world):
+    from apps.registry.models import ModelVersion
+
+    ModelVersion.objects.filter(pk=world["v1"].pk).update(stage="staging")
+    html = browser_for(world["owner"]).get(f"/datasets/versions/{world['data'].pk}/").content.decode()
+    lineage = html[html.index('id="lineage"'):]
+    assert 'sample-qc v1</a> <span class="badge staging">Staging</span>' in lineage
+    assert 'sample-qc v2</a> <span class="badge none">No stage</span>' in lineage
+    assert ">none<" not in lineage and ">None<" not in lineage

@@ -190,6 +190,15 @@ def dataset_version_read_frame(*, version: DatasetVersion, columns: list[str] | 
 
 # --- Lineage ------------------------------------------------------------------------
 
+def _stage_words(model_version) -> str:
+    """A model version's stage in words: "No stage" for a version outside every stage."""
+    stage = getattr(model_version, "stage", "")
+    if not stage or stage == "none":
+        return "No stage"
+    display = getattr(model_version, "get_stage_display", None)
+    return str(display()) if display else str(stage).capitalize()
+
+
 def dataset_version_lineage(*, version: DatasetVersion, user) -> dict:
     """What was derived from ``version``: runs (directly, or through a
     training job), model versions (registered from it or from those runs)
@@ -230,7 +239,8 @@ def dataset_version_lineage(*, version: DatasetVersion, user) -> dict:
     versions, lineage["hidden"]["model_versions"] = split_visible(
         user, all_versions.select_related("registered_model").order_by("-pk"))
     lineage["model_versions"] = [{"id": mv.pk, "model": mv.registered_model.name, "version": mv.version,
-                                  "stage": getattr(mv, "stage", ""), "source_run_id": mv.source_run_id}
+                                  "stage": getattr(mv, "stage", ""), "stage_label": _stage_words(mv),
+                                  "source_run_id": mv.source_run_id}
                                  for mv in versions]
     Deployment = reverse_related(ModelVersion, "deployments")
     if Deployment is not None:

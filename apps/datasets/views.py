@@ -9,6 +9,7 @@ from functools import wraps
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
@@ -121,7 +122,7 @@ def dataset_edit(request, pk):
         messages.error(request, "Check the fields: " + "; ".join(f"{k}: {v[0]}" for k, v in form.errors.items()))
         return redirect("datasets:detail", pk=pk)
     services.dataset_update(dataset=dataset, user=request.user, **form.cleaned_data)
-    messages.success(request, "Dataset updated.")
+    messages.success(request, f"Dataset {dataset.name} updated.")
     return redirect("datasets:detail", pk=pk)
 
 
@@ -152,9 +153,9 @@ def _dataset_upload(request, pk):
                                               note=form.cleaned_data["note"], parent=parent,
                                               options=form.read_options())
     if outcome.created:
-        messages.success(request, f"Uploaded as v{outcome.version.version}; validation is running.")
+        messages.success(request, f"Uploaded {outcome.version}; validation is running.")
     else:
-        messages.info(request, f"The same content already is v{outcome.version.version}; nothing new was stored.")
+        messages.info(request, f"The same content already is {outcome.version}; nothing new was stored.")
     return redirect("datasets:version", pk=outcome.version.pk)
 
 
@@ -169,7 +170,7 @@ def expectation_add(request, pk):
     services.expectation_create(dataset=dataset, user=request.user, kind=form.cleaned_data["kind"],
                                 column=form.cleaned_data["column"], params=form.params(),
                                 severity=form.cleaned_data["severity"])
-    messages.success(request, "Expectation added; it applies to versions validated from now on.")
+    messages.success(request, f"Expectation added to {dataset.name}; it applies to versions validated from now on.")
     return redirect(reverse("datasets:detail", kwargs={"pk": pk}) + "#expectations")
 
 
@@ -181,7 +182,7 @@ def expectation_delete(request, pk, expectation_id):
     if expectation is None:
         raise Http404("Expectation not found.")
     services.expectation_delete(expectation=expectation, user=request.user)
-    messages.success(request, "Expectation removed.")
+    messages.success(request, f"Expectation removed from {dataset.name}: {expectation}.")
     return redirect(reverse("datasets:detail", kwargs={"pk": pk}) + "#expectations")
 
 
@@ -194,7 +195,8 @@ def expectations_from_schema(request, pk):
         messages.error(request, "There is no valid version to take the schema from.")
         return redirect("datasets:detail", pk=pk)
     added = services.expectation_set_from_schema(dataset=dataset, user=request.user, schema=latest.schema)
-    messages.success(request, f"Added {added} expectation(s) from the schema of v{latest.version}.")
+    messages.success(request, f"Added {added} expectation{pluralize(added)} to {dataset.name} from the schema of "
+                              f"v{latest.version}.")
     return redirect(reverse("datasets:detail", kwargs={"pk": pk}) + "#expectations")
 
 
@@ -208,7 +210,7 @@ def feature_spec_save(request, pk):
         messages.error(request, "Check the spec: " + "; ".join(f"{k}: {v[0]}" for k, v in form.errors.items()))
         return redirect(reverse("datasets:detail", kwargs={"pk": pk}) + "#feature-spec")
     services.dataset_feature_spec_set(dataset=dataset, user=request.user, spec=form.spec(dataset.feature_spec or {}))
-    messages.success(request, "Feature spec saved.")
+    messages.success(request, f"Feature spec of {dataset.name} saved.")
     return redirect(reverse("datasets:detail", kwargs={"pk": pk}) + "#feature-spec")
 
 
@@ -264,5 +266,5 @@ def version_revalidate(request, pk):
     except ApplicationError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, "Validation queued.")
+        messages.success(request, f"Validation of {version} queued.")
     return redirect("datasets:version", pk=pk)

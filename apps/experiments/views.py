@@ -65,7 +65,9 @@ def experiment_list(request):
 
 
 def _metric_columns(runs: list[Run]) -> list[str]:
-    keys = {key for run in runs for key in run.metric_map
+    # A search's parent run carries its best trial's metrics as best_<key>: they
+    # fill the <key> column of the parent's row.
+    keys = {key for key in (name.removeprefix("best_") for run in runs for name in run.metric_map)
             if not key.startswith("iteration_") and not (key.startswith("cv_") and not key.endswith("_mean"))}
     # Test metrics first: they are what runs are compared on.
     return sorted(keys, key=lambda k: (not k.startswith("test_"), not k.startswith("val_"), k))[:MAX_METRIC_COLUMNS]
@@ -76,6 +78,14 @@ def _param_columns(runs: list[Run]) -> list[str]:
     varying = [k for k in keys if len({run.param_map.get(k) for run in runs}) > 1]
     first = ["estimator"] if "estimator" in keys else []
     return (first + [k for k in varying if k not in first])[:MAX_PARAM_COLUMNS]
+
+
+def _metric_cell(run: Run, key: str) -> tuple[float | None, bool]:
+    """(value, from the best trial): a search parent shows its best trial's value."""
+    value = run.metric_map.get(key)
+    if value is None and f"best_{key}" in run.metric_map:
+        return run.metric_map[f"best_{key}"], True
+    return value, False
 
 
 def experiment_detail(request, pk):
@@ -108,7 +118,7 @@ def experiment_detail(request, pk):
         "status": sort_link("attributes.status"),
         "start_time": sort_link("attributes.start_time"),
     }
-    rows = [{"run": run, "metrics": [run.metric_map.get(k) for k in metric_columns],
+    rows = [{"run": run, "metrics": [_metric_cell(run, k) for k in metric_columns],
              "params": [run.param_map.get(k, "") for k in param_columns]} for run in runs]
     next_url = ("?" + urlencode({"filter": filter_text, "order_by": ", ".join(order_terms), "page": next_token})
                 if next_token else "")
@@ -287,10 +297,44 @@ def training_new(request):
     return render(request, "experiments/training_new.html", {"form": form, "catalogue": catalogue})
 
 
+def _value_text(value) -> str:
+    """A hyperparameter value in words: lists as "a, b, c", ranges as "low 0.01, high 1"."""
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_value_text(item) for item in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{key} {_value_text(item)}" for key, item in value.items())
+    if value is None:
+        return "None"
+    return str(value)
+
+
+def _rows(mapping) -> list[tuple[str, str]]:
+    return [(str(key), _value_text(value)) for key, value in sorted((mapping or {}).items())]
+
+
+def _split_text(split: dict) -> str:
+    """"test 20 %, validation 10 %, seed 42, stratified" rather than the dict."""
+    split = split or {}
+    parts = [f"{name} {float(split[key]) * 100:g} %" for key, name in (("test_size", "test"),
+                                                                        ("validation_size", "validation"))
+             if split.get(key) is not None]
+    if split.get("seed") is not None:
+        parts.append(f"seed {split['seed']}")
+    if "stratify" in split:
+        parts.append("stratified" if split["stratify"] else "not stratified")
+    extra = {k: v for k, v in split.items() if k not in ("test_size", "validation_size", "seed", "stratify")}
+    parts += [f"{key} {_value_text(value)}" for key, value in sorted(extra.items())]
+    return ", ".join(parts) or "the defaults"
+
+
 def training_job(request, pk):
     job = _not_found(selectors.training_job_get, user=request.user, pk=pk)
+    for child in job.child_list:
+        child.hyperparameter_rows = _rows(child.hyperparameters)
     return render(request, "experiments/training_job.html", {
         "job": job, "run": job.run,
+        "hyperparameter_rows": _rows(job.hyperparameters), "search_space_rows": _rows(job.search_space),
+        "split_text": _split_text(job.split),
         "active": job.status in (JobStatus.QUEUED, JobStatus.RUNNING),
         "can_cancel": has_perm(request.user, "experiments.change_experiment", job.run.experiment),
     })

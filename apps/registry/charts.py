@@ -6,6 +6,7 @@ import plotly.graph_objects as go
 
 from apps.core.charts import figure_dict
 from apps.registry import quality
+from apps.registry.templatetags.registry_labels import stage_label
 
 MAX_VERSIONS = 12
 
@@ -23,7 +24,7 @@ def version_metrics_figure(versions) -> dict | None:
               for k in keys]
     fig = go.Figure()
     for version in versions:
-        fig.add_bar(name=f"v{version.version} ({version.stage})", x=labels,
+        fig.add_bar(name=f"v{version.version} ({stage_label(version.stage)})", x=labels,
                     y=[version.metrics.get(k) for k in keys],
                     hovertemplate="%{x}: %{y:.4f}<extra>v" + str(version.version) + "</extra>")
     fig.update_layout(barmode="group", title="Evaluation metrics by version", yaxis_title="value",

@@ -274,3 +274,29 @@ def overview_card(*, user) -> dict | None:
         stats.append(("Waiting for you", approval_queue(user=user).count()))
         url = reverse("registry:approvals")
     return {"title": "Model registry", "url": url, "stats": stats}
+
+
+# --- Register-from-run form ------------------------------------------------------------
+
+FINISHED_RUNS_SHOWN = 200
+
+
+def register_suggested_model_name(*, user, experiment) -> str:
+    """The name the register form starts with: the registered model that
+    versions of this experiment's runs already went to (the newest one the
+    user may see), else the experiment's name as a slug."""
+    from django.utils.text import slugify
+
+    existing = (filter_visible(user, RegisteredModel.objects.filter(
+        versions__source_run__experiment_id=experiment.pk)).order_by("-versions__created_at", "name")
+        .values_list("name", flat=True).first())
+    return existing or slugify(experiment.name)[:100]
+
+
+def register_finished_runs(*, user, experiment_id: int) -> list:
+    """The experiment's finished runs, newest first, to pick one to register."""
+    from apps.experiments.choices import RunStatus
+    from apps.experiments.models import Run
+
+    runs = Run.objects.filter(experiment_id=experiment_id, status=RunStatus.FINISHED).order_by("-end_time", "-pk")
+    return list(filter_visible(user, runs, via="experiment")[:FINISHED_RUNS_SHOWN])

@@ -27,6 +27,7 @@ from apps.registry.forms import (
     RollbackForm,
     TransitionRequestForm,
 )
+from apps.registry.templatetags.registry_labels import stage_label
 
 
 def _url(name: str, *args) -> str | None:
@@ -167,14 +168,21 @@ def register_from_run(request):
     """Register a run's model: the run page links here with ``?run=<id>``."""
     from apps.experiments.models import Run
 
-    initial = {"run": request.GET.get("run"), "registered_model": request.GET.get("model", "")}
-    form = RegisterFromRunForm(request.POST or None, initial=initial)
     run = None
     run_id = request.POST.get("run") or request.GET.get("run")
     if run_id and str(run_id).isdigit():
         run = Run.objects.select_related("experiment", "dataset_version__dataset").filter(pk=run_id).first()
         if run is not None and not has_perm(request.user, "experiments.view_experiment", run.experiment):
             run = None
+    choices = _run_choices(request, run)
+    experiment = run.experiment if run is not None else choices.get("chosen_experiment")
+    initial = {"run": request.GET.get("run"), "registered_model": request.GET.get("model", "")}
+    if experiment is not None and not initial["registered_model"]:
+        initial["registered_model"] = selectors.register_suggested_model_name(user=request.user,
+                                                                              experiment=experiment)
+    if run is not None:
+        initial["task_type"] = getattr(getattr(run, "training_job", None), "task", "") or None
+    form = RegisterFromRunForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         if run is None:
             form.add_error("run", "No such run.")
@@ -184,10 +192,24 @@ def register_from_run(request):
             except ApplicationError as exc:
                 form.add_error(None, exc.message)
             else:
-                messages.success(request, f"Registered {version}.")
+                messages.success(request, f"Model version {version} registered.")
                 return redirect("registry:version", name=version.registered_model.name, version=version.version)
     models = selectors.registered_model_list(user=request.user)
-    return render(request, "registry/register.html", {"form": form, "run": run, "models": models})
+    return render(request, "registry/register.html", {"form": form, "run": run, "models": models, **choices})
+
+
+def _run_choices(request, run) -> dict:
+    """Opened without a run: the experiments to choose from and, once one is
+    chosen (``?experiment=<id>``), its finished runs."""
+    if run is not None:
+        return {}
+    from apps.experiments.selectors import experiment_list
+
+    experiments = list(experiment_list(user=request.user).order_by("name"))
+    chosen = request.GET.get("experiment", "")
+    experiment = next((e for e in experiments if str(e.pk) == chosen), None)
+    runs = selectors.register_finished_runs(user=request.user, experiment_id=experiment.pk) if experiment else []
+    return {"experiments": experiments, "chosen_experiment": experiment, "finished_runs": runs}
 
 
 def _register(user, run, data: dict):
@@ -218,8 +240,9 @@ def request_transition(request, name: str, version: int):
         except ApplicationError as exc:
             _fail(request, exc)
         else:
-            outcome = "all quality gates passed" if created.gates_passed else "some quality gates FAILED"
-            messages.success(request, f"Requested {created.target_stage} for {model_version}: {outcome}.")
+            outcome = "all quality gates passed" if created.gates_passed else "some quality gates failed"
+            messages.success(request, f"Promotion request for {model_version} to "
+                                      f"{stage_label(created.target_stage)} sent: {outcome}.")
     return redirect("registry:version", name=name, version=version)
 
 
@@ -247,7 +270,8 @@ def approve_request(request, pk: int):
         except ApplicationError as exc:
             _fail(request, exc)
         else:
-            messages.success(request, f"Approved: {promotion.version} is now in {promotion.target_stage}.")
+            messages.success(request, f"Promotion request for {promotion.version} approved: it is now in "
+                                      f"{stage_label(promotion.target_stage)}.")
     return _back(request, reverse("registry:approvals"))
 
 
@@ -264,7 +288,8 @@ def reject_request(request, pk: int):
         except ApplicationError as exc:
             _fail(request, exc)
         else:
-            messages.success(request, f"Rejected the request for {promotion.version}.")
+            messages.success(request, f"Promotion request for {promotion.version} to "
+                                      f"{stage_label(promotion.target_stage)} rejected.")
     return _back(request, reverse("registry:approvals"))
 
 
@@ -276,7 +301,8 @@ def cancel_request(request, pk: int):
     except ApplicationError as exc:
         _fail(request, exc)
     else:
-        messages.success(request, "Request withdrawn.")
+        messages.success(request, f"Promotion request for {promotion.version} to "
+                                  f"{stage_label(promotion.target_stage)} withdrawn.")
     return _back(request, reverse("registry:approvals"))
 
 
@@ -310,7 +336,7 @@ def set_alias(request, name: str):
         except ApplicationError as exc:
             _fail(request, exc)
         else:
-            messages.success(request, f"{model.name}@{alias.alias} → v{alias.version.version}.")
+            messages.success(request, f"Alias {model.name}@{alias.alias} now points to v{alias.version.version}.")
     return redirect("registry:detail", name=name)
 
 
@@ -341,7 +367,8 @@ def set_gates(request, name: str):
     except ApplicationError as exc:
         _fail(request, exc)
     else:
-        messages.success(request, "Quality gates saved; pending promotion requests were evaluated again.")
+        messages.success(request, f"Quality gates of {model.name} saved; pending promotion requests were "
+                                  "evaluated again.")
     return redirect("registry:detail", name=name)
 
 

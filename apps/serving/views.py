@@ -119,8 +119,17 @@ def endpoint_follow(request, slug: str):
     except ApplicationError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, f"{endpoint.slug}: follow settings saved.")
+        messages.success(request, f"Follow settings of endpoint {endpoint.slug} saved.")
     return redirect("serving:detail", slug=endpoint.slug)
+
+
+_DONE = {"promote": "promoted: it takes all traffic now", "pause": "paused", "resume": "resumed",
+         "rollback": "rolled back: the traffic went back to what served before"}
+
+
+def _action_done(deployment, action: str) -> str:
+    """'Deployment 3 (sample-qc v2 on qc-staging) paused.'"""
+    return f"Deployment {deployment.pk} ({deployment.model_version} on {deployment.endpoint.slug}) {_DONE[action]}."
 
 
 @require_POST
@@ -131,6 +140,10 @@ def deployment_action(request, pk: int, action: str):
         deployment = selectors.deployment_get(user=request.user, pk=pk)
     except NotFound:
         raise Http404("No such deployment.")
+    if action == "promote" and request.POST.get("confirmed") != "1":
+        # Promoting skips the rollout's remaining checks: ask first (the page's
+        # dialog does so with script; this page without).
+        return render(request, "serving/confirm_promote.html", {"deployment": deployment})
     form = ReasonForm(request.POST)
     reason = form.cleaned_data["reason"] if form.is_valid() else ""
     try:
@@ -145,7 +158,7 @@ def deployment_action(request, pk: int, action: str):
     except ApplicationError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, f"Deployment {deployment.pk}: {action} done.")
+        messages.success(request, _action_done(deployment, action))
     return redirect("serving:detail", slug=deployment.endpoint.slug)
 
 

@@ -71,13 +71,15 @@ def test_expectation_and_spec_forms_call_the_services(browser, valid_version):
                                                                       "severity": "error"}, follow=True)
     assert b"give min, max or both" in refused.content
 
-    browser.post(f"/datasets/{dataset_id}/expectations/from-schema/")
+    added = browser.post(f"/datasets/{dataset_id}/expectations/from-schema/", follow=True).content.decode()
+    assert "Added 33 expectations to submissions from the schema of v1." in added
     assert Dataset.objects.get(pk=dataset_id).expectations.filter(kind="column_type").count() == 20
 
     response = browser.post(f"/datasets/{dataset_id}/feature-spec/", {
         "numeric_imputation": "mean", "numeric_scaling": "minmax", "max_categories": "10",
         "kind__turnaround_hours": "drop", "kind__sample_type": "categorical", "spec_json": ""})
     assert response.status_code == 302
+    assert "Feature spec of submissions saved." in browser.get(f"/datasets/{dataset_id}/").content.decode()
     spec = Dataset.objects.get(pk=dataset_id).feature_spec
     assert spec["numeric"] == {"imputation": "mean", "scaling": "minmax"}
     assert spec["columns"] == {"turnaround_hours": {"kind": "drop"}}, "default choices stay implicit"
@@ -96,6 +98,7 @@ def test_upload_form_without_javascript(browser, valid_version):
     new = DatasetVersion.objects.exclude(pk=valid_version.pk).get()
     assert response.status_code == 302 and response["Location"] == f"/datasets/versions/{new.pk}/"
     assert new.parent_id == valid_version.pk
+    assert "Uploaded submissions v2; validation is running." in browser.get(response["Location"]).content.decode()
     refused = browser.post(f"/datasets/{valid_version.dataset_id}/upload/",
                            {"file": SimpleUploadedFile("x.xls", b"PK..")}, follow=True)
     assert b"not supported" in refused.content

@@ -478,7 +478,7 @@ def training_search_start(*, job_id: int, worker: str = "") -> list[int]:
         children = []
         for index, candidate in enumerate(candidates, start=1):
             run = run_create(user=job.created_by, experiment=parent_run.experiment, parent=parent_run,
-                             name=f"{job.estimator} #{index}", dataset_version=job.dataset_version,
+                             name=f"trial {index} of {len(candidates)}", dataset_version=job.dataset_version,
                              status=RunStatus.QUEUED, tags={"estimator": job.estimator, "task": job.task,
                                                             "search_candidate": str(index)})
             child = TrainingJob.objects.create(

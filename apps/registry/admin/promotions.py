@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.template.defaultfilters import pluralize
 from django.template.response import TemplateResponse
 from django.utils.html import format_html, format_html_join
 
@@ -137,16 +138,22 @@ class PromotionRequestAdmin(ObjectPermissionAdminMixin, ReadOnlyAdminMixin, admi
                 else:
                     done += 1
             if done:
-                self.message_user(request, f"{verb.capitalize()}d {done} request(s).", messages.SUCCESS)
+                self.message_user(request, f"{verb.capitalize()}d {done} promotion request{pluralize(done)}.",
+                                  messages.SUCCESS)
             return None
+        # Four eyes: a requester is not offered Approve on their own request (the
+        # service refuses it too, should the form be forged).
         items = [{"request": p, "gates": _gates_html(p.gate_results), "comparison": _comparison_html(p),
                   "own": p.requested_by_id == request.user.pk} for p in queryset]
+        for item in items:
+            item["offered"] = not (verb == "approve" and item["own"])
         return TemplateResponse(request, "admin/registry/promotionrequest/decide.html", {
             **self.admin_site.each_context(request),
             "title": f"{verb.capitalize()} promotion requests",
             "verb": verb,
             "action": f"{verb}_selected",
             "items": items,
+            "offered": sum(item["offered"] for item in items),
             "form": form,
             "show_override": verb == "approve" and is_admin(request.user)
             and any(not i["request"].gates_passed for i in items),

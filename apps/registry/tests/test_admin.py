@@ -58,12 +58,33 @@ def test_approve_action_asks_for_a_comment_then_promotes(people, pending):
     assert no_comment.status_code == 200 and "This field is required" in no_comment.content.decode()
     done = client.post(CHANGELIST, {"action": "approve_selected", ACTION_CHECKBOX_NAME: [pending.pk],
                                     "apply": "Approve", "comment": "Reviewed the FFPE subset"}, follow=True)
-    assert "Approved 1 request(s)" in done.content.decode()
+    assert "Approved 1 promotion request." in done.content.decode()
     pending.refresh_from_db()
     pending.version.refresh_from_db()
     assert pending.status == RequestStatus.APPROVED and pending.decided_by == people.qa
     assert pending.version.stage == Stage.PRODUCTION
     assert AuditEvent.objects.filter(action="promotion_request.approved", actor=people.qa).count() == 2
+
+
+def test_requester_is_not_offered_approve_on_their_own_request(people, pending, make_run, registered):
+    client = staff(people.lead)
+    page = client.post(CHANGELIST, {"action": "approve_selected", ACTION_CHECKBOX_NAME: [pending.pk]})
+    html = page.content.decode()
+    assert page.status_code == 200 and 'name="apply"' not in html and 'id="nothing-to-approve"' in html
+    assert "It is left out of this approval." in html
+    # Mixed with a colleague's request: only that one is offered.
+    other = services.transition_request_create(
+        version=services.model_version_register(registered_model=registered, run=make_run(C=0.3),
+                                                actor=people.scientist),
+        actor=people.scientist, target_stage="staging", justification="try it")
+    html = client.post(CHANGELIST, {"action": "approve_selected",
+                                    ACTION_CHECKBOX_NAME: [pending.pk, other.pk]}).content.decode()
+    assert 'name="apply" value="Approve"' in html
+    assert f'name="{ACTION_CHECKBOX_NAME}" value="{other.pk}"' in html
+    assert f'name="{ACTION_CHECKBOX_NAME}" value="{pending.pk}"' not in html
+    # Rejecting is not four-eyes bound the same way: the form is offered.
+    assert 'name="apply"' in client.post(CHANGELIST, {"action": "reject_selected",
+                                                      ACTION_CHECKBOX_NAME: [pending.pk]}).content.decode()
 
 
 def test_requester_cannot_approve_in_the_admin(people, pending):

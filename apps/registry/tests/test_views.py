@@ -48,7 +48,7 @@ def test_model_list_and_detail(people, two_versions):
     assert html.count('class="badge production"') >= 2  # header and the v1 row
     assert "<code>champion</code>" in html
     chart = json.loads(detail.context["chart"] and json.dumps(detail.context["chart"]))
-    assert [trace["name"] for trace in chart["data"]] == ["v1 (production)", "v2 (none)"]
+    assert [trace["name"] for trace in chart["data"]] == ["v1 (Production)", "v2 (No stage)"]
     assert 'data-plotly="versions-chart"' in html
     assert "rollback-form" not in html  # a viewer cannot roll back, and there is no earlier Production version
 
@@ -72,7 +72,7 @@ def test_request_approve_and_rollback_from_the_pages(people, two_versions):
     sci = browser(people.scientist)
     response = sci.post(reverse("registry:request", args=["sample-qc", 2]),
                         {"stage": "production", "justification": "C=0.5 is steadier"}, follow=True)
-    assert "all quality gates passed" in " ".join(messages_of(response))
+    assert messages_of(response) == ["Promotion request for sample-qc v2 to Production sent: all quality gates passed."]
     req = PromotionRequest.objects.get(version=v2)
 
     # The requester sees no decision form, and a forged POST is refused with a message.
@@ -86,7 +86,7 @@ def test_request_approve_and_rollback_from_the_pages(people, two_versions):
     assert f'data-request-id="{req.pk}"' in queue.content.decode()
     assert queue.context["items"][0]["production"] == v1
     approved = qa.post(reverse("registry:approve", args=[req.pk]), {"comment": "looks good"}, follow=True)
-    assert "is now in production" in " ".join(messages_of(approved))
+    assert messages_of(approved) == ["Promotion request for sample-qc v2 approved: it is now in Production."]
     v2.refresh_from_db()
     assert v2.stage == Stage.PRODUCTION
 
@@ -111,7 +111,8 @@ def test_reject_from_the_queue_needs_a_comment(people, two_versions):
     qa = browser(people.qa)
     empty = qa.post(reverse("registry:reject", args=[req.pk]), {"comment": ""}, follow=True)
     assert "needs a comment" in " ".join(messages_of(empty))
-    qa.post(reverse("registry:reject", args=[req.pk]), {"comment": "not enough FFPE"})
+    rejected = qa.post(reverse("registry:reject", args=[req.pk]), {"comment": "not enough FFPE"}, follow=True)
+    assert messages_of(rejected) == ["Promotion request for sample-qc v2 to Staging rejected."]
     req.refresh_from_db()
     assert req.status == RequestStatus.REJECTED and req.decision_comment == "not enough FFPE"
 
@@ -136,7 +137,9 @@ def test_register_from_run_form(people, make_run):
 
 def test_alias_form_and_webhook_test_button(people, two_versions):
     sci = browser(people.scientist)
-    sci.post(reverse("registry:set_alias", args=["sample-qc"]), {"alias": "challenger", "version": 2})
+    aliased = sci.post(reverse("registry:set_alias", args=["sample-qc"]), {"alias": "challenger", "version": 2},
+                       follow=True)
+    assert messages_of(aliased) == ["Alias sample-qc@challenger now points to v2."]
     page = sci.get(reverse("registry:detail", args=["sample-qc"])).content.decode()
     assert "<code>challenger</code>" in page
 

@@ -69,14 +69,15 @@ def test_create_deploy_and_control_from_the_pages(engineer, staging):
     html = browser.get("/serving/qc-staging/").content.decode()
     assert 'id="rollout"' in html and 'id="pause-button"' in html
 
-    browser.post(f"/serving/deployments/{canary.pk}/pause/", {"reason": ""})
+    paused = browser.post(f"/serving/deployments/{canary.pk}/pause/", {"reason": ""}, follow=True)
+    assert f"Deployment {canary.pk} (sample-qc v2 on qc-staging) paused." in paused.content.decode()
     canary.refresh_from_db()
     assert canary.rollout_state == "paused"
     browser.post(f"/serving/deployments/{canary.pk}/rollback/", {"reason": "from the page"})
     canary.refresh_from_db()
     assert (canary.status, canary.status_reason) == ("rolled_back", "from the page")
     # A refused action is a message, not an error page.
-    response = browser.post(f"/serving/deployments/{canary.pk}/promote/", follow=True)
+    response = browser.post(f"/serving/deployments/{canary.pk}/promote/", {"confirmed": "1"}, follow=True)
     assert response.status_code == 200 and b"only a rollout that passed its health check" in response.content
 
 
