@@ -46,7 +46,7 @@ def test_approver_approves_in_the_admin(page, browser_login, pending_request):
     page.fill("#id_comment", "Gate results and metrics reviewed; approved.")
     page.click("input[name=apply]")
     page.wait_for_load_state("networkidle")
-    assert "Approved 1 request(s)" in page.locator("ul.messagelist").inner_text()
+    assert "Approved 1 promotion request." in page.locator("ul.messagelist").inner_text()
     assert page.locator("#result_list tbody tr").count() == 0  # the pending list is empty now
 
     version = pending_request["versions"][0]
@@ -67,7 +67,7 @@ def test_approval_queue_chart_and_rollback_in_the_dashboard(page, browser_login,
     card.locator("textarea[name=comment]").first.fill("Fine for production.")
     card.get_by_role("button", name="Approve").click()
     page.wait_for_load_state("networkidle")
-    assert "is now in production" in page.locator("ul.messages").inner_text()
+    assert "is now in Production" in page.locator("ul.messages").inner_text()
     assert PromotionRequest.objects.get(pk=pending_request["request"].pk).status == RequestStatus.APPROVED
 
     # The second version goes to Production too, so there is something to roll back to.
