@@ -1,7 +1,8 @@
 """Helpers shared by the bench/ scripts: the machine description, a peer
 tool's own virtualenv, PostgreSQL databases, server processes that are always
 cleaned up (even on Ctrl-C or SIGTERM), our platform under gunicorn with an
-API key, latency statistics and markdown tables.
+API key, a JSON HTTP client for the servers under test, latency statistics
+and markdown tables.
 
 Only the standard library and ``requests`` at import time, so that a bench
 script can also run helper code inside a peer tool's virtualenv.
@@ -19,6 +20,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -68,6 +70,19 @@ def machine_description() -> dict[str, object]:
         "python": platform.python_version(),
         "postgresql": postgres_version(),
     }
+
+
+def our_versions() -> dict[str, str]:
+    """The versions a report states for our side: Django, gunicorn,
+    PostgreSQL and the git commit measured."""
+    import django  # our venv only
+    import gunicorn
+
+    found = {"django": django.get_version(), "gunicorn": gunicorn.__version__, "postgresql": postgres_version()}
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                            check=False)
+    found["ours (git commit)"] = commit.stdout.strip() or "unknown"
+    return found
 
 
 # --- virtualenvs and databases ---------------------------------------------------------
@@ -263,6 +278,81 @@ def start_ours(env: dict[str, str], *, workers: int, port: int, log_path: Path, 
               "--graceful-timeout", "20", "--log-level", "warning"],
         env=env, ready_url=f"http://127.0.0.1:{port}/healthz", log_path=log_path,
     ).start(timeout=timeout)
+
+
+def peer_env() -> dict[str, str]:
+    """This process's environment without our platform's settings, for a
+    peer tool's processes (so that they cannot pick up our database)."""
+    return {key: value for key, value in os.environ.items()
+            if not key.startswith(("DJANGO_", "MLOPS_", "DATABASE_URL", "REDIS_URL"))}
+
+
+def start_mlflow_server(dbname: str, *, workers: int, results_dir: Path) -> tuple[str, Path, str]:
+    """An MLflow tracking server (with its model registry) on a fresh
+    PostgreSQL database ``dbname``, cleaned up by ``cleanup_on_exit()``.
+    Returns its base URL, the python of its virtualenv and its backend URI."""
+    python = ensure_venv("mlflow", ROOT / "requirements" / "bench.txt", check_import="mlflow")
+    recreate_database(dbname)
+    port = free_port()
+    backend_uri = postgres_url(dbname, "postgresql+psycopg2")
+    Server(
+        name="MLflow server",
+        argv=[str(python.parent / "mlflow"), "server", "--backend-store-uri", backend_uri, "--host", "127.0.0.1",
+              "--port", str(port), "--workers", str(workers),
+              "--artifacts-destination", str(results_dir / "mlflow-artifacts"),
+              # uvicorn kills a worker that does not answer its health check
+              # within 5 s; importing MLflow takes longer than that on a busy
+              # 2-core machine, which ends in a restart loop. Idle keep-alive
+              # connections are kept for a minute so that the bench's pauses
+              # (populating) do not leave the clients with closed sockets.
+              "--uvicorn-opts", "--timeout-worker-healthcheck 300 --timeout-keep-alive 60"],
+        env={**peer_env(), "MLFLOW_LOGGING_LEVEL": "WARNING"}, ready_url=f"http://127.0.0.1:{port}/health",
+        log_path=results_dir / "mlflow-server.log", cwd=results_dir,
+    ).start(timeout=600)
+    return f"http://127.0.0.1:{port}", python, backend_uri
+
+
+# --- talking to a server -------------------------------------------------------------------
+
+class JsonClient:
+    """A JSON API as a benchmark client sees it: requests under ``base_url``
+    with ``headers``, one keep-alive connection per client thread (as a real
+    client has), and an error that names the server (``name``) when a call
+    fails."""
+
+    name = ""
+
+    def __init__(self, base_url: str, headers: dict[str, str]):
+        self.base_url = base_url
+        self.headers = {"Content-Type": "application/json", **headers}
+        self._local = threading.local()
+
+    @property
+    def session(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+            session.headers.update(self.headers)
+        return session
+
+    def fresh_connection(self) -> None:
+        """Drop this thread's keep-alive connection, which the server may
+        have closed during a long pause."""
+        session = getattr(self._local, "session", None)
+        if session is not None:
+            session.close()
+            self._local.session = None
+
+    def call(self, method: str, path: str, body: dict | bytes | None = None, params: dict | None = None) -> dict:
+        """The answer's JSON ({} for an empty one); a 4xx or 5xx raises RuntimeError."""
+        data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
+        response = self.session.request(method, self.base_url + path, params=params, data=data, timeout=300)
+        if not response.ok:
+            raise RuntimeError(f"{self.name}: {method} {path} -> {response.status_code} {response.text[:500]}")
+        return response.json() if response.content else {}
+
+    def post(self, path: str, body: dict | bytes) -> dict:
+        return self.call("POST", path, body)
 
 
 # --- numbers and tables --------------------------------------------------------------------

@@ -51,7 +51,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import requests
 
 from bench import common
 
@@ -59,30 +58,8 @@ DB_OURS = "bench_registry_ours"
 DB_MLFLOW = "bench_registry_mlflow"
 
 
-class Side:
+class Side(common.JsonClient):
     """One registry server as seen by the benchmark."""
-
-    name = ""
-
-    def __init__(self, base_url: str, headers: dict[str, str]):
-        self.base_url = base_url
-        self.headers = {"Content-Type": "application/json", **headers}
-        self._local = threading.local()
-
-    @property
-    def session(self) -> requests.Session:
-        session = getattr(self._local, "session", None)
-        if session is None:
-            session = self._local.session = requests.Session()
-            session.headers.update(self.headers)
-        return session
-
-    def call(self, method: str, path: str, body: dict | None = None, params: dict | None = None) -> dict:
-        response = self.session.request(method, self.base_url + path, params=params, timeout=300,
-                                        data=json.dumps(body).encode() if body is not None else None)
-        if not response.ok:
-            raise RuntimeError(f"{self.name}: {method} {path} -> {response.status_code} {response.text[:500]}")
-        return response.json() if response.content else {}
 
     def create_model(self, name: str) -> None: ...
     def register(self, name: str) -> int: ...
@@ -169,22 +146,8 @@ class MlflowSide(Side):
 # --- servers ------------------------------------------------------------------------------------
 
 def start_mlflow(workers: int, results_dir: Path) -> MlflowSide:
-    python = common.ensure_venv("mlflow", common.ROOT / "requirements" / "bench.txt", check_import="mlflow")
-    common.recreate_database(DB_MLFLOW)
-    port = common.free_port()
-    backend_uri = common.postgres_url(DB_MLFLOW, "postgresql+psycopg2")
-    common.Server(
-        name="MLflow server",
-        argv=[str(python.parent / "mlflow"), "server", "--backend-store-uri", backend_uri, "--host", "127.0.0.1",
-              "--port", str(port), "--workers", str(workers),
-              "--artifacts-destination", str(results_dir / "mlflow-artifacts"),
-              # A busy 2-core machine imports MLflow slower than uvicorn's
-              # default 5 s worker health check (see bench/tracking.py).
-              "--uvicorn-opts", "--timeout-worker-healthcheck 300 --timeout-keep-alive 60"],
-        env={**_plain_env(), "MLFLOW_LOGGING_LEVEL": "WARNING"}, ready_url=f"http://127.0.0.1:{port}/health",
-        log_path=results_dir / "mlflow-server.log", cwd=results_dir,
-    ).start(timeout=600)
-    side = MlflowSide(f"http://127.0.0.1:{port}", python)
+    base_url, python, _ = common.start_mlflow_server(DB_MLFLOW, workers=workers, results_dir=results_dir)
+    side = MlflowSide(base_url, python)
     side.prepare()
     return side
 
@@ -198,13 +161,6 @@ def start_ours(workers: int, results_dir: Path, rows: int) -> OurSide:
     port = common.free_port()
     common.start_ours(env, workers=workers, port=port, log_path=results_dir / "ours-server.log")
     return OurSide(f"http://127.0.0.1:{port}", api_key, setup["run_ids"], setup["qa_key"])
-
-
-def _plain_env() -> dict[str, str]:
-    import os
-
-    return {key: value for key, value in os.environ.items()
-            if not key.startswith(("DJANGO_", "MLOPS_", "DATABASE_URL", "REDIS_URL"))}
 
 
 def setup_ours(rows: int) -> None:
@@ -299,14 +255,7 @@ def measure_promotions(side: OurSide, *, rounds: int) -> dict:
 # --- report ---------------------------------------------------------------------------------------
 
 def versions_of(mlflow_python: Path | None) -> dict[str, str]:
-    import django
-    import gunicorn
-
-    found = {"django": django.get_version(), "gunicorn": gunicorn.__version__,
-             "postgresql": common.postgres_version()}
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=common.ROOT, capture_output=True,
-                            text=True, check=False)
-    found["ours (git commit)"] = commit.stdout.strip() or "unknown"
+    found = common.our_versions()
     if mlflow_python is not None:
         out = subprocess.run([str(mlflow_python), "-c", "import mlflow; print(mlflow.__version__)"],
                              capture_output=True, text=True, check=True)

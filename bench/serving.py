@@ -267,14 +267,14 @@ def start_mlflow(model: dict, *, workers: int, omp_threads: str, results_dir: Pa
     model_dir = results_dir / "mlflow-model"
     subprocess.run([str(python), __file__, "save-mlflow", "--skops", model["model_path"],
                     "--sample", str(Path(model["model_path"]).with_name("train-sample.json")),
-                    "--out", str(model_dir)], cwd=common.ROOT, check=True, env=_plain_env())
+                    "--out", str(model_dir)], cwd=common.ROOT, check=True, env=common.peer_env())
     port = common.free_port()
     server = common.Server(
         name="mlflow models serve",
         argv=[str(python.parent / "mlflow"), "models", "serve", "-m", str(model_dir), "--env-manager", "local",
               "-w", str(workers), "-h", "127.0.0.1", "-p", str(port)],
         # It starts uvicorn by name: the virtualenv's bin must come first on PATH.
-        env={**_plain_env(), **_thread_env(omp_threads), "MLFLOW_LOGGING_LEVEL": "WARNING",
+        env={**common.peer_env(), **_thread_env(omp_threads), "MLFLOW_LOGGING_LEVEL": "WARNING",
              "PATH": f"{python.parent}{os.pathsep}{os.environ.get('PATH', '')}"},
         ready_url=f"http://127.0.0.1:{port}/ping",
         log_path=results_dir / "mlflow-serve.log", cwd=results_dir,
@@ -285,11 +285,6 @@ def start_mlflow(model: dict, *, workers: int, omp_threads: str, results_dir: Pa
     return Side("mlflow", f"MLflow {version} `models serve -w {workers}`", f"http://127.0.0.1:{port}/invocations",
                 bodies, {}, server, {"version": version, "workers": workers, "omp_threads": omp_threads,
                                      "classes": model["signature"]["classes"]})
-
-
-def _plain_env() -> dict[str, str]:
-    return {key: value for key, value in os.environ.items()
-            if not key.startswith(("DJANGO_", "MLOPS_", "DATABASE_URL", "REDIS_URL"))}
 
 
 # --- ours ----------------------------------------------------------------------------------------------

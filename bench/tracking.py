@@ -55,7 +55,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import requests
 
 from bench import common
 
@@ -108,39 +107,8 @@ def metric_batch(call: int, size: int = 1000) -> list[dict]:
 
 # --- the two servers ------------------------------------------------------------------------
 
-class Side:
+class Side(common.JsonClient):
     """One tracking server as seen by the benchmark."""
-
-    name = ""
-
-    def __init__(self, base_url: str, headers: dict[str, str]):
-        self.base_url = base_url
-        self.headers = {"Content-Type": "application/json", **headers}
-        self._local = threading.local()
-
-    @property
-    def session(self) -> requests.Session:
-        # One keep-alive connection per client thread, as a real client has.
-        session = getattr(self._local, "session", None)
-        if session is None:
-            session = self._local.session = requests.Session()
-            session.headers.update(self.headers)
-        return session
-
-    def fresh_connection(self) -> None:
-        """Drop this thread's keep-alive connection, which the server may
-        have closed during a long pause (populating)."""
-        session = getattr(self._local, "session", None)
-        if session is not None:
-            session.close()
-            self._local.session = None
-
-    def post(self, path: str, body: dict | bytes) -> dict:
-        data = body if isinstance(body, bytes) else json.dumps(body).encode()
-        response = self.session.post(self.base_url + path, data=data, timeout=300)
-        if not response.ok:
-            raise RuntimeError(f"{self.name}: POST {path} -> {response.status_code} {response.text[:500]}")
-        return response.json()
 
     def create_experiment(self, name: str) -> str: ...
     def create_run(self, experiment_id: str, name: str) -> str: ...
@@ -216,26 +184,8 @@ class MlflowSide(Side):
 
 
 def start_mlflow(workers: int, results_dir: Path) -> MlflowSide:
-    python = common.ensure_venv("mlflow", common.ROOT / "requirements" / "bench.txt", check_import="mlflow")
-    common.recreate_database(DB_MLFLOW)
-    port = common.free_port()
-    backend_uri = common.postgres_url(DB_MLFLOW, "postgresql+psycopg2")
-    server = common.Server(
-        name="MLflow server",
-        argv=[str(python.parent / "mlflow"), "server", "--backend-store-uri", backend_uri, "--host", "127.0.0.1",
-              "--port", str(port), "--workers", str(workers),
-              "--artifacts-destination", str(results_dir / "mlflow-artifacts"),
-              # uvicorn kills a worker that does not answer its health check
-              # within 5 s; importing MLflow takes longer than that on a busy
-              # 2-core machine, which ends in a restart loop. Idle keep-alive
-              # connections are kept for a minute so that the bench's pauses
-              # (populating) do not leave the clients with closed sockets.
-              "--uvicorn-opts", "--timeout-worker-healthcheck 300 --timeout-keep-alive 60"],
-        env={**_plain_env(), "MLFLOW_LOGGING_LEVEL": "WARNING"}, ready_url=f"http://127.0.0.1:{port}/health",
-        log_path=results_dir / "mlflow-server.log", cwd=results_dir,
-    ).start(timeout=600)
-    del server  # cleaned up by common.cleanup_on_exit()
-    return MlflowSide(f"http://127.0.0.1:{port}", python, backend_uri)
+    base_url, python, backend_uri = common.start_mlflow_server(DB_MLFLOW, workers=workers, results_dir=results_dir)
+    return MlflowSide(base_url, python, backend_uri)
 
 
 def start_ours(workers: int, results_dir: Path, dbname: str = DB_OURS) -> OurSide:
@@ -244,13 +194,6 @@ def start_ours(workers: int, results_dir: Path, dbname: str = DB_OURS) -> OurSid
     port = common.free_port()
     common.start_ours(env, workers=workers, port=port, log_path=results_dir / "ours-server.log")
     return OurSide(f"http://127.0.0.1:{port}", api_key, env)
-
-
-def _plain_env() -> dict[str, str]:
-    import os
-
-    return {key: value for key, value in os.environ.items()
-            if not key.startswith(("DJANGO_", "MLOPS_", "DATABASE_URL", "REDIS_URL"))}
 
 
 # --- measurements ----------------------------------------------------------------------------
@@ -489,14 +432,7 @@ GOAL_SEARCH_MS = {10_000: 50, 100_000: 100}
 
 
 def versions(mlflow_python: Path | None) -> dict[str, str]:
-    import django
-    import gunicorn
-
-    found = {"django": django.get_version(), "gunicorn": gunicorn.__version__,
-             "postgresql": common.postgres_version()}
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=common.ROOT, capture_output=True,
-                            text=True, check=False)
-    found["ours (git commit)"] = commit.stdout.strip() or "unknown"
+    found = common.our_versions()
     if mlflow_python is not None:
         out = subprocess.run([str(mlflow_python), "-c", "import mlflow, uvicorn, sqlalchemy; print(mlflow.__version__,"
                               " uvicorn.__version__, sqlalchemy.__version__)"], capture_output=True, text=True,

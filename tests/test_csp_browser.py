@@ -42,9 +42,8 @@ def visit(page, url: str, *, wait_for: str | None = None):
     assert page.errors == [], f"{url}: {page.errors}"
 
 
-def test_main_pages_render_without_any_policy_violation(watched_page, browser_login, make_user):
+def test_main_pages_render_without_any_policy_violation(watched_page, browser_login, make_user, make_lab_version):
     from apps.experiments.services import artifact_log, experiment_create, run_create, run_log_batch
-    from apps.experiments.tests.conftest import make_lab_version
 
     scientist = make_user("Data Scientist", "Admin", username="csp_admin", is_superuser=True)
     version = make_lab_version(scientist, rows=300)

@@ -6,9 +6,9 @@ import pytest
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
-def test_train_from_the_form_watch_it_finish_and_compare_two_runs(page, browser_login, make_user, live_worker):
+def test_train_from_the_form_watch_it_finish_and_compare_two_runs(
+        page, browser_login, make_user, live_worker, make_lab_version):
     from apps.experiments.services import experiment_create, run_create, run_finish, run_log_batch
-    from apps.experiments.tests.conftest import make_lab_version
 
     scientist = make_user("Data Scientist", username="bench_scientist")
     version = make_lab_version(scientist, rows=300)

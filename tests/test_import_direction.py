@@ -35,7 +35,6 @@ APPS_DIR = Path(__file__).resolve().parent.parent / "apps"
 KNOWN_CROSS_APP_TESTS = {
     "core/tests/test_admin_permissions.py": {"datasets", "experiments", "monitoring", "registry", "serving"},
     "core/tests/test_modelio.py": {"datasets", "experiments"},
-    "datasets/tests/test_api.py": {"experiments", "registry", "serving"},
     "datasets/tests/test_lab_files.py": {"experiments"},
     "registry/tests/test_api.py": {"serving"},
 }

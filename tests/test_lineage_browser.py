@@ -6,9 +6,8 @@ import pytest
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_train_on_this_version_opens_the_form_prefilled(page, browser_login, make_user):
+def test_train_on_this_version_opens_the_form_prefilled(page, browser_login, make_user, make_lab_version):
     from apps.experiments.models import TrainingJob
-    from apps.experiments.tests.conftest import make_lab_version
 
     scientist = make_user("Data Scientist", username="lineage_scientist")
     make_lab_version(scientist, rows=200, seed=3)

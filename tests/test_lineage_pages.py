@@ -21,7 +21,7 @@ def browser_for(user) -> Client:
 
 
 @pytest.fixture
-def world(make_user):
+def world(make_user, make_lab_version):
     """One dataset version; run "forest-a" (shared experiment, with a model
     file, finished) and run "secret-run" (private experiment) trained on it;
     sample-qc v1 from forest-a and v2 from secret-run; private model
@@ -29,7 +29,6 @@ def world(make_user):
     endpoint "qc-shared" and the private endpoint "qc-private"."""
     from apps.experiments.models import Experiment, Run
     from apps.experiments.services import artifact_log
-    from apps.experiments.tests.conftest import make_lab_version
     from apps.registry.models import ModelVersion, RegisteredModel
     from apps.serving.models import Deployment, Endpoint
 

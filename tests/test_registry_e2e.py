@@ -3,13 +3,11 @@ data with the training-jobs API → register → request Production → gate
 results → approved by another user → a second version with the regression
 gate → rollback; webhooks signed and delivered by the same worker."""
 
-import io
 import json
 
 import pytest
 
 from apps.core.models import AuditEvent
-from apps.experiments.models import TrainingJob
 from apps.registry import signing
 from apps.registry.models import WebhookDelivery
 from apps.registry.tests.receiver import Receiver
@@ -19,41 +17,14 @@ pytestmark = [pytest.mark.worker, pytest.mark.slow, pytest.mark.django_db(transa
 SECRET = "e2e-webhook-secret-0123456789"
 
 
-def _lab_version(user):
-    from apps.datasets import services as datasets
-    from apps.datasets.generator import generate_submissions
-
-    dataset = datasets.dataset_create(user=user, name="lab-submissions", task_hint="classification",
-                                      target_column="qc_pass")
-    datasets.dataset_feature_spec_set(dataset=dataset, user=user,
-                                      spec={"columns": {"turnaround_hours": {"kind": "drop"}}})
-    upload = io.BytesIO(generate_submissions(rows=600, seed=11).to_csv(index=False).encode())
-    outcome = datasets.dataset_version_upload(dataset=dataset, user=user, file=upload, filename="lab.csv")
-    version = datasets.dataset_version_validate(version_id=outcome.version.pk)
-    assert version.status == "valid", version.status_reason
-    return version
-
-
-def _train(api, live_worker, dataset_version, estimator, hyperparameters):
-    response = api.post("/api/v1/training-jobs/", {
-        "experiment": "sample-qc-e2e", "dataset_version_id": dataset_version.pk, "target_column": "qc_pass",
-        "estimator": estimator, "hyperparameters": hyperparameters}, format="json")
-    assert response.status_code == 201, response.content
-    job_id = response.json()["id"]
-    job = live_worker.wait_for(
-        lambda: TrainingJob.objects.filter(pk=job_id, status__in=["finished", "failed"]).first(),
-        timeout=300, what=f"the {estimator} training job")
-    assert job.status == "finished", job.error
-    return job.run_id
-
-
-def test_train_register_approve_and_roll_back(live_worker, make_user, client_for):
+def test_train_register_approve_and_roll_back(live_worker, make_user, client_for, make_lab_version,
+                                               train_through_api):
     scientist = make_user("Data Scientist", username="e2e_sci")
     qa = make_user("Approver", username="e2e_qa")
     engineer = make_user("ML Engineer", username="e2e_eng")
     admin = make_user("Admin", username="e2e_admin")
     sci_api, qa_api, eng_api = client_for(scientist), client_for(qa), client_for(engineer)
-    dataset_version = _lab_version(scientist)
+    dataset_version = make_lab_version(scientist, rows=600, seed=11, name="lab-submissions")
     experiment = sci_api.post("/api/v1/experiments/", {"name": "sample-qc-e2e"}, format="json")
     assert experiment.status_code == 201, experiment.content
 
@@ -62,9 +33,10 @@ def test_train_register_approve_and_roll_back(live_worker, make_user, client_for
                                                             "secret": SECRET}, format="json")
         assert hook.status_code == 201, hook.content
 
-        run_1 = _train(sci_api, live_worker, dataset_version, "logistic_regression", {"C": 1.0})
-        run_2 = _train(sci_api, live_worker, dataset_version, "random_forest",
-                       {"n_estimators": 60, "max_depth": 6})
+        run_1 = train_through_api(sci_api, dataset_version, "logistic_regression", {"C": 1.0},
+                                  experiment="sample-qc-e2e")
+        run_2 = train_through_api(sci_api, dataset_version, "random_forest", {"n_estimators": 60, "max_depth": 6},
+                                  experiment="sample-qc-e2e")
 
         created = sci_api.post("/api/v1/models/", {
             "name": "sample-qc", "task_type": "classification",

@@ -3,13 +3,11 @@ with the training-jobs API → register → approve (four eyes) → deploy v1 �
 canary of v2 → predictions flow to both → promote → feedback joins the
 predictions and shows up as live accuracy per deployment."""
 
-import io
 import json
 
 import pytest
 
 from apps.core.services import api_key_create
-from apps.experiments.models import TrainingJob
 from apps.registry import signing
 from apps.registry.models import WebhookDelivery
 from apps.registry.tests.receiver import Receiver
@@ -17,34 +15,6 @@ from apps.serving.models import Deployment, Feedback, PredictionLog
 
 SECRET = "serving-e2e-webhook-secret-0123456789"
 pytestmark = [pytest.mark.worker, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
-
-def _lab_version(user):
-    from apps.datasets import services as datasets
-    from apps.datasets.generator import generate_submissions
-
-    dataset = datasets.dataset_create(user=user, name="lab-submissions-serving", task_hint="classification",
-                                      target_column="qc_pass")
-    datasets.dataset_feature_spec_set(dataset=dataset, user=user,
-                                      spec={"columns": {"turnaround_hours": {"kind": "drop"}}})
-    upload = io.BytesIO(generate_submissions(rows=600, seed=21).to_csv(index=False).encode())
-    outcome = datasets.dataset_version_upload(dataset=dataset, user=user, file=upload, filename="lab.csv")
-    version = datasets.dataset_version_validate(version_id=outcome.version.pk)
-    assert version.status == "valid", version.status_reason
-    return version
-
-
-def _train(api, live_worker, dataset_version, estimator, hyperparameters) -> int:
-    response = api.post("/api/v1/training-jobs/", {
-        "experiment": "sample-qc-serving-e2e", "dataset_version_id": dataset_version.pk,
-        "target_column": "qc_pass", "estimator": estimator, "hyperparameters": hyperparameters}, format="json")
-    assert response.status_code == 201, response.content
-    job_id = response.json()["id"]
-    job = live_worker.wait_for(
-        lambda: TrainingJob.objects.filter(pk=job_id, status__in=["finished", "failed"]).first(),
-        timeout=300, what=f"the {estimator} training job")
-    assert job.status == "finished", job.error
-    return job.run_id
 
 
 def _approve(sci_api, qa_api, version: int, stage: str) -> None:
@@ -57,9 +27,11 @@ def _approve(sci_api, qa_api, version: int, stage: str) -> None:
     assert decision.status_code == 200, decision.content
 
 
-def test_train_register_approve_canary_predict_promote_feedback(live_worker, make_user, client_for, client):
+def test_train_register_approve_canary_predict_promote_feedback(  # noqa: PLR0917 - fixtures
+        live_worker, make_user, client_for, client, make_lab_version, train_through_api):
     with Receiver([200]) as receiver:
-        _flow(live_worker, make_user, client_for, client, receiver)
+        _flow(live_worker, make_user, client_for, client, receiver,
+              make_lab_version=make_lab_version, train_through_api=train_through_api)
     deployment_events = [r["headers"]["X-Mlops-Event"] for r in receiver.requests
                          if r["headers"]["X-Mlops-Event"].startswith("deployment.")]
     assert {"deployment.created", "deployment.traffic_shifted", "deployment.promoted",
@@ -68,20 +40,22 @@ def test_train_register_approve_canary_predict_promote_feedback(live_worker, mak
         assert signing.verify(request["body"], SECRET, request["headers"]["X-Mlops-Signature"])
 
 
-def _flow(live_worker, make_user, client_for, client, receiver):
+def _flow(live_worker, make_user, client_for, client, receiver, *, make_lab_version, train_through_api):
     scientist = make_user("Data Scientist", username="se2e_sci")
     qa = make_user("Approver", username="se2e_qa")
     engineer = make_user("ML Engineer", username="se2e_eng")
     admin = make_user("Admin", username="se2e_admin")
     sci_api, qa_api, eng_api = client_for(scientist), client_for(qa), client_for(engineer)
-    dataset_version = _lab_version(scientist)
+    dataset_version = make_lab_version(scientist, rows=600, seed=21, name="lab-submissions-serving")
     assert sci_api.post("/api/v1/experiments/", {"name": "sample-qc-serving-e2e"}, format="json").status_code == 201
     hook = client_for(admin).post("/api/v1/webhooks/", {"name": "lims", "url": receiver.url, "secret": SECRET},
                                   format="json")
     assert hook.status_code == 201, hook.content
 
-    run_1 = _train(sci_api, live_worker, dataset_version, "logistic_regression", {"C": 1.0})
-    run_2 = _train(sci_api, live_worker, dataset_version, "random_forest", {"n_estimators": 40, "max_depth": 6})
+    run_1 = train_through_api(sci_api, dataset_version, "logistic_regression", {"C": 1.0},
+                              experiment="sample-qc-serving-e2e")
+    run_2 = train_through_api(sci_api, dataset_version, "random_forest", {"n_estimators": 40, "max_depth": 6},
+                              experiment="sample-qc-serving-e2e")
     assert sci_api.post("/api/v1/models/", {"name": "sample-qc", "task_type": "classification"},
                         format="json").status_code == 201
     for run in (run_1, run_2):

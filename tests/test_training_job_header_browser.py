@@ -7,14 +7,14 @@ from django.utils import timezone
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_header_follows_the_job_as_it_starts(page, browser_login, make_user, monkeypatch):
+def test_header_follows_the_job_as_it_starts(page, browser_login, make_user, monkeypatch,
+                                              make_lab_version):
     from apps.experiments import tasks
     from apps.experiments.models import TrainingJob
 
     # The test moves the job itself: keep it from a worker another test started.
     monkeypatch.setattr(tasks.run_training_job, "apply_async", lambda *args, **kwargs: None)
     from apps.experiments.services import experiment_create, training_job_create
-    from apps.experiments.tests.conftest import make_lab_version
 
     scientist = make_user("Data Scientist", username="header_sci")
     experiment = experiment_create(user=scientist, name="header-exp")

@@ -9,8 +9,8 @@ import pandas as pd
 from django.db.models import Count, Max, OuterRef, Q, QuerySet, Subquery
 from django.urls import reverse
 
+from apps.core import lineage
 from apps.core.errors import InvalidState, NotFound, ValidationFailed
-from apps.core.lineage import reverse_related, split_visible
 from apps.core.permissions import filter_visible, has_perm
 from apps.core.storage import open_artifact
 from apps.datasets import fileformats
@@ -190,13 +190,14 @@ def dataset_version_read_frame(*, version: DatasetVersion, columns: list[str] | 
 
 # --- Lineage ------------------------------------------------------------------------
 
-def _stage_words(model_version) -> str:
-    """A model version's stage in words: "No stage" for a version outside every stage."""
-    stage = getattr(model_version, "stage", "")
-    if not stage or stage == "none":
-        return "No stage"
-    display = getattr(model_version, "get_stage_display", None)
-    return str(display()) if display else str(stage).capitalize()
+# The keys of each list in the lineage answer (the API's shape), taken from
+# the descriptions the providing apps give (apps.core.lineage).
+_MODEL_VERSION_KEYS = ("id", "model", "version", "stage", "stage_label", "source_run_id")
+_DEPLOYMENT_KEYS = ("id", "model_version_id", "status", "name", "endpoint", "model", "version", "traffic_weight")
+
+
+def _pick(row: dict, keys: tuple[str, ...]) -> dict:
+    return {key: row[key] for key in keys}
 
 
 def dataset_version_lineage(*, version: DatasetVersion, user) -> dict:
@@ -204,58 +205,38 @@ def dataset_version_lineage(*, version: DatasetVersion, user) -> dict:
     training job), model versions (registered from it or from those runs)
     and the deployments of those model versions. Each list holds what
     ``user`` may view; ``hidden`` counts the others, which are never named.
-    Each list is empty until the app that owns it is installed."""
-    lineage = {"dataset_version": {"id": version.pk, "dataset": version.dataset.name, "version": version.version},
-               "parent": None, "children": [], "runs": [], "training_jobs": [], "model_versions": [],
-               "deployments": [], "hidden": {"runs": 0, "model_versions": 0, "deployments": 0}}
+    Each list is empty until an installed app provides it (its lineage
+    provider, see ``apps.core.lineage``)."""
+    result = {"dataset_version": {"id": version.pk, "dataset": version.dataset.name, "version": version.version},
+              "parent": None, "children": [], "runs": [], "training_jobs": [], "model_versions": [],
+              "deployments": [], "hidden": {"runs": 0, "model_versions": 0, "deployments": 0}}
     if version.parent_id:
-        lineage["parent"] = {"id": version.parent_id, "version": version.parent.version}
-    lineage["children"] = [
+        result["parent"] = {"id": version.parent_id, "version": version.parent.version}
+    result["children"] = [
         {"id": child.pk, "version": child.version, "status": child.status}
         for child in version.children.order_by("version")
     ]
-    Run = reverse_related(DatasetVersion, "runs")
-    TrainingJob = reverse_related(DatasetVersion, "training_jobs")
-    ModelVersion = reverse_related(DatasetVersion, "model_versions")
-    all_runs = None
-    if Run is not None:
-        condition = Q(dataset_version=version)
-        if TrainingJob is not None:
-            condition |= Q(training_job__dataset_version=version)
-        all_runs = Run.objects.filter(pk__in=Run.objects.filter(condition).values("pk"))
-        runs, lineage["hidden"]["runs"] = split_visible(user, all_runs.select_related("experiment").order_by("-pk"))
-        lineage["runs"] = [{"id": run.pk, "name": str(run), "status": run.status,
-                            "experiment": run.experiment.name, "experiment_id": run.experiment_id} for run in runs]
-    if TrainingJob is not None:
-        jobs = filter_visible(user, TrainingJob.objects.filter(dataset_version=version), via="run__experiment")
-        lineage["training_jobs"] = [{"id": job.pk, "status": job.status, "run_id": job.run_id}
-                                    for job in jobs.order_by("-pk")[:200]]
-    if ModelVersion is None:
-        return lineage
-    condition = Q(dataset_version=version)
-    if all_runs is not None:
-        condition |= Q(source_run__in=all_runs.values("pk"))
-    all_versions = ModelVersion.objects.filter(pk__in=ModelVersion.objects.filter(condition).values("pk"))
-    versions, lineage["hidden"]["model_versions"] = split_visible(
-        user, all_versions.select_related("registered_model").order_by("-pk"))
-    lineage["model_versions"] = [{"id": mv.pk, "model": mv.registered_model.name, "version": mv.version,
-                                  "stage": getattr(mv, "stage", ""), "stage_label": _stage_words(mv),
-                                  "source_run_id": mv.source_run_id}
-                                 for mv in versions]
-    Deployment = reverse_related(ModelVersion, "deployments")
-    if Deployment is not None:
-        visible_ids = [mv.pk for mv in versions]
-        every = Deployment.objects.filter(model_version__in=all_versions.values("pk"))
+    runs = lineage.link(DatasetVersion, "runs")
+    if runs is not None:
+        shown, result["hidden"]["runs"] = runs.split(user, runs.of(version))
+        result["runs"] = [runs.describe(run) for run in shown]
+    jobs = lineage.link(DatasetVersion, "training_jobs")
+    if jobs is not None:
+        result["training_jobs"] = [jobs.describe(job) for job in jobs.visible(user, jobs.of(version))[:200]]
+    model_versions = lineage.link(DatasetVersion, "model_versions")
+    if model_versions is None:
+        return result
+    every_version = model_versions.of(version)
+    shown, result["hidden"]["model_versions"] = model_versions.split(user, every_version)
+    result["model_versions"] = [_pick(model_versions.describe(mv), _MODEL_VERSION_KEYS) for mv in shown]
+    deployments = lineage.link(every_version.model, "deployments")
+    if deployments is not None:
         # Deployments of hidden model versions count as hidden too.
-        shown, _ = split_visible(user, every.filter(model_version_id__in=visible_ids)
-                                 .select_related("endpoint", "model_version__registered_model").order_by("-pk"))
-        lineage["deployments"] = [{
-            "id": d.pk, "model_version_id": d.model_version_id, "status": d.status, "name": str(d),
-            "endpoint": d.endpoint.slug, "model": d.model_version.registered_model.name,
-            "version": d.model_version.version, "traffic_weight": d.traffic_weight,
-        } for d in shown]
-        lineage["hidden"]["deployments"] = max(every.count() - len(shown), 0)
-    return lineage
+        visible_versions = every_version.filter(pk__in=[mv.pk for mv in shown])
+        shown_deployments, _ = deployments.split(user, deployments.of(visible_versions))
+        result["deployments"] = [_pick(deployments.describe(d), _DEPLOYMENT_KEYS) for d in shown_deployments]
+        result["hidden"]["deployments"] = max(deployments.of(every_version).count() - len(shown_deployments), 0)
+    return result
 
 
 # --- Overview -----------------------------------------------------------------------

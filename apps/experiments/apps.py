@@ -19,6 +19,8 @@ class ExperimentsConfig(AppConfig):
     }
 
     def ready(self):
-        from apps.core import navigation
+        from apps.core import lineage, navigation
+        from apps.experiments.lineage import PROVIDER
 
         navigation.register("Experiments", "experiments:list", order=20)
+        lineage.register(PROVIDER)

@@ -36,8 +36,10 @@ class RegistryConfig(AppConfig):
     lab_duties = ["registry.approve_registeredmodel", "registry.rollback_registeredmodel"]
 
     def ready(self):
-        from apps.core import navigation
+        from apps.core import lineage, navigation
+        from apps.registry.lineage import PROVIDER
 
         navigation.register("Models", "registry:list", order=30)
+        lineage.register(PROVIDER)
         navigation.register("Approvals", "registry:approvals", order=31,
                             permission="registry.approve_registeredmodel")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from django.db.models import Count, OuterRef, Prefetch, Q, Subquery
 from django.urls import reverse
 
+from apps.core import lineage
 from apps.core.errors import NotFound
-from apps.core.lineage import reverse_related, split_visible
 from apps.core.permissions import filter_visible, has_perm
 from apps.registry import quality
 from apps.registry.choices import RequestStatus, Stage
@@ -136,29 +136,21 @@ def metric_comparison(*, candidate: ModelVersion, baseline: ModelVersion | None)
 
 # --- Lineage ---------------------------------------------------------------------
 
-def _describe_deployment(deployment) -> dict:
-    endpoint = getattr(deployment, "endpoint", None)
-    item = {"id": deployment.pk, "name": str(deployment)}
-    if endpoint is not None:
-        item["endpoint"] = getattr(endpoint, "slug", str(endpoint))
-        item["environment"] = getattr(endpoint, "environment", "")
-    for field in ("status", "strategy", "traffic_weight", "rollout_state", "created_at"):
-        if hasattr(deployment, field):
-            item[field] = getattr(deployment, field)
-    return item
+# The keys of a deployment in the version lineage answer (the API's shape),
+# from the description serving's lineage provider gives.
+_DEPLOYMENT_KEYS = ("id", "name", "endpoint", "environment", "status", "strategy", "traffic_weight",
+                    "rollout_state", "created_at")
 
 
 def version_deployments(*, version: ModelVersion, user) -> tuple[list[dict], int]:
     """The deployments of ``version`` on endpoints ``user`` may view, and how
-    many others there are. Serving's model is found through the reverse
-    relation, so the registry never imports serving."""
-    Deployment = reverse_related(ModelVersion, "deployments")
-    if Deployment is None:
+    many others there are. They come from the link the serving app provides
+    (``apps.core.lineage``), so the registry never imports serving."""
+    deployments = lineage.link(ModelVersion, "deployments")
+    if deployments is None:
         return [], 0
-    related = Deployment.objects.filter(model_version=version).select_related(
-        "endpoint", "model_version__registered_model").order_by("-created_at", "-pk")
-    shown, hidden = split_visible(user, related)
-    return [_describe_deployment(d) for d in shown], hidden
+    shown, hidden = deployments.split(user, deployments.of(version))
+    return [{key: row[key] for key in _DEPLOYMENT_KEYS} for row in map(deployments.describe, shown)], hidden
 
 
 def version_lineage(*, version: ModelVersion, user) -> dict:
@@ -186,7 +178,7 @@ def version_lineage(*, version: ModelVersion, user) -> dict:
             "stage": version.stage, "sha256": version.sha256, "created_at": version.created_at,
         },
         "deployments": deployments,
-        "deployments_available": reverse_related(ModelVersion, "deployments") is not None,
+        "deployments_available": lineage.link(ModelVersion, "deployments") is not None,
         "hidden": {"dataset_version": dataset_version is not None and not dataset_visible,
                    "run": run is not None and not run_visible, "deployments": hidden_deployments},
     }

@@ -35,10 +35,12 @@ class ServingConfig(AppConfig):
     lab_duties = ["serving.predict_endpoint", "serving.send_feedback_endpoint"]
 
     def ready(self):
-        from apps.core import events, navigation
+        from apps.core import events, lineage, navigation
         from apps.serving import handlers
+        from apps.serving.lineage import PROVIDER
 
         navigation.register("Endpoints", "serving:list", order=40)
+        lineage.register(PROVIDER)
         events.subscribe("registry.model_version.stage_changed", handlers.on_model_version_stage_changed)
         events.subscribe("registry.demo.ready", handlers.on_registry_demo_ready)
         handlers.connect_worker_signals()

@@ -1,5 +1,6 @@
 """The datasets API with real files: uploads, deduplication, every bad-input
-case, validation results, expectations, feature specs, permissions, lineage."""
+case, validation results, expectations, feature specs, permissions. Lineage
+across the apps is tested in tests/test_lineage_api.py."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ import os
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
-from django.utils import timezone
 
 from apps.core.permissions import make_private
 from apps.core.storage import artifact_storage
@@ -487,52 +487,6 @@ def test_anonymous_requests_are_refused(api_client, dataset):
     response = api_client.get("/api/v1/datasets/")
     assert response.status_code == 401
     assert api_client.post(f"/api/v1/datasets/{dataset.pk}/versions/", {}).status_code == 401
-
-
-# --- Lineage --------------------------------------------------------------------------
-
-def test_lineage_lists_runs_model_versions_and_deployments_the_user_may_see(  # noqa: PLR0917 - fixtures
-        api, dataset, scientist, lab_csv, make_user, client_for):
-    from apps.core.permissions import grant_on_create
-    from apps.experiments.models import Experiment, Run
-    from apps.registry.models import ModelVersion, RegisteredModel
-    from apps.serving.models import Deployment, Endpoint
-
-    parent_id = upload(api, dataset, "s.csv", lab_csv).json()["id"]
-    version = DatasetVersion.objects.get(pk=parent_id)
-    child_id = upload(api, dataset, "t.csv", lab_csv.replace(b"\n", b"\r\n"), parent=parent_id).json()["id"]
-    empty = api.get(f"/api/v1/dataset-versions/{parent_id}/lineage/").json()
-    assert empty["runs"] == [] and empty["model_versions"] == [] and empty["deployments"] == []
-    assert [c["id"] for c in empty["children"]] == [child_id]
-
-    with transaction.atomic():
-        experiment = Experiment.objects.create(name="qc", owner=scientist)
-        grant_on_create(experiment, owner=scientist)
-        secret = Experiment.objects.create(name="secret", owner=scientist)
-        grant_on_create(secret, owner=scientist)
-        make_private(secret)
-        run = Run.objects.create(experiment=experiment, user=scientist, dataset_version=version, name="lr",
-                                 start_time=timezone.now())
-        Run.objects.create(experiment=secret, user=scientist, dataset_version=version, name="hidden",
-                           start_time=timezone.now())
-        model = RegisteredModel.objects.create(name="sample-qc", owner=scientist, task_type="classification")
-        grant_on_create(model, owner=scientist)
-        model_version = ModelVersion.objects.create(registered_model=model, version=1, source_run=run,
-                                                    artifact="x", sha256="0" * 64, created_by=scientist)
-        endpoint = Endpoint.objects.create(slug="qc", name="QC", owner=scientist)
-        grant_on_create(endpoint, owner=scientist)
-        Deployment.objects.create(endpoint=endpoint, model_version=model_version, created_by=scientist)
-
-    lineage = api.get(f"/api/v1/dataset-versions/{parent_id}/lineage/").json()
-    assert {r["name"] for r in lineage["runs"]} == {"lr", "hidden"}
-    assert [m["model"] for m in lineage["model_versions"]] == ["sample-qc"]
-    assert [d["endpoint"] for d in lineage["deployments"]] == ["qc"]
-
-    colleague = client_for(make_user("Data Scientist", username="colleague"))
-    seen = colleague.get(f"/api/v1/dataset-versions/{parent_id}/lineage/").json()
-    assert [r["name"] for r in seen["runs"]] == ["lr"], "runs of a private experiment stay hidden"
-    assert seen["hidden"] == {"runs": 1, "model_versions": 0, "deployments": 0}, "counted, never named"
-    assert lineage["hidden"] == {"runs": 0, "model_versions": 0, "deployments": 0}
 
 
 # --- Overview card and schema ---------------------------------------------------------

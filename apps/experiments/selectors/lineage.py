@@ -1,11 +1,11 @@
 """A run's lineage: the dataset version it trained on, and what became of
 its model — the registry versions registered from it and where they are
-deployed. The registry and serving apps sit above this one, so their models
-are reached through reverse relations (``apps.core.lineage``)."""
+deployed. The registry and serving apps sit above this one, so their objects
+come from the links they provide (``apps.core.lineage``)."""
 
 from __future__ import annotations
 
-from apps.core.lineage import reverse_related, split_visible
+from apps.core import lineage as lineage_links
 from apps.core.permissions import has_perm
 from apps.experiments.models import Run
 
@@ -24,27 +24,21 @@ def run_lineage(*, run: Run, user) -> dict:
                                           "version": dataset_version.version, "status": dataset_version.status}
         else:
             lineage["dataset_version_hidden"] = True
-    ModelVersion = reverse_related(Run, "model_versions")
-    if ModelVersion is None:
+    model_versions = lineage_links.link(Run, "model_versions")
+    if model_versions is None:
         return lineage
-    every = ModelVersion.objects.filter(source_run=run)
-    versions, lineage["hidden"]["model_versions"] = split_visible(
-        user, every.select_related("registered_model").order_by("-pk"))
+    every = model_versions.of(run)
+    versions, lineage["hidden"]["model_versions"] = model_versions.split(user, every)
     lineage["registered"] = bool(versions) or lineage["hidden"]["model_versions"] > 0
-    items = {mv.pk: {"id": mv.pk, "model": mv.registered_model.name, "version": mv.version, "stage": mv.stage,
-                     "deployments": []} for mv in versions}
+    items = {mv.pk: {**model_versions.describe(mv), "deployments": []} for mv in versions}
     lineage["model_versions"] = list(items.values())
-    Deployment = reverse_related(ModelVersion, "deployments")
-    if Deployment is not None and lineage["registered"]:
-        all_deployments = Deployment.objects.filter(model_version__in=every.values("pk"))
-        shown, _ = split_visible(user, all_deployments.filter(model_version_id__in=list(items))
-                                 .select_related("endpoint").order_by("-pk"))
+    deployments = lineage_links.link(every.model, "deployments")
+    if deployments is not None and lineage["registered"]:
+        shown, _ = deployments.split(user, deployments.of(every.filter(pk__in=list(items))))
         for deployment in shown:
-            items[deployment.model_version_id]["deployments"].append({
-                "id": deployment.pk, "endpoint": deployment.endpoint.slug, "status": deployment.status,
-                "traffic_weight": deployment.traffic_weight,
-            })
-        lineage["hidden"]["deployments"] = max(all_deployments.count() - len(shown), 0)
+            item = deployments.describe(deployment)
+            items[item["model_version_id"]]["deployments"].append(item)
+        lineage["hidden"]["deployments"] = max(deployments.of(every).count() - len(shown), 0)
     return lineage
 
 

@@ -174,9 +174,9 @@ def test_lineage_runs_from_dataset_to_deployments(sci, make_run, data):
     assert lineage["dataset_version"]["dataset"] == "submissions" and lineage["dataset_version"]["status"] == "valid"
     assert lineage["run"]["id"] == run.pk and lineage["run"]["experiment"] == "sample-qc"
     assert lineage["model_version"]["version"] == 1
-    from apps.core.lineage import reverse_related
+    from apps.core import lineage as lineage_links
 
-    assert lineage["deployments_available"] is (reverse_related(ModelVersion, "deployments") is not None)
+    assert lineage["deployments_available"] is (lineage_links.link(ModelVersion, "deployments") is not None)
     assert lineage["deployments"] == []
     assert lineage["hidden"] == {"dataset_version": False, "run": False, "deployments": 0}
 
