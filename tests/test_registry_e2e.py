@@ -23,12 +23,12 @@ def _lab_version(user):
     from apps.datasets import services as datasets
     from apps.datasets.generator import generate_submissions
 
-    dataset = datasets.dataset_create(user=user, name="lab-submissions", task_hint="classification",
+    dataset = datasets.dataset_create(actor=user, name="lab-submissions", task_hint="classification",
                                       target_column="qc_pass")
-    datasets.dataset_feature_spec_set(dataset=dataset, user=user,
+    datasets.dataset_feature_spec_set(dataset=dataset, actor=user,
                                       spec={"columns": {"turnaround_hours": {"kind": "drop"}}})
     upload = io.BytesIO(generate_submissions(rows=600, seed=11).to_csv(index=False).encode())
-    outcome = datasets.dataset_version_upload(dataset=dataset, user=user, file=upload, filename="lab.csv")
+    outcome = datasets.dataset_version_upload(dataset=dataset, actor=user, file=upload, filename="lab.csv")
     version = datasets.dataset_version_validate(version_id=outcome.version.pk)
     assert version.status == "valid", version.status_reason
     return version

@@ -16,7 +16,7 @@ from apps.core.storage import artifact_storage
 from apps.datasets import services
 from apps.datasets.generator import generate_submissions
 from apps.datasets.models import Dataset, DatasetVersion
-from apps.datasets.tasks import validate_dataset_version
+from apps.datasets.tasks import dataset_version_validate
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("isolated_storage")]
 
@@ -41,7 +41,7 @@ def api(client_for, scientist):
 
 @pytest.fixture
 def dataset(scientist):
-    return services.dataset_create(user=scientist, name="submissions", task_hint="classification",
+    return services.dataset_create(actor=scientist, name="submissions", task_hint="classification",
                                    target_column="qc_pass")
 
 
@@ -56,7 +56,7 @@ def upload(api, dataset, name: str, content: bytes, **extra):
 
 
 def validated(version_id: int) -> DatasetVersion:
-    assert validate_dataset_version.run(version_id) in ("valid", "invalid")
+    assert dataset_version_validate.run(version_id) in ("valid", "invalid")
     return DatasetVersion.objects.get(pk=version_id)
 
 
@@ -85,21 +85,21 @@ def _queries(api, url) -> int:
 
 def test_list_endpoints_use_a_fixed_number_of_queries(api, scientist, lab_csv):
     for i in range(2):
-        services.dataset_create(user=scientist, name=f"set-{i}")
-    dataset = services.dataset_create(user=scientist, name="with-versions")
+        services.dataset_create(actor=scientist, name=f"set-{i}")
+    dataset = services.dataset_create(actor=scientist, name="with-versions")
     upload(api, dataset, "a.csv", lab_csv)
     upload(api, dataset, "b.csv", lab_csv.replace(b"\n", b"\r\n"))
     urls = ["/api/v1/datasets/", "/api/v1/dataset-versions/", f"/api/v1/datasets/{dataset.pk}/versions/",
             f"/api/v1/datasets/{dataset.pk}/expectations/"]
-    services.expectation_create(dataset=dataset, user=scientist, kind="unique", column="sample_id")
+    services.expectation_create(dataset=dataset, actor=scientist, kind="unique", column="sample_id")
     for url in urls:
         _queries(api, url)  # warm the per-process permission and content-type caches
     before = {url: _queries(api, url) for url in urls}
     for i in range(2, 6):
-        services.dataset_create(user=scientist, name=f"set-{i}")
+        services.dataset_create(actor=scientist, name=f"set-{i}")
     upload(api, dataset, "c.csv", lab_csv.replace(b"S", b"T"))
     upload(api, dataset, "d.csv", lab_csv.replace(b"S", b"U"))
-    services.expectation_create(dataset=dataset, user=scientist, kind="column_exists", column="rin")
+    services.expectation_create(dataset=dataset, actor=scientist, kind="column_exists", column="rin")
     after = {url: _queries(api, url) for url in urls}
     assert after == before
     assert max(after.values()) <= 12
@@ -115,7 +115,7 @@ def test_upload_streams_to_storage_queues_validation_and_deduplicates(api, datas
     body = first.json()
     assert body["created"] is True and body["status"] == "pending" and body["version"] == 1
     assert body["encoding"] == "utf-8" and body["delimiter"] == "," and body["column_count"] == 20
-    assert any(getattr(cb, "func", None) == validate_dataset_version.delay for cb in callbacks), \
+    assert any(getattr(cb, "func", None) == dataset_version_validate.delay for cb in callbacks), \
         "validation is queued after commit"
     files_after_first = stored_files()
     assert len(files_after_first) == 1
@@ -132,8 +132,8 @@ def test_upload_streams_to_storage_queues_validation_and_deduplicates(api, datas
 
 
 def test_validation_writes_schema_quality_report_and_expectation_results(api, dataset, lab_csv, scientist):
-    services.expectation_create(dataset=dataset, user=scientist, kind="unique", column="sample_id")
-    services.expectation_create(dataset=dataset, user=scientist, kind="value_range", column="a260_280",
+    services.expectation_create(dataset=dataset, actor=scientist, kind="unique", column="sample_id")
+    services.expectation_create(dataset=dataset, actor=scientist, kind="value_range", column="a260_280",
                                 params={"min": 1.7}, severity="warning")
     version_id = upload(api, dataset, "s.csv", lab_csv).json()["id"]
     version = validated(version_id)
@@ -166,7 +166,7 @@ def test_validation_is_idempotent_and_publishes_one_event(api, dataset, lab_csv,
     with django_capture_on_commit_callbacks(execute=True):
         validated(version_id)
     with django_capture_on_commit_callbacks(execute=True):
-        assert validate_dataset_version.run(version_id) == "valid"
+        assert dataset_version_validate.run(version_id) == "valid"
     assert seen == [{"dataset_version_id": version_id, "dataset_id": dataset.pk, "status": "valid"}]
 
 
@@ -179,7 +179,7 @@ def test_a_version_stuck_in_validating_can_be_revalidated(api, dataset, lab_csv)
     assert validated(version_id).status == "valid"
     # Redelivered after a crash while validating: the task finishes the job too.
     DatasetVersion.objects.filter(pk=version_id).update(status="validating")
-    assert validate_dataset_version.run(version_id) == "valid"
+    assert dataset_version_validate.run(version_id) == "valid"
 
 
 def test_download_returns_the_file_as_uploaded(api, dataset, lab_csv):
@@ -218,7 +218,7 @@ def test_tsv_and_parquet_uploads_are_read_natively(api, dataset, tmp_path):
 
 
 def test_parent_must_belong_to_the_dataset(api, dataset, scientist, lab_csv):
-    other = services.dataset_create(user=scientist, name="other")
+    other = services.dataset_create(actor=scientist, name="other")
     foreign = upload(api, other, "a.csv", lab_csv).json()["id"]
     response = upload(api, dataset, "b.csv", lab_csv, parent=foreign)
     assert response.status_code == 400 and "parent" in response.json()["error"]["message"]
@@ -313,9 +313,9 @@ def test_mostly_numbers_with_some_text_is_reported_as_mixed_types(api, dataset, 
     assert set(mixed["examples"]) == {"n.d.", "<0.5"}
     assert mixed["numeric_share"] == pytest.approx(0.99)
     # Declaring the column as text accepts it as it is.
-    services.expectation_create(dataset=dataset, user=scientist, kind="column_type",
+    services.expectation_create(dataset=dataset, actor=scientist, kind="column_type",
                                 column="concentration_ng_ul", params={"type": "text"})
-    services.dataset_version_revalidate(version=version, user=scientist)
+    services.dataset_version_revalidate(version=version, actor=scientist)
     assert validated(version.pk).status == "valid"
 
 
@@ -342,7 +342,7 @@ def test_a_stream_without_length_is_cut_off_at_the_limit(dataset, scientist, set
     from apps.core.errors import PayloadTooLarge
 
     with pytest.raises(PayloadTooLarge):
-        services.dataset_version_upload(dataset=dataset, user=scientist, file=io.BufferedReader(Endless()),
+        services.dataset_version_upload(dataset=dataset, actor=scientist, file=io.BufferedReader(Endless()),
                                         filename="stream.csv")
     assert DatasetVersion.objects.count() == 0 and stored_files() == set()
 
@@ -368,7 +368,7 @@ def test_a_failing_database_write_leaves_no_orphan_file(dataset, scientist, lab_
 
     monkeypatch.setattr("apps.datasets.services.versions.audit_record", boom)
     with pytest.raises(RuntimeError):
-        services.dataset_version_upload(dataset=dataset, user=scientist, file=io.BytesIO(lab_csv),
+        services.dataset_version_upload(dataset=dataset, actor=scientist, file=io.BytesIO(lab_csv),
                                         filename="s.csv")
     assert DatasetVersion.objects.count() == 0
     assert stored_files() == set()
