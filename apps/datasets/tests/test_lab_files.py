@@ -24,16 +24,6 @@ FLOAT_COLUMNS = ["concentration_ng_ul", "volume_ul", "a260_280", "a260_230", "ri
 
 
 @pytest.fixture
-def scientist(make_user):
-    return make_user("Data Scientist", username="sci")
-
-
-@pytest.fixture
-def api(client_for, scientist):
-    return client_for(scientist)
-
-
-@pytest.fixture
 def dataset(scientist):
     dataset = services.dataset_create(actor=scientist, name="lab-sample-submissions", task_hint="classification",
                                       target_column="qc_pass")

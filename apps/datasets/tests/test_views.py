@@ -17,11 +17,6 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("isolated_storage")
 
 
 @pytest.fixture
-def scientist(make_user):
-    return make_user("Data Scientist", username="sci")
-
-
-@pytest.fixture
 def browser(scientist):
     client = Client()
     client.force_login(scientist)
