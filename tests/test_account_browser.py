@@ -75,7 +75,7 @@ def test_header_search_finds_own_objects_but_not_another_users_private_one(page,
 
     me = make_user("Data Scientist", username="seeker")
     other = make_user("Data Scientist", username="keeper")
-    dataset_create(user=me, name="plasma-submissions")
+    dataset_create(actor=me, name="plasma-submissions")
     registered_model_create(actor=me, name="plasma-qc", task_type="classification")
     hidden = registered_model_create(actor=other, name="plasma-secret-model", task_type="classification")
     make_private(hidden)

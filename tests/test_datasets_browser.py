@@ -15,7 +15,7 @@ def test_upload_watch_validation_and_see_the_charts(page, browser_login, make_us
     from apps.datasets import services
 
     scientist = make_user("Data Scientist", username="bench_scientist")
-    dataset = services.dataset_create(user=scientist, name="browser-submissions", target_column="qc_pass",
+    dataset = services.dataset_create(actor=scientist, name="browser-submissions", target_column="qc_pass",
                                       task_hint="classification")
     path = tmp_path / "submissions-week-12.csv"
     generate_submissions(rows=600, seed=12).to_csv(path, index=False)
@@ -50,7 +50,7 @@ def test_a_bad_file_shows_the_reason_without_leaving_the_page(page, browser_logi
     from apps.datasets import services
 
     scientist = make_user("Data Scientist", username="bad_file_scientist")
-    dataset = services.dataset_create(user=scientist, name="browser-bad-files")
+    dataset = services.dataset_create(actor=scientist, name="browser-bad-files")
     path = tmp_path / "dupes.csv"
     path.write_text("sample_id,rin,rin\nS1,7.1,7.3\n")
 
@@ -68,7 +68,7 @@ def test_preview_a_decimal_comma_export_choose_a_type_and_upload(page, browser_l
     from apps.datasets import services
 
     scientist = make_user("Data Scientist", username="preview_scientist")
-    dataset = services.dataset_create(user=scientist, name="browser-preview", target_column="qc_pass",
+    dataset = services.dataset_create(actor=scientist, name="browser-preview", target_column="qc_pass",
                                       task_hint="classification")
     path = tmp_path / "export-de.csv"
     frame = generate_submissions(rows=120, seed=4)

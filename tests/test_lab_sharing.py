@@ -22,7 +22,7 @@ pytestmark = pytest.mark.django_db
 def lab(make_user):
     owner = make_user("Data Scientist", username="alice")
     colleague = make_user("Data Scientist", username="bob")
-    dataset = datasets.dataset_create(user=owner, name="alice-submissions", target_column="qc_pass")
+    dataset = datasets.dataset_create(actor=owner, name="alice-submissions", target_column="qc_pass")
     experiment = experiments.experiment_create(user=owner, name="alice-qc")
     run = experiments.run_create(user=owner, experiment=experiment, name="alice's run")
     model = registry.registered_model_create(actor=owner, name="alice-qc", task_type="classification")
@@ -41,7 +41,7 @@ def test_a_colleague_reads_everything_of_the_lab(lab, client_for):
 def test_a_colleague_cannot_edit_another_persons_dataset(lab, client_for):
     _, colleague, dataset, *_ = lab
     with pytest.raises(PermissionDenied):
-        datasets.dataset_update(dataset=dataset, user=colleague, description="mine now")
+        datasets.dataset_update(dataset=dataset, actor=colleague, description="mine now")
     response = client_for(colleague).patch(f"/api/v1/datasets/{dataset.pk}/", {"target_column": "priority"},
                                            format="json")
     assert response.status_code == 403, response.content

@@ -42,9 +42,9 @@ class DatasetAdmin(ObjectPermissionAdminMixin, admin.ModelAdmin):
                    if name in ("name", "description", "task_hint", "target_column")}
         try:
             if changed:
-                services.dataset_update(dataset=obj, user=request.user, **changed)
+                services.dataset_update(dataset=obj, actor=request.user, **changed)
             if "feature_spec" in form.changed_data:
-                services.dataset_feature_spec_set(dataset=obj, user=request.user,
+                services.dataset_feature_spec_set(dataset=obj, actor=request.user,
                                                   spec=form.cleaned_data["feature_spec"])
         except ApplicationError as exc:
             self.message_user(request, exc.message, messages.ERROR)
@@ -83,13 +83,13 @@ class ExpectationAdmin(ObjectPermissionAdminMixin, admin.ModelAdmin):
         changes = {name: form.cleaned_data[name] for name in form.changed_data
                    if name in ("kind", "column", "params", "severity")}
         try:
-            services.expectation_update(expectation=Expectation.objects.get(pk=obj.pk), user=request.user, **changes)
+            services.expectation_update(expectation=Expectation.objects.get(pk=obj.pk), actor=request.user, **changes)
         except ApplicationError as exc:
             self.message_user(request, exc.message, messages.ERROR)
 
     def delete_model(self, request, obj):
-        services.expectation_delete(expectation=obj, user=request.user)
+        services.expectation_delete(expectation=obj, actor=request.user)
 
     def delete_queryset(self, request, queryset):
         for expectation in queryset:
-            services.expectation_delete(expectation=expectation, user=request.user)
+            services.expectation_delete(expectation=expectation, actor=request.user)

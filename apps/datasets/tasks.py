@@ -1,7 +1,5 @@
 from celery import shared_task
 
-from apps.datasets.choices import VersionStatus
-
 
 @shared_task(
     queue="default",
@@ -13,14 +11,10 @@ from apps.datasets.choices import VersionStatus
     soft_time_limit=55 * 60,
     time_limit=60 * 60,
 )
-def validate_dataset_version(version_id: int) -> str:
-    """Validate one dataset version (see services.dataset_version_validate)."""
+def dataset_version_validate(version_id: int) -> str:
+    """Validate one dataset version (see services.dataset_version_validate):
+    its status afterwards, or ``missing`` when it was deleted."""
     from apps.datasets import services
-    from apps.datasets.models import DatasetVersion
 
-    status = DatasetVersion.objects.filter(pk=version_id).values_list("status", flat=True).first()
-    if status is None:
-        return "missing"
-    if status in (VersionStatus.VALID, VersionStatus.INVALID):
-        return status
-    return services.dataset_version_validate(version_id=version_id).status
+    version = services.dataset_version_validate(version_id=version_id)
+    return "missing" if version is None else version.status

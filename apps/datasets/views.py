@@ -20,7 +20,7 @@ from apps.core.permissions import has_perm
 from apps.datasets import charts, selectors, services
 from apps.datasets.choices import VersionStatus
 from apps.datasets.forms import DatasetEditForm, DatasetForm, ExpectationForm, FeatureSpecForm, UploadForm
-from apps.datasets.quality import SCORE_FORMULA, SCORE_WEIGHTS
+from apps.datasets.quality_report import SCORE_FORMULA, SCORE_WEIGHTS
 from apps.datasets.uploadhandlers import LimitedTemporaryFileUploadHandler
 
 
@@ -58,7 +58,7 @@ def dataset_list(request):
     form = DatasetForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            dataset = services.dataset_create(user=request.user, **form.cleaned_data)
+            dataset = services.dataset_create(actor=request.user, **form.cleaned_data)
         except ApplicationError as exc:
             messages.error(request, exc.message)
         else:
@@ -121,7 +121,7 @@ def dataset_edit(request, pk):
     if not form.is_valid():
         messages.error(request, "Check the fields: " + "; ".join(f"{k}: {v[0]}" for k, v in form.errors.items()))
         return redirect("datasets:detail", pk=pk)
-    services.dataset_update(dataset=dataset, user=request.user, **form.cleaned_data)
+    services.dataset_update(dataset=dataset, actor=request.user, **form.cleaned_data)
     messages.success(request, f"Dataset {dataset.name} updated.")
     return redirect("datasets:detail", pk=pk)
 
@@ -149,7 +149,7 @@ def _dataset_upload(request, pk):
         return redirect("datasets:detail", pk=pk)
     parent = dataset.versions.filter(pk=form.cleaned_data["parent"]).first() if form.cleaned_data["parent"] else None
     upload = form.cleaned_data["file"]
-    outcome = services.dataset_version_upload(dataset=dataset, user=request.user, file=upload, filename=upload.name,
+    outcome = services.dataset_version_upload(dataset=dataset, actor=request.user, file=upload, filename=upload.name,
                                               note=form.cleaned_data["note"], parent=parent,
                                               options=form.read_options())
     if outcome.created:
@@ -167,7 +167,7 @@ def expectation_add(request, pk):
     if not form.is_valid():
         messages.error(request, "Check the expectation: " + "; ".join(f"{k}: {v[0]}" for k, v in form.errors.items()))
         return redirect("datasets:detail", pk=pk)
-    services.expectation_create(dataset=dataset, user=request.user, kind=form.cleaned_data["kind"],
+    services.expectation_create(dataset=dataset, actor=request.user, kind=form.cleaned_data["kind"],
                                 column=form.cleaned_data["column"], params=form.params(),
                                 severity=form.cleaned_data["severity"])
     messages.success(request, f"Expectation added to {dataset.name}; it applies to versions validated from now on.")
@@ -181,7 +181,7 @@ def expectation_delete(request, pk, expectation_id):
     expectation = selectors.expectation_list(dataset=dataset).filter(pk=expectation_id).first()
     if expectation is None:
         raise Http404("Expectation not found.")
-    services.expectation_delete(expectation=expectation, user=request.user)
+    services.expectation_delete(expectation=expectation, actor=request.user)
     messages.success(request, f"Expectation removed from {dataset.name}: {expectation}.")
     return redirect(reverse("datasets:detail", kwargs={"pk": pk}) + "#expectations")
 
@@ -194,7 +194,7 @@ def expectations_from_schema(request, pk):
     if latest is None:
         messages.error(request, "There is no valid version to take the schema from.")
         return redirect("datasets:detail", pk=pk)
-    added = services.expectation_set_from_schema(dataset=dataset, user=request.user, schema=latest.schema)
+    added = services.expectation_set_from_schema(dataset=dataset, actor=request.user, schema=latest.schema)
     messages.success(request, f"Added {added} expectation{pluralize(added)} to {dataset.name} from the schema of "
                               f"v{latest.version}.")
     return redirect(reverse("datasets:detail", kwargs={"pk": pk}) + "#expectations")
@@ -209,7 +209,7 @@ def feature_spec_save(request, pk):
     if not form.is_valid():
         messages.error(request, "Check the spec: " + "; ".join(f"{k}: {v[0]}" for k, v in form.errors.items()))
         return redirect(reverse("datasets:detail", kwargs={"pk": pk}) + "#feature-spec")
-    services.dataset_feature_spec_set(dataset=dataset, user=request.user, spec=form.spec(dataset.feature_spec or {}))
+    services.dataset_feature_spec_set(dataset=dataset, actor=request.user, spec=form.spec(dataset.feature_spec or {}))
     messages.success(request, f"Feature spec of {dataset.name} saved.")
     return redirect(reverse("datasets:detail", kwargs={"pk": pk}) + "#feature-spec")
 
@@ -262,7 +262,7 @@ def _training_installed() -> bool:
 def version_revalidate(request, pk):
     version = _version(request, pk)
     try:
-        services.dataset_version_revalidate(version=version, user=request.user)
+        services.dataset_version_revalidate(version=version, actor=request.user)
     except ApplicationError as exc:
         messages.error(request, exc.message)
     else:

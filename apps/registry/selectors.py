@@ -292,3 +292,23 @@ def register_finished_runs(*, user, experiment_id: int) -> list:
 
     runs = Run.objects.filter(experiment_id=experiment_id, status=RunStatus.FINISHED).order_by("-end_time", "-pk")
     return list(filter_visible(user, runs, via="experiment")[:FINISHED_RUNS_SHOWN])
+
+
+# --- For the apps above (serving) ---------------------------------------------------
+
+def model_version_find(*, user, model: str | None = None, version: int | None = None,
+                       model_version_id: int | None = None) -> ModelVersion | None:
+    """The version with ``model_version_id``, or number ``version`` of the
+    model called ``model``, if ``user`` may see its model; else ``None``."""
+    qs = filter_visible(user, ModelVersion.objects.select_related("registered_model"),
+                        "registry.view_registeredmodel", via=VIA_MODEL)
+    if model_version_id is not None:
+        return qs.filter(pk=model_version_id).first()
+    return qs.filter(registered_model__name=model, version=version).first()
+
+
+def stage_transition_get(*, pk: int, version_id: int) -> StageTransition | None:
+    """The stage move ``pk`` of version ``version_id``, with its version,
+    model and actor: for the platform's reactions to it (no user's view)."""
+    return (StageTransition.objects.select_related("version__registered_model", "actor")
+            .filter(pk=pk, version_id=version_id).first())

@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from apps.core.errors import ValidationFailed
-from apps.core.permissions import filter_visible, require_perm
+from apps.core.permissions import filter_visible, has_perm, require_perm
 from apps.serving.choices import ACTIVE_ROLLOUT_STATES, DeploymentStatus
 from apps.serving.models import Deployment, Endpoint, Feedback, PredictionLog, RolloutEvent
 from apps.serving.policy import WindowStats, summarize
@@ -49,6 +49,11 @@ def endpoint_get(*, user, slug: str, perm: str = "serving.view_endpoint") -> End
         raise NotFound(f"No endpoint {slug!r}.")
     require_perm(user, perm, endpoint)
     return endpoint
+
+
+def endpoint_live_deployments(*, endpoint: Endpoint) -> list[Deployment]:
+    """The rows ``endpoint_list`` prefetches, for one endpoint read without them."""
+    return list(Endpoint.objects.prefetch_related(_live_deployments_prefetch()).get(pk=endpoint.pk).live_deployments)
 
 
 def deployment_list(*, user, endpoint: Endpoint | None = None):
@@ -126,6 +131,30 @@ def traffic_split(*, endpoint: Endpoint) -> list[dict]:
              "version": d.model_version.version, "traffic_weight": d.traffic_weight, "status": d.status,
              "rollout_state": d.rollout_state, "strategy": d.strategy} for d in deployments]
 
+
+
+def deployment_for_manifests(*, user, endpoint_slug: str, model: str, version: int):
+    """``(endpoint, model version, its newest deployment there that has not
+    ended or None)`` for ``manage.py serving_manifests``; 404 for names that
+    do not exist or that ``user`` may not see. ``user=None`` is an operator on
+    the server (management commands only), who sees everything."""
+    from apps.core.errors import NotFound
+    from apps.registry.models import ModelVersion
+
+    endpoint = endpoint_get(user=user, slug=endpoint_slug) if user is not None else \
+        Endpoint.objects.filter(slug=endpoint_slug).first()
+    if endpoint is None:
+        raise NotFound(f"No endpoint {endpoint_slug!r}.")
+    found = (ModelVersion.objects.select_related("registered_model")
+             .filter(registered_model__name=model, version=version).first())
+    if found is None or (user is not None and not has_perm(user, "registry.view_registeredmodel",
+                                                           found.registered_model)):
+        raise NotFound(f"No version {version} of model {model!r}.")
+    ended = (DeploymentStatus.ROLLED_BACK, DeploymentStatus.FAILED, DeploymentStatus.SUPERSEDED)
+    existing = (Deployment.objects.select_related("endpoint", "model_version__registered_model")
+                .filter(endpoint=endpoint, model_version=found).exclude(status__in=ended)
+                .order_by("-created_at", "-id").first())
+    return endpoint, found, existing
 
 # --- Live metrics --------------------------------------------------------------------
 

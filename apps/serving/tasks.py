@@ -5,11 +5,8 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 
 from celery import shared_task
-from django.conf import settings
-from django.utils import timezone
 
 from apps.serving import services
 
@@ -58,11 +55,7 @@ def feedback_join_pending() -> int:
 @shared_task(queue="default", soft_time_limit=1700, time_limit=1800)
 def prediction_logs_prune(days: int | None = None) -> int:
     """Delete prediction logs older than ``SERVING_LOG_RETENTION_DAYS`` (30)."""
-    from apps.serving.models import PredictionLog
-
-    days = days or settings.SERVING_LOG_RETENTION_DAYS
-    deleted, _ = PredictionLog.objects.filter(created_at__lt=timezone.now() - timedelta(days=days)).delete()
-    return deleted
+    return services.prediction_logs_prune(days=days)
 
 
 @shared_task(bind=True, queue="default", max_retries=120, soft_time_limit=240, time_limit=300)

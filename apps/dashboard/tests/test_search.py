@@ -21,7 +21,7 @@ def _lab_objects(user, prefix: str, *, private: bool = False) -> SimpleNamespace
     from apps.serving.services import endpoint_create
 
     objects = SimpleNamespace(
-        dataset=dataset_create(user=user, name=f"{prefix}-submissions"),
+        dataset=dataset_create(actor=user, name=f"{prefix}-submissions"),
         experiment=experiment_create(user=user, name=f"{prefix}-qc-study", tags={"team": f"{prefix}-bench"}),
         model=registered_model_create(actor=user, name=f"{prefix}-sample-qc", task_type="classification",
                                       tags={"assay": f"{prefix}-wgs"}),
@@ -141,7 +141,7 @@ def test_limit_per_kind_says_there_is_more(lab, make_user):
     from apps.datasets.services import dataset_create
 
     for index in range(4):
-        dataset_create(user=lab.ana, name=f"batch-{index}")
+        dataset_create(actor=lab.ana, name=f"batch-{index}")
     group = global_search(user=lab.ana, query="batch", limit=3).groups[0]
     assert [hit.title for hit in group.hits] == ["batch-0", "batch-1", "batch-2"] and group.more
 
@@ -150,7 +150,7 @@ def test_query_count_does_not_grow_with_matches(lab, django_assert_max_num_queri
     from apps.datasets.services import dataset_create
 
     for index in range(15):
-        dataset_create(user=lab.ana, name=f"many-{index}")
+        dataset_create(actor=lab.ana, name=f"many-{index}")
     with django_assert_max_num_queries(12):
         assert global_search(user=lab.ana, query="many").total == 15
 

@@ -52,7 +52,7 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     def create(self, request):
         data = s.DatasetCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        dataset = services.dataset_create(user=request.user, **data.validated_data)
+        dataset = services.dataset_create(actor=request.user, **data.validated_data)
         return Response(s.DatasetSerializer(selectors.dataset_list(user=request.user).get(pk=dataset.pk)).data,
                         status=status.HTTP_201_CREATED)
 
@@ -60,7 +60,7 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     def partial_update(self, request, pk=None):
         data = s.DatasetUpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        dataset = services.dataset_update(dataset=self.get_object(), user=request.user, **data.validated_data)
+        dataset = services.dataset_update(dataset=self.get_object(), actor=request.user, **data.validated_data)
         return Response(s.DatasetSerializer(selectors.dataset_list(user=request.user).get(pk=dataset.pk)).data)
 
     @extend_schema(methods=["GET"], request=None, responses=s.DatasetVersionSerializer(many=True))
@@ -87,12 +87,13 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         data.is_valid(raise_exception=True)
         parent = None
         if data.validated_data["parent"] is not None:
-            parent = DatasetVersion.objects.filter(pk=data.validated_data["parent"], dataset=dataset).first()
+            parent = (selectors.dataset_version_list(user=request.user, dataset=dataset)
+                      .filter(pk=data.validated_data["parent"]).first())
             if parent is None:
                 raise ValidationFailed("The parent is not a version of this dataset.",
                                        details={"fields": {"parent": ["Not a version of this dataset."]}})
         upload = data.validated_data["file"]
-        outcome = services.dataset_version_upload(dataset=dataset, user=request.user, file=upload,
+        outcome = services.dataset_version_upload(dataset=dataset, actor=request.user, file=upload,
                                                   filename=upload.name, note=data.validated_data["note"],
                                                   parent=parent, options=data.read_options())
         body = s.DatasetVersionSerializer(outcome.version).data | {"created": outcome.created}
@@ -111,7 +112,7 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         data = s.DatasetVersionPreviewSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         upload = data.validated_data["file"]
-        return Response(services.dataset_version_preview(dataset=dataset, user=request.user, file=upload,
+        return Response(services.dataset_version_preview(dataset=dataset, actor=request.user, file=upload,
                                                          filename=upload.name, options=data.read_options()))
 
     def filter_queryset_versions(self, queryset):
@@ -129,7 +130,7 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             return Response(s.ExpectationSerializer(items, many=True).data)
         data = s.ExpectationWriteSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        expectation = services.expectation_create(dataset=dataset, user=request.user, **data.validated_data)
+        expectation = services.expectation_create(dataset=dataset, actor=request.user, **data.validated_data)
         return Response(s.ExpectationSerializer(expectation).data, status=status.HTTP_201_CREATED)
 
     def _expectation(self, dataset: Dataset, expectation_id) -> Expectation:
@@ -148,11 +149,11 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         if request.method == "GET":
             return Response(s.ExpectationSerializer(expectation).data)
         if request.method == "DELETE":
-            services.expectation_delete(expectation=expectation, user=request.user)
+            services.expectation_delete(expectation=expectation, actor=request.user)
             return Response(status=status.HTTP_204_NO_CONTENT)
         data = s.ExpectationPatchSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        expectation = services.expectation_update(expectation=expectation, user=request.user, **data.validated_data)
+        expectation = services.expectation_update(expectation=expectation, actor=request.user, **data.validated_data)
         return Response(s.ExpectationSerializer(expectation).data)
 
     @extend_schema(methods=["GET"], request=None, responses=s.FeatureSpecSerializer)
@@ -165,7 +166,7 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             data.is_valid(raise_exception=True)
             if not isinstance(data.validated_data["spec"], dict):
                 raise ValidationFailed("spec must be a JSON object.", details={"fields": {"spec": ["Not an object."]}})
-            dataset = services.dataset_feature_spec_set(dataset=dataset, user=request.user,
+            dataset = services.dataset_feature_spec_set(dataset=dataset, actor=request.user,
                                                         spec=data.validated_data["spec"])
         summary = selectors.dataset_feature_spec_summary(dataset=dataset)
         summary.pop("columns", None)
@@ -202,7 +203,7 @@ class DatasetVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vi
     def revalidate(self, request, pk=None):
         """Validate again against the current expectations (also frees a version
         stuck in ``validating`` after a worker died)."""
-        version = services.dataset_version_revalidate(version=self.get_object(), user=request.user)
+        version = services.dataset_version_revalidate(version=self.get_object(), actor=request.user)
         return Response(s.DatasetVersionStatusSerializer(version).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(request=None, responses=s.DatasetLineageSerializer)

@@ -10,7 +10,7 @@ import pandas as pd
 import pyarrow as pa
 
 from apps.datasets import expectations as expectation_rules
-from apps.datasets import quality
+from apps.datasets import quality_report
 from apps.datasets.fileformats import (
     BadRows,
     Sniffed,
@@ -92,7 +92,7 @@ def profile_file(
     report(0.96, "Writing the schema and the quality report")
     schema = build_schema(profiler, target=target)
     results = expectation_rules.evaluate(expectations, profiler=profiler, schema=schema)
-    report_dict = quality.build_report(profiler, schema=schema, target=target, bad_rows=bad_rows)
+    report_dict = quality_report.build_report(profiler, schema=schema, target=target, bad_rows=bad_rows)
     report_dict["leakage"] = _leaks(sample, schema=schema, target=target)
     if reference:
         results = results + compare_schemas(reference, schema, target=target, severity=schema_severity)

@@ -31,10 +31,10 @@ def _check_task_hint(task_hint: str) -> None:
                                details={"fields": {"task_hint": ["Unknown value."]}})
 
 
-def dataset_create(*, user, name: str, description: str = "", task_hint: str = TaskHint.UNSPECIFIED,
+def dataset_create(*, actor, name: str, description: str = "", task_hint: str = TaskHint.UNSPECIFIED,
                    target_column: str = "", feature_spec: dict | None = None) -> Dataset:
-    """Create a dataset owned by ``user`` (who needs ``datasets.add_dataset``)."""
-    require_perm(user, "datasets.add_dataset")
+    """Create a dataset owned by ``actor`` (who needs ``datasets.add_dataset``)."""
+    require_perm(actor, "datasets.add_dataset")
     name = _clean_name(name)
     _check_task_hint(task_hint)
     spec = {}
@@ -45,19 +45,19 @@ def dataset_create(*, user, name: str, description: str = "", task_hint: str = T
             raise Conflict(f"A dataset named {name!r} already exists.", details={"fields": {"name": ["Taken."]}})
         try:
             with transaction.atomic():
-                dataset = Dataset.objects.create(name=name, description=description or "", owner=user,
+                dataset = Dataset.objects.create(name=name, description=description or "", owner=actor,
                                                  task_hint=task_hint, target_column=(target_column or "").strip(),
                                                  feature_spec=spec)
         except IntegrityError:
             raise Conflict(f"A dataset named {name!r} already exists.", details={"fields": {"name": ["Taken."]}})
-        grant_on_create(dataset, owner=user)
-        audit_record(actor=user, action="dataset.created", target=dataset, after=snapshot(dataset, DATASET_FIELDS))
+        grant_on_create(dataset, owner=actor)
+        audit_record(actor=actor, action="dataset.created", target=dataset, after=snapshot(dataset, DATASET_FIELDS))
     return dataset
 
 
-def dataset_update(*, dataset: Dataset, user, **changes) -> Dataset:
+def dataset_update(*, dataset: Dataset, actor, **changes) -> Dataset:
     """Change a dataset's name, description, task hint or target column."""
-    require_perm(user, "datasets.change_dataset", dataset)
+    require_perm(actor, "datasets.change_dataset", dataset)
     allowed = {"name", "description", "task_hint", "target_column", "schema_version", "schema_check_severity"}
     unknown = set(changes) - allowed
     if unknown:
@@ -85,7 +85,7 @@ def dataset_update(*, dataset: Dataset, user, **changes) -> Dataset:
         for field, value in changes.items():
             setattr(dataset, field, value)
         dataset.save()
-        audit_record(actor=user, action="dataset.updated", target=dataset, before=before,
+        audit_record(actor=actor, action="dataset.updated", target=dataset, before=before,
                      after=snapshot(dataset, DATASET_FIELDS))
     return dataset
 
@@ -119,10 +119,10 @@ def _validated_spec(spec: dict, *, schema: dict | None, target: str) -> dict:
         raise ValidationFailed(str(exc), code="invalid_feature_spec", details={"fields": exc.errors})
 
 
-def dataset_feature_spec_set(*, dataset: Dataset, user, spec: dict) -> Dataset:
+def dataset_feature_spec_set(*, dataset: Dataset, actor, spec: dict) -> Dataset:
     """Replace the dataset's feature spec, checked against its newest valid
     version's schema (when it has one). An empty spec means the defaults."""
-    require_perm(user, "datasets.change_dataset", dataset)
+    require_perm(actor, "datasets.change_dataset", dataset)
     normalised = _validated_spec(spec or {}, schema=latest_schema(dataset), target=dataset.target_column)
     if not spec:
         normalised = {}
@@ -131,7 +131,7 @@ def dataset_feature_spec_set(*, dataset: Dataset, user, spec: dict) -> Dataset:
         before = dataset.feature_spec
         dataset.feature_spec = normalised
         dataset.save(update_fields=["feature_spec", "updated_at"])
-        audit_record(actor=user, action="dataset.feature_spec_changed", target=dataset,
+        audit_record(actor=actor, action="dataset.feature_spec_changed", target=dataset,
                      before={"feature_spec": before}, after={"feature_spec": normalised})
     return dataset
 

@@ -22,22 +22,22 @@ def _check_expectation(*, kind: str, column: str, params: dict, severity: str) -
         raise ValidationFailed(f"The expectation is invalid: {where}: {what}.", details={"fields": errors})
 
 
-def expectation_create(*, dataset: Dataset, user, kind: str, column: str = "", params: dict | None = None,
+def expectation_create(*, dataset: Dataset, actor, kind: str, column: str = "", params: dict | None = None,
                        severity: str = Severity.ERROR) -> Expectation:
     """Add an expectation; it applies to versions validated from now on."""
-    require_perm(user, "datasets.change_dataset", dataset)
+    require_perm(actor, "datasets.change_dataset", dataset)
     column, params = (column or "").strip(), params or {}
     _check_expectation(kind=kind, column=column, params=params, severity=severity)
     with transaction.atomic():
         expectation = Expectation.objects.create(dataset=dataset, kind=kind, column=column, params=params,
-                                                 severity=severity, created_by=user)
-        audit_record(actor=user, action="expectation.created", target=expectation,
+                                                 severity=severity, created_by=actor)
+        audit_record(actor=actor, action="expectation.created", target=expectation,
                      after=expectation.as_rule() | {"dataset": dataset.pk})
     return expectation
 
 
-def expectation_update(*, expectation: Expectation, user, **changes) -> Expectation:
-    require_perm(user, "datasets.change_dataset", expectation.dataset)
+def expectation_update(*, expectation: Expectation, actor, **changes) -> Expectation:
+    require_perm(actor, "datasets.change_dataset", expectation.dataset)
     unknown = set(changes) - {"kind", "column", "params", "severity"}
     if unknown:
         raise ValidationFailed(f"Cannot change {', '.join(sorted(unknown))}.")
@@ -51,23 +51,23 @@ def expectation_update(*, expectation: Expectation, user, **changes) -> Expectat
         for field in ("kind", "column", "params", "severity"):
             setattr(expectation, field, merged[field])
         expectation.save()
-        audit_record(actor=user, action="expectation.updated", target=expectation, before=before,
+        audit_record(actor=actor, action="expectation.updated", target=expectation, before=before,
                      after=expectation.as_rule())
     return expectation
 
 
-def expectation_delete(*, expectation: Expectation, user) -> None:
-    require_perm(user, "datasets.change_dataset", expectation.dataset)
+def expectation_delete(*, expectation: Expectation, actor) -> None:
+    require_perm(actor, "datasets.change_dataset", expectation.dataset)
     with transaction.atomic():
         before = expectation.as_rule() | {"dataset": expectation.dataset_id}
-        audit_record(actor=user, action="expectation.deleted", target=expectation, before=before)
+        audit_record(actor=actor, action="expectation.deleted", target=expectation, before=before)
         expectation.delete()
 
 
-def expectation_set_from_schema(*, dataset: Dataset, user, schema: dict, columns: list[str] | None = None) -> int:
+def expectation_set_from_schema(*, dataset: Dataset, actor, schema: dict, columns: list[str] | None = None) -> int:
     """Turn an inferred schema into expectations (column present with its
     type, not null when it had no missing values). Returns how many were added."""
-    require_perm(user, "datasets.change_dataset", dataset)
+    require_perm(actor, "datasets.change_dataset", dataset)
     existing = {(e.kind, e.column) for e in dataset.expectations.all()}
     added = 0
     for column in schema.get("columns", []):
@@ -79,7 +79,7 @@ def expectation_set_from_schema(*, dataset: Dataset, user, schema: dict, columns
             wanted.append((ExpectationKind.NOT_NULL, {}))
         for kind, params in wanted:
             if (kind, name) not in existing:
-                expectation_create(dataset=dataset, user=user, kind=kind, column=name, params=params)
+                expectation_create(dataset=dataset, actor=actor, kind=kind, column=name, params=params)
                 added += 1
     return added
 

@@ -35,13 +35,13 @@ def _json_value(value):
     return value
 
 
-def dataset_version_preview(*, dataset: Dataset, user, file, filename: str, options: dict | None = None) -> dict:
+def dataset_version_preview(*, dataset: Dataset, actor, file, filename: str, options: dict | None = None) -> dict:
     """The read options (detected, with the user's overrides), the type
     inferred per column from the first rows and the first rows as they will
     be read. Writes nothing: the upload is spooled to a temporary file that
     is gone when this returns."""
-    require_perm(user, "datasets.view_dataset", dataset)
-    require_perm(user, "datasets.change_dataset", dataset)
+    require_perm(actor, "datasets.view_dataset", dataset)
+    require_perm(actor, "datasets.change_dataset", dataset)
     options = read_options_clean(options)
     filename = os.path.basename((filename or "").replace("\\", "/"))[:255]
     try:

@@ -52,7 +52,7 @@ def read_options_clean(options: dict | None) -> dict:
         raise ValidationFailed(str(exc), code="invalid_read_options", details={"fields": exc.fields})
 
 
-def dataset_version_upload(*, dataset: Dataset, user, file, filename: str | None = None, note: str = "",
+def dataset_version_upload(*, dataset: Dataset, actor, file, filename: str | None = None, note: str = "",
                            parent: DatasetVersion | None = None, options: dict | None = None) -> UploadOutcome:
     """Store an uploaded file as the next version of ``dataset`` and queue its validation.
 
@@ -67,9 +67,9 @@ def dataset_version_upload(*, dataset: Dataset, user, file, filename: str | None
     owns the transaction. ``options`` override what sniffing would detect
     (delimiter, decimal, thousands, encoding, header_row, sheet, column_types);
     the resulting read options are stored on the version."""
-    require_perm(user, "datasets.view_dataset", dataset)
-    require_perm(user, "datasets.add_datasetversion")
-    require_perm(user, "datasets.change_dataset", dataset)
+    require_perm(actor, "datasets.view_dataset", dataset)
+    require_perm(actor, "datasets.add_datasetversion")
+    require_perm(actor, "datasets.change_dataset", dataset)
     options = read_options_clean(options)
     filename = os.path.basename((filename or getattr(file, "name", "") or "").replace("\\", "/"))[:255]
     try:
@@ -112,9 +112,9 @@ def dataset_version_upload(*, dataset: Dataset, user, file, filename: str | None
                     delimiter=sniffed.delimiter, read_options=sniffed.read_options(), sha256=inspector.sha256,
                     size_bytes=inspector.size,
                     column_count=len(sniffed.columns), row_count=sniffed.num_rows, note=note or "",
-                    created_by=user, progress_message="Queued for validation",
+                    created_by=actor, progress_message="Queued for validation",
                 )
-                audit_record(actor=user, action="dataset_version.uploaded", target=version, after={
+                audit_record(actor=actor, action="dataset_version.uploaded", target=version, after={
                     "dataset": dataset.pk, "version": number, "sha256": inspector.sha256,
                     "size_bytes": inspector.size, "file_format": file_format, "encoding": sniffed.encoding,
                     "original_filename": filename, "parent": parent.pk if parent else None,
@@ -135,15 +135,15 @@ def dataset_version_upload(*, dataset: Dataset, user, file, filename: str | None
 
 
 def _enqueue_validation(version_id: int) -> None:
-    from apps.datasets.tasks import validate_dataset_version
+    from apps.datasets.tasks import dataset_version_validate
 
-    transaction.on_commit(partial(validate_dataset_version.delay, version_id))
+    transaction.on_commit(partial(dataset_version_validate.delay, version_id))
 
 
-def dataset_version_revalidate(*, version: DatasetVersion, user) -> DatasetVersion:
+def dataset_version_revalidate(*, version: DatasetVersion, actor) -> DatasetVersion:
     """Queue the validation again: after expectations changed, or when a
     worker died while the version was ``validating``."""
-    require_perm(user, "datasets.change_dataset", version.dataset)
+    require_perm(actor, "datasets.change_dataset", version.dataset)
     with transaction.atomic():
         version = DatasetVersion.objects.select_for_update().get(pk=version.pk)
         before = {"status": version.status}
@@ -151,7 +151,7 @@ def dataset_version_revalidate(*, version: DatasetVersion, user) -> DatasetVersi
         version.progress = 0.0
         version.progress_message = "Queued for validation"
         version.save(update_fields=["status", "progress", "progress_message"])
-        audit_record(actor=user, action="dataset_version.revalidation_requested", target=version, before=before,
+        audit_record(actor=actor, action="dataset_version.revalidation_requested", target=version, before=before,
                      after={"status": version.status})
         _enqueue_validation(version.pk)
     return version
@@ -175,16 +175,19 @@ class _ProgressWriter:
             progress=round(min(max(fraction, 0.0), 0.99), 4), progress_message=message[:200])
 
 
-def dataset_version_validate(*, version_id: int) -> DatasetVersion:
+def dataset_version_validate(*, version_id: int, actor=None) -> DatasetVersion | None:
     """Infer the schema, check the expectations and write the quality report.
 
     Idempotent: a version already ``valid`` or ``invalid`` is returned as it
     is; one left ``pending`` or ``validating`` (a worker died) is validated
-    from the start. Content problems make the version ``invalid`` with the
-    reason; the file itself is never changed."""
+    from the start; a version deleted meanwhile gives ``None``. Content
+    problems make the version ``invalid`` with the reason; the file itself is
+    never changed. ``actor`` is ``None`` when the platform validates (the
+    worker)."""
     with transaction.atomic():
-        version = DatasetVersion.objects.select_for_update().select_related("dataset").get(pk=version_id)
-        if version.status in (VersionStatus.VALID, VersionStatus.INVALID):
+        version = (DatasetVersion.objects.select_for_update().select_related("dataset")
+                   .filter(pk=version_id).first())
+        if version is None or version.status in (VersionStatus.VALID, VersionStatus.INVALID):
             return version
         version.status = VersionStatus.VALIDATING
         version.progress = 0.01
@@ -202,16 +205,16 @@ def dataset_version_validate(*, version_id: int) -> DatasetVersion:
             reference=_reference_schema(version), schema_severity=dataset.schema_check_severity,
         )
     except fileformats.BadFile as exc:
-        return _finish(version.pk, status=VersionStatus.INVALID, reason=exc.message)
+        return _finish(version.pk, status=VersionStatus.INVALID, reason=exc.message, actor=actor)
     except Exception as exc:
         if isinstance(exc, OSError):
             raise  # storage trouble: the task retries, the version stays re-validatable
         logger.exception("validation of dataset version %s failed", version.pk)
-        _finish(version.pk, status=VersionStatus.INVALID,
+        _finish(version.pk, status=VersionStatus.INVALID, actor=actor,
                 reason=f"Validation failed unexpectedly ({type(exc).__name__}: {exc}). Re-validate to retry.")
         raise
     status = VersionStatus.INVALID if result.problems else VersionStatus.VALID
-    return _finish(version.pk, status=status, reason="\n".join(result.problems), result=result)
+    return _finish(version.pk, status=status, reason="\n".join(result.problems), result=result, actor=actor)
 
 
 def _reference_schema(version: DatasetVersion) -> dict | None:
@@ -227,7 +230,8 @@ def _reference_schema(version: DatasetVersion) -> dict | None:
     return previous.schema | {"version": previous.version} if previous is not None else None
 
 
-def _finish(version_id: int, *, status: str, reason: str, result: profiling.ProfileResult | None = None):
+def _finish(version_id: int, *, status: str, reason: str, result: profiling.ProfileResult | None = None,
+            actor=None):
     with transaction.atomic():
         version = DatasetVersion.objects.select_for_update().select_related("dataset").get(pk=version_id)
         before = {"status": version.status}
@@ -244,7 +248,7 @@ def _finish(version_id: int, *, status: str, reason: str, result: profiling.Prof
             version.row_count = result.row_count
             version.column_count = result.column_count
         version.save()
-        audit_record(actor=None, action="dataset_version.validated", target=version, before=before, after={
+        audit_record(actor=actor, action="dataset_version.validated", target=version, before=before, after={
             "status": status, "reason": reason[:2000], "quality_score": version.quality_score,
             "row_count": version.row_count,
         })

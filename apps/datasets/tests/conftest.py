@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from apps.datasets import fileformats, profiling
+from apps.datasets import fileformats, profiling, services
 from apps.datasets.generator import generate_submissions
 
 
@@ -50,3 +50,26 @@ def isolated_storage(settings, tmp_path):
                                                       "location": str(tmp_path / "artifacts")}}
     settings.STORAGES = {**storages, "artifacts": artifacts, "default": artifacts}
     return tmp_path / "artifacts"
+
+
+# --- The API tests' user, client and dataset (test_api.py, test_api_bad_input.py) ---------------
+
+@pytest.fixture
+def scientist(make_user):
+    return make_user("Data Scientist", username="sci")
+
+
+@pytest.fixture
+def api(client_for, scientist):
+    return client_for(scientist)
+
+
+@pytest.fixture
+def dataset(scientist):
+    return services.dataset_create(actor=scientist, name="submissions", task_hint="classification",
+                                   target_column="qc_pass")
+
+
+@pytest.fixture(scope="module")
+def lab_csv() -> bytes:
+    return generate_submissions(rows=300, seed=11).to_csv(index=False).encode()

@@ -1,14 +1,10 @@
-"""The datasets API with real files: uploads, deduplication, every bad-input
-case, validation results, expectations, feature specs, permissions. Lineage
-across the apps is tested in tests/test_lineage_api.py."""
+"""The datasets API with real files: uploads, deduplication, validation
+results, expectations, feature specs, permissions (bad input:
+test_api_bad_input.py; lineage across the apps: tests/test_lineage_api.py)."""
 
 from __future__ import annotations
 
-import io
-import os
-
 import pytest
-from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 
 from apps.core.permissions import make_private
@@ -16,48 +12,10 @@ from apps.core.storage import artifact_storage
 from apps.datasets import services
 from apps.datasets.generator import generate_submissions
 from apps.datasets.models import Dataset, DatasetVersion
-from apps.datasets.tasks import validate_dataset_version
+from apps.datasets.tasks import dataset_version_validate
+from apps.datasets.tests.helpers import stored_files, upload, validated
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("isolated_storage")]
-
-
-def stored_files() -> set[str]:
-    root = artifact_storage().location
-    found = set()
-    for folder, _, files in os.walk(os.path.join(root, "datasets")):
-        found.update(os.path.relpath(os.path.join(folder, name), root) for name in files)
-    return found
-
-
-@pytest.fixture
-def scientist(make_user):
-    return make_user("Data Scientist", username="sci")
-
-
-@pytest.fixture
-def api(client_for, scientist):
-    return client_for(scientist)
-
-
-@pytest.fixture
-def dataset(scientist):
-    return services.dataset_create(user=scientist, name="submissions", task_hint="classification",
-                                   target_column="qc_pass")
-
-
-@pytest.fixture(scope="module")
-def lab_csv() -> bytes:
-    return generate_submissions(rows=300, seed=11).to_csv(index=False).encode()
-
-
-def upload(api, dataset, name: str, content: bytes, **extra):
-    return api.post(f"/api/v1/datasets/{dataset.pk}/versions/",
-                    {"file": SimpleUploadedFile(name, content), **extra}, format="multipart")
-
-
-def validated(version_id: int) -> DatasetVersion:
-    assert validate_dataset_version.run(version_id) in ("valid", "invalid")
-    return DatasetVersion.objects.get(pk=version_id)
 
 
 # --- Datasets ------------------------------------------------------------------------
@@ -85,21 +43,21 @@ def _queries(api, url) -> int:
 
 def test_list_endpoints_use_a_fixed_number_of_queries(api, scientist, lab_csv):
     for i in range(2):
-        services.dataset_create(user=scientist, name=f"set-{i}")
-    dataset = services.dataset_create(user=scientist, name="with-versions")
+        services.dataset_create(actor=scientist, name=f"set-{i}")
+    dataset = services.dataset_create(actor=scientist, name="with-versions")
     upload(api, dataset, "a.csv", lab_csv)
     upload(api, dataset, "b.csv", lab_csv.replace(b"\n", b"\r\n"))
     urls = ["/api/v1/datasets/", "/api/v1/dataset-versions/", f"/api/v1/datasets/{dataset.pk}/versions/",
             f"/api/v1/datasets/{dataset.pk}/expectations/"]
-    services.expectation_create(dataset=dataset, user=scientist, kind="unique", column="sample_id")
+    services.expectation_create(dataset=dataset, actor=scientist, kind="unique", column="sample_id")
     for url in urls:
         _queries(api, url)  # warm the per-process permission and content-type caches
     before = {url: _queries(api, url) for url in urls}
     for i in range(2, 6):
-        services.dataset_create(user=scientist, name=f"set-{i}")
+        services.dataset_create(actor=scientist, name=f"set-{i}")
     upload(api, dataset, "c.csv", lab_csv.replace(b"S", b"T"))
     upload(api, dataset, "d.csv", lab_csv.replace(b"S", b"U"))
-    services.expectation_create(dataset=dataset, user=scientist, kind="column_exists", column="rin")
+    services.expectation_create(dataset=dataset, actor=scientist, kind="column_exists", column="rin")
     after = {url: _queries(api, url) for url in urls}
     assert after == before
     assert max(after.values()) <= 12
@@ -115,7 +73,7 @@ def test_upload_streams_to_storage_queues_validation_and_deduplicates(api, datas
     body = first.json()
     assert body["created"] is True and body["status"] == "pending" and body["version"] == 1
     assert body["encoding"] == "utf-8" and body["delimiter"] == "," and body["column_count"] == 20
-    assert any(getattr(cb, "func", None) == validate_dataset_version.delay for cb in callbacks), \
+    assert any(getattr(cb, "func", None) == dataset_version_validate.delay for cb in callbacks), \
         "validation is queued after commit"
     files_after_first = stored_files()
     assert len(files_after_first) == 1
@@ -132,8 +90,8 @@ def test_upload_streams_to_storage_queues_validation_and_deduplicates(api, datas
 
 
 def test_validation_writes_schema_quality_report_and_expectation_results(api, dataset, lab_csv, scientist):
-    services.expectation_create(dataset=dataset, user=scientist, kind="unique", column="sample_id")
-    services.expectation_create(dataset=dataset, user=scientist, kind="value_range", column="a260_280",
+    services.expectation_create(dataset=dataset, actor=scientist, kind="unique", column="sample_id")
+    services.expectation_create(dataset=dataset, actor=scientist, kind="value_range", column="a260_280",
                                 params={"min": 1.7}, severity="warning")
     version_id = upload(api, dataset, "s.csv", lab_csv).json()["id"]
     version = validated(version_id)
@@ -166,7 +124,7 @@ def test_validation_is_idempotent_and_publishes_one_event(api, dataset, lab_csv,
     with django_capture_on_commit_callbacks(execute=True):
         validated(version_id)
     with django_capture_on_commit_callbacks(execute=True):
-        assert validate_dataset_version.run(version_id) == "valid"
+        assert dataset_version_validate.run(version_id) == "valid"
     assert seen == [{"dataset_version_id": version_id, "dataset_id": dataset.pk, "status": "valid"}]
 
 
@@ -179,7 +137,7 @@ def test_a_version_stuck_in_validating_can_be_revalidated(api, dataset, lab_csv)
     assert validated(version_id).status == "valid"
     # Redelivered after a crash while validating: the task finishes the job too.
     DatasetVersion.objects.filter(pk=version_id).update(status="validating")
-    assert validate_dataset_version.run(version_id) == "valid"
+    assert dataset_version_validate.run(version_id) == "valid"
 
 
 def test_download_returns_the_file_as_uploaded(api, dataset, lab_csv):
@@ -218,160 +176,13 @@ def test_tsv_and_parquet_uploads_are_read_natively(api, dataset, tmp_path):
 
 
 def test_parent_must_belong_to_the_dataset(api, dataset, scientist, lab_csv):
-    other = services.dataset_create(user=scientist, name="other")
+    other = services.dataset_create(actor=scientist, name="other")
     foreign = upload(api, other, "a.csv", lab_csv).json()["id"]
     response = upload(api, dataset, "b.csv", lab_csv, parent=foreign)
     assert response.status_code == 400 and "parent" in response.json()["error"]["message"]
     own = upload(api, dataset, "c.csv", lab_csv).json()["id"]
     child = upload(api, dataset, "d.csv", lab_csv.replace(b"\n", b"\r\n"), parent=own)
     assert child.status_code == 201 and child.json()["parent"] == own
-
-
-# --- Bad input ------------------------------------------------------------------------
-
-def _assert_refused(response, code: str, status: int = 400):
-    body = response.json()
-    assert response.status_code == status, body
-    assert body["error"]["code"] == code, body
-    assert body["error"]["message"]
-
-
-@pytest.mark.parametrize(
-    ("name", "content", "code"),
-    [
-        ("empty.csv", b"", "empty_file"),
-        ("blank.csv", b"\n\n  \n", "empty_file"),
-        ("header-only.csv", b"sample_id,qc_pass\n", "no_data_rows"),
-        ("header-only-crlf.tsv", b"sample_id\tqc_pass\r\n\r\n", "no_data_rows"),
-        ("garbage.csv", bytes(range(256)) * 40, "binary_file"),
-        ("report.xlsx", b"PK\x03\x04 not a table", "not_xlsx"),
-        ("report.xls", b"\xd0\xcf\x11\xe0 old excel", "unsupported_format"),
-        ("noextension", b"a,b\n1,2\n", "unsupported_format"),
-        ("dupes.csv", b"sample_id,rin,rin\nS1,7.1,7.2\n", "duplicate_columns"),
-        ("nameless.csv", b"sample_id,,rin\nS1,x,7.2\n", "empty_column_name"),
-        ("utf16.csv", "sample_id,lab\nS1,Zürich\n".encode("utf-16"), "unsupported_encoding"),
-        ("fake.parquet", b"sample_id,qc_pass\nS1,1\n", "not_parquet"),
-    ],
-)
-def test_bad_files_are_refused_clearly_and_leave_nothing(api, dataset, name, content, code):
-    before = stored_files()
-    _assert_refused(upload(api, dataset, name, content), code)
-    assert DatasetVersion.objects.count() == 0
-    assert stored_files() == before
-
-
-def test_random_binary_garbage_is_refused(api, dataset):
-    garbage = os.urandom(8192)
-    response = upload(api, dataset, "instrument-dump.csv", garbage)
-    assert response.status_code == 400
-    assert response.json()["error"]["code"] in ("binary_file", "unsupported_encoding")
-    assert DatasetVersion.objects.count() == 0 and stored_files() == set()
-
-
-def test_parquet_named_csv_is_refused_with_the_fix(api, dataset, tmp_path):
-    path = tmp_path / "x.parquet"
-    generate_submissions(rows=10, seed=1).to_parquet(path, index=False)
-    response = upload(api, dataset, "export.csv", path.read_bytes())
-    _assert_refused(response, "wrong_extension")
-    assert ".parquet" in response.json()["error"]["message"]
-
-
-def test_missing_file_field_is_a_400(api, dataset):
-    response = api.post(f"/api/v1/datasets/{dataset.pk}/versions/", {"note": "x"}, format="multipart")
-    _assert_refused(response, "validation_failed")
-
-
-def test_inconsistent_column_counts_make_an_invalid_version_with_the_reason(api, dataset):
-    content = b"sample_id,rin,din\nS1,7.1,3\nS2,7.3\nS3,6.9,4,extra\nS4,8.0,5\n"
-    body = upload(api, dataset, "ragged.csv", content).json()
-    version = validated(body["id"])
-    assert version.status == "invalid"
-    assert "2 row(s) do not have the 3 fields" in version.status_reason
-    assert version.quality_report["bad_rows"]["count"] == 2
-
-
-def test_latin1_text_is_detected_and_decoded(api, dataset):
-    text = "sample_id;submitting_lab;rin\nS1;Zürich Génomique;7,1\nS2;Málaga;6,9\nS3;Tromsø;8,0\n"
-    body = upload(api, dataset, "latin1.csv", text.encode("cp1252")).json()
-    assert body["encoding"] == "cp1252" and body["delimiter"] == ";"
-    version = validated(body["id"])
-    assert version.status == "valid", version.status_reason
-    labs = next(c for c in version.schema["columns"] if c["name"] == "submitting_lab")
-    assert set(labs["stats"]["counts"]) == {"Zürich Génomique", "Málaga", "Tromsø"}
-
-
-def test_mostly_numbers_with_some_text_is_reported_as_mixed_types(api, dataset, scientist):
-    rows = [f"S{i},{5 + (i % 40) / 10:.1f}" for i in range(200)]
-    rows[17] = "S17,n.d."
-    rows[99] = "S99,<0.5"
-    content = ("sample_id,concentration_ng_ul\n" + "\n".join(rows) + "\n").encode()
-    version = validated(upload(api, dataset, "typos.csv", content).json()["id"])
-    assert version.status == "invalid"
-    assert "concentration_ng_ul" in version.status_reason and "mixed types" in version.status_reason
-    mixed = version.quality_report["mixed_types"][0]
-    assert mixed["column"] == "concentration_ng_ul" and mixed["text_count"] == 2
-    assert set(mixed["examples"]) == {"n.d.", "<0.5"}
-    assert mixed["numeric_share"] == pytest.approx(0.99)
-    # Declaring the column as text accepts it as it is.
-    services.expectation_create(dataset=dataset, user=scientist, kind="column_type",
-                                column="concentration_ng_ul", params={"type": "text"})
-    services.dataset_version_revalidate(version=version, user=scientist)
-    assert validated(version.pk).status == "valid"
-
-
-def test_upload_over_the_limit_is_a_413_and_stores_nothing(api, dataset, settings, lab_csv):
-    settings.DATASET_MAX_UPLOAD_SIZE = 1000
-    _assert_refused(upload(api, dataset, "big.csv", lab_csv), "payload_too_large", 413)
-    assert DatasetVersion.objects.count() == 0 and stored_files() == set()
-
-
-def test_a_stream_without_length_is_cut_off_at_the_limit(dataset, scientist, settings):
-    """What the service does with a body of unknown length (chunked upload):
-    it stops copying at the limit and leaves no file or row."""
-    settings.DATASET_MAX_UPLOAD_SIZE = 64 * 1024
-
-    class Endless(io.RawIOBase):
-        def readable(self):
-            return True
-
-        def readinto(self, buffer):
-            line = b"S1,7.1,3\n" * (len(buffer) // 9)
-            buffer[: len(line)] = line
-            return len(line)
-
-    from apps.core.errors import PayloadTooLarge
-
-    with pytest.raises(PayloadTooLarge):
-        services.dataset_version_upload(dataset=dataset, user=scientist, file=io.BufferedReader(Endless()),
-                                        filename="stream.csv")
-    assert DatasetVersion.objects.count() == 0 and stored_files() == set()
-
-
-def test_the_upload_handler_stops_a_body_at_the_limit():
-    from django.test import RequestFactory
-
-    from apps.core.errors import PayloadTooLarge
-    from apps.datasets.uploadhandlers import LimitedTemporaryFileUploadHandler
-
-    handler = LimitedTemporaryFileUploadHandler(RequestFactory().post("/"), limit=10_000)
-    handler.new_file("file", "x.csv", "text/csv", None)
-    handler.receive_data_chunk(b"a" * 8000, 0)
-    temp_path = handler.file.temporary_file_path()
-    with pytest.raises(PayloadTooLarge):
-        handler.receive_data_chunk(b"a" * 8000, 8000)
-    assert not os.path.exists(temp_path), "the partial spool file is removed"
-
-
-def test_a_failing_database_write_leaves_no_orphan_file(dataset, scientist, lab_csv, monkeypatch):
-    def boom(**kwargs):
-        raise RuntimeError("database went away")
-
-    monkeypatch.setattr("apps.datasets.services.versions.audit_record", boom)
-    with pytest.raises(RuntimeError):
-        services.dataset_version_upload(dataset=dataset, user=scientist, file=io.BytesIO(lab_csv),
-                                        filename="s.csv")
-    assert DatasetVersion.objects.count() == 0
-    assert stored_files() == set()
 
 
 # --- Expectations ---------------------------------------------------------------------

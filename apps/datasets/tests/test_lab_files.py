@@ -16,7 +16,7 @@ from apps.core.storage import artifact_storage
 from apps.datasets import services
 from apps.datasets.generator import generate_submissions
 from apps.datasets.models import Dataset, DatasetVersion
-from apps.datasets.tasks import validate_dataset_version
+from apps.datasets.tasks import dataset_version_validate
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("isolated_storage")]
 
@@ -24,20 +24,10 @@ FLOAT_COLUMNS = ["concentration_ng_ul", "volume_ul", "a260_280", "a260_230", "ri
 
 
 @pytest.fixture
-def scientist(make_user):
-    return make_user("Data Scientist", username="sci")
-
-
-@pytest.fixture
-def api(client_for, scientist):
-    return client_for(scientist)
-
-
-@pytest.fixture
 def dataset(scientist):
-    dataset = services.dataset_create(user=scientist, name="lab-sample-submissions", task_hint="classification",
+    dataset = services.dataset_create(actor=scientist, name="lab-sample-submissions", task_hint="classification",
                                       target_column="qc_pass")
-    return services.dataset_feature_spec_set(dataset=dataset, user=scientist,
+    return services.dataset_feature_spec_set(dataset=dataset, actor=scientist,
                                              spec={"columns": {"turnaround_hours": {"kind": "drop"}}})
 
 
@@ -56,7 +46,7 @@ def upload(api, dataset, name: str, content: bytes, **extra):
 
 
 def validated(version_id: int) -> DatasetVersion:
-    assert validate_dataset_version.run(version_id) in ("valid", "invalid")
+    assert dataset_version_validate.run(version_id) in ("valid", "invalid")
     return DatasetVersion.objects.get(pk=version_id)
 
 
@@ -160,7 +150,7 @@ def test_overrides_at_upload_change_the_result_and_survive_revalidation(api, dat
     types = types_of(version)
     assert version.schema["columns"][0]["name"] == "sample_id"
     assert types["freeze_thaw_cycles"] == "categorical" and types["fragment_size_bp"] == "integer"
-    services.dataset_version_revalidate(version=version, user=scientist)
+    services.dataset_version_revalidate(version=version, actor=scientist)
     again = validated(version.pk)
     assert types_of(again) == types and again.status == "valid"
 
@@ -172,7 +162,7 @@ def test_a_type_chosen_for_a_parquet_column_survives_revalidation(api, dataset, 
                   column_types='{"freeze_thaw_cycles": "categorical"}').json()
     version = validated(body["id"])
     assert types_of(version)["freeze_thaw_cycles"] == "categorical"
-    services.dataset_version_revalidate(version=version, user=scientist)
+    services.dataset_version_revalidate(version=version, actor=scientist)
     assert types_of(validated(version.pk))["freeze_thaw_cycles"] == "categorical"
 
 
@@ -330,7 +320,7 @@ def test_a_type_change_fails_and_the_severity_and_pin_are_configurable(api, data
                          format="json")
     assert response.status_code == 200, response.json()
     assert response.json()["schema_version"] == reference_version.pk
-    services.dataset_version_revalidate(version=version, user=Dataset.objects.get().owner)
+    services.dataset_version_revalidate(version=version, actor=Dataset.objects.get().owner)
     again = validated(version.pk)
     assert again.status == "valid", again.status_reason
     assert any(r["kind"] == "schema_consistency" and r["severity"] == "warning" for r in again.expectation_results)
@@ -369,7 +359,7 @@ def test_only_users_who_may_upload_preview_and_pin(make_user, client_for, api, d
     hidden = outsider.post(f"/api/v1/datasets/{dataset.pk}/preview/",
                            {"file": SimpleUploadedFile("de.csv", content)}, format="multipart")
     assert hidden.status_code == 404
-    other = services.dataset_create(user=Dataset.objects.get().owner, name="other", target_column="qc_pass")
+    other = services.dataset_create(actor=Dataset.objects.get().owner, name="other", target_column="qc_pass")
     foreign = api.patch(f"/api/v1/datasets/{other.pk}/", {"schema_version": reference_version.pk}, format="json")
     assert foreign.status_code == 400 and "schema_version" in foreign.json()["error"]["details"]["fields"]
     assert Dataset.objects.get(pk=dataset.pk).schema_check_severity == "error"

@@ -11,14 +11,9 @@ from django.test import Client
 from apps.datasets import services
 from apps.datasets.generator import generate_submissions
 from apps.datasets.models import Dataset, DatasetVersion
-from apps.datasets.tasks import validate_dataset_version
+from apps.datasets.tasks import dataset_version_validate
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("isolated_storage")]
-
-
-@pytest.fixture
-def scientist(make_user):
-    return make_user("Data Scientist", username="sci")
 
 
 @pytest.fixture
@@ -30,12 +25,12 @@ def browser(scientist):
 
 @pytest.fixture
 def valid_version(scientist):
-    dataset = services.dataset_create(user=scientist, name="submissions", target_column="qc_pass",
+    dataset = services.dataset_create(actor=scientist, name="submissions", target_column="qc_pass",
                                       task_hint="classification")
     content = generate_submissions(rows=250, seed=5).to_csv(index=False).encode()
-    outcome = services.dataset_version_upload(dataset=dataset, user=scientist,
+    outcome = services.dataset_version_upload(dataset=dataset, actor=scientist,
                                               file=SimpleUploadedFile("s.csv", content), filename="s.csv")
-    validate_dataset_version.run(outcome.version.pk)
+    dataset_version_validate.run(outcome.version.pk)
     return DatasetVersion.objects.get(pk=outcome.version.pk)
 
 
@@ -151,7 +146,7 @@ def test_upload_form_read_options_are_stored_and_pages_show_them(browser, valid_
     assert new.read_options["decimal"] == "," and new.read_options["thousands"] == ""
     assert new.read_options["column_types"] == {"priority": "text"}
     assert sorted(new.read_options["overridden"]) == ["column_types", "decimal", "thousands"]
-    validate_dataset_version.run(new.pk)
+    dataset_version_validate.run(new.pk)
     page = browser.get(f"/datasets/versions/{new.pk}/").content.decode()
     assert 'id="read-options"' in page and "decimal commas in" in page
     assert 'id="leakage"' in page and "qc_review_minutes" in page

@@ -9,7 +9,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from apps.datasets import services
 from apps.datasets.generator import generate_submissions
 from apps.datasets.models import DatasetVersion
-from apps.datasets.tasks import validate_dataset_version
+from apps.datasets.tasks import dataset_version_validate
 
 
 def _status(pk):
@@ -48,16 +48,16 @@ def test_upload_through_the_api_is_validated_by_a_worker(live_worker, make_user,
 def test_a_worker_killed_during_validation_leaves_the_version_revalidatable(live_worker, worker_factory,
                                                                            make_user, client_for, monkeypatch):
     user = make_user("Data Scientist", username="kill-sci")
-    dataset = services.dataset_create(user=user, name="killed-validation", target_column="qc_pass")
+    dataset = services.dataset_create(actor=user, name="killed-validation", target_column="qc_pass")
     # Large enough that validation takes a second or more even on a quiet machine.
     content = generate_submissions(rows=250_000, seed=8).to_csv(index=False).encode()
     # Enqueue by hand, on a queue only the doomed worker reads.
     monkeypatch.setattr("apps.datasets.services.versions._enqueue_validation", lambda version_id: None)
-    version = services.dataset_version_upload(dataset=dataset, user=user, file=SimpleUploadedFile("big.csv", content),
+    version = services.dataset_version_upload(dataset=dataset, actor=user, file=SimpleUploadedFile("big.csv", content),
                                               filename="big.csv").version
     monkeypatch.undo()
     doomed = worker_factory("doomed", queues="doomed", concurrency=1)
-    validate_dataset_version.apply_async((version.pk,), queue="doomed")
+    dataset_version_validate.apply_async((version.pk,), queue="doomed")
     doomed.wait_for(lambda: DatasetVersion.objects.filter(pk=version.pk, status="validating",
                                                           progress__gt=0.03).exists(),
                     timeout=120, interval=0.01, what="the validation to be under way")

@@ -35,13 +35,13 @@ def make_lab_version(user, *, rows: int = 300, seed: int = 7, name: str = "lab-s
     from apps.datasets.models import Dataset
 
     dataset = Dataset.objects.filter(name=name).first() or datasets.dataset_create(
-        user=user, name=name, task_hint="classification", target_column="qc_pass")
+        actor=user, name=name, task_hint="classification", target_column="qc_pass")
     if not dataset.feature_spec:
-        datasets.dataset_feature_spec_set(dataset=dataset, user=user,
+        datasets.dataset_feature_spec_set(dataset=dataset, actor=user,
                                           spec={"columns": {"turnaround_hours": {"kind": "drop"}}})
     upload = io.BytesIO(generate_submissions(rows=rows, seed=seed).to_csv(index=False).encode())
     upload.name = "lab.csv"
-    outcome = datasets.dataset_version_upload(dataset=dataset, user=user, file=upload, filename="lab.csv")
+    outcome = datasets.dataset_version_upload(dataset=dataset, actor=user, file=upload, filename="lab.csv")
     return datasets.dataset_version_validate(version_id=outcome.version.pk)
 
 

@@ -15,11 +15,11 @@ def make_version(user, *, rows: int = 600, seed: int = 7, scenario: str = "refer
     from apps.datasets.models import Dataset
 
     dataset = Dataset.objects.filter(name=name).first() or datasets.dataset_create(
-        user=user, name=name, task_hint="classification", target_column="qc_pass")
+        actor=user, name=name, task_hint="classification", target_column="qc_pass")
     frame = generate_submissions(rows=rows, seed=seed, scenario=scenario) if frame is None else frame
     upload = io.BytesIO(frame.to_csv(index=False).encode())
     upload.name = "lab.csv"
-    outcome = datasets.dataset_version_upload(dataset=dataset, user=user, file=upload, filename="lab.csv")
+    outcome = datasets.dataset_version_upload(dataset=dataset, actor=user, file=upload, filename="lab.csv")
     return datasets.dataset_version_validate(version_id=outcome.version.pk)
 
 

@@ -33,10 +33,9 @@ class EndpointSerializer(serializers.ModelSerializer):
     def _live(self, obj) -> list:
         live = getattr(obj, "live_deployments", None)
         if live is None:
-            from apps.serving.selectors import _live_deployments_prefetch
+            from apps.serving.selectors import endpoint_live_deployments
 
-            live = obj.live_deployments = list(
-                Endpoint.objects.prefetch_related(_live_deployments_prefetch()).get(pk=obj.pk).live_deployments)
+            live = obj.live_deployments = endpoint_live_deployments(endpoint=obj)
         return live
 
     @extend_schema_field(DeploymentBriefSerializer(many=True))

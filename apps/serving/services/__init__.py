@@ -1,24 +1,15 @@
 """Writes of the serving app, split by subdomain and re-exported here:
 ``from apps.serving import services; services.deployment_start(...)``."""
 
+from apps.serving.services._transition import deployment_payload, rollout_queue, send_tick
 from apps.serving.services.bake import deployments_check_bake
 from apps.serving.services.deployments import (
     check_version_allowed,
     deployment_build,
     deployment_dry_run,
-    deployment_pause,
-    deployment_payload,
-    deployment_promote,
-    deployment_resume,
-    deployment_rollback,
     deployment_start,
-    deployments_check_health,
     deployments_note_stage_change,
     model_version_resolve,
-    rollout_queue,
-    rollout_tick,
-    rollouts_resume,
-    send_tick,
 )
 from apps.serving.services.endpoints import (
     clean_endpoint_config,
@@ -32,13 +23,23 @@ from apps.serving.services.following import (
     endpoints_follow_registry,
     stale_deployments,
 )
-from apps.serving.services.health import HealthResult, deployment_health_check
+from apps.serving.services.health import HealthResult, deployment_health_check, deployments_check_health
+from apps.serving.services.manifests import deployment_manifests_apply, deployment_manifests_render
 from apps.serving.services.predictions import (
     PredictionFailed,
     ServiceUnavailable,
     feedback_join_pending,
     feedback_record,
     predict,
+    prediction_logs_prune,
+)
+from apps.serving.services.rollouts import (
+    deployment_pause,
+    deployment_promote,
+    deployment_resume,
+    deployment_rollback,
+    rollout_tick,
+    rollouts_resume,
 )
 
 __all__ = [
@@ -51,6 +52,8 @@ __all__ = [
     "deployment_build",
     "deployment_dry_run",
     "deployment_health_check",
+    "deployment_manifests_apply",
+    "deployment_manifests_render",
     "deployment_pause",
     "deployment_payload",
     "deployment_promote",
@@ -69,6 +72,7 @@ __all__ = [
     "feedback_record",
     "model_version_resolve",
     "predict",
+    "prediction_logs_prune",
     "rollout_queue",
     "rollout_tick",
     "rollouts_resume",

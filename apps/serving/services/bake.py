@@ -24,11 +24,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.core.services import snapshot
+from apps.registry.selectors import production_version
 from apps.serving.choices import DeploymentStatus, RolloutState
 from apps.serving.models import Deployment
 from apps.serving.policy import judge
 from apps.serving.runtime import bump_routing_stamp
-from apps.serving.services.deployments import (
+from apps.serving.services._transition import (
     DEPLOYMENT_AUDIT_FIELDS,
     HEALTH_WINDOW,
     _bump,
@@ -36,8 +37,8 @@ from apps.serving.services.deployments import (
     _record,
     _save,
     _scale_down_later,
-    end_bake,
 )
+from apps.serving.services.rollouts import end_bake
 
 
 def _baking():
@@ -46,9 +47,10 @@ def _baking():
                                      status__in=(DeploymentStatus.HEALTHY, DeploymentStatus.DEGRADED))
 
 
-def deployments_check_bake(*, now: datetime | None = None) -> dict:
+def deployments_check_bake(*, now: datetime | None = None, actor=None) -> dict:
     """Judge every baking deployment once: roll it back if it breaks its
-    thresholds, or close its bake when the time is up."""
+    thresholds, or close its bake when the time is up (``actor`` ``None``:
+    the platform, each minute)."""
     from apps.serving.selectors import deployment_window_stats
 
     now = now or timezone.now()
@@ -112,8 +114,7 @@ def _bake_rollback(deployment_id: int, *, reason: str, stats: dict) -> bool:
         _scale_down_later(deployment)
         # A production endpoint may now serve a version that left Production
         # meanwhile: say so, rather than leave it unnoticed.
-        current = type(deployment.model_version).objects.filter(
-            registered_model_id=deployment.model_version.registered_model_id, stage="production").first()
+        current = production_version(registered_model=deployment.model_version.registered_model)
         endpoint_announce_stale(endpoint=deployment.endpoint, current=current,
                                 reason=f"{deployment.endpoint.slug} went back to "
                                        f"{', '.join(str(p.model_version) for p in previous)} after "

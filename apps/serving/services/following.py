@@ -24,20 +24,16 @@ from django.db import IntegrityError, transaction
 
 from apps.core import events
 from apps.core.errors import ApplicationError
-from apps.core.models import AuditEvent
+from apps.core.selectors import audit_events_for
 from apps.core.services import audit_record, snapshot
 from apps.registry.choices import Stage, TransitionKind
 from apps.registry.models import ModelVersion, StageTransition
+from apps.registry.selectors import stage_transition_get
 from apps.serving.choices import ACTIVE_ROLLOUT_STATES, Environment, FollowMode, Strategy
 from apps.serving.models import Deployment, Endpoint
-from apps.serving.services.deployments import (
-    DEPLOYMENT_AUDIT_FIELDS,
-    LIVE_STATUSES,
-    _lock,
-    _rollback,
-    build_unchecked,
-    queue_new,
-)
+from apps.serving.services._transition import DEPLOYMENT_AUDIT_FIELDS, LIVE_STATUSES, _lock
+from apps.serving.services.deployments import build_unchecked, queue_new
+from apps.serving.services.rollouts import _rollback
 
 logger = logging.getLogger(__name__)
 
@@ -62,12 +58,11 @@ def stale_deployments(endpoint: Endpoint) -> list[Deployment]:
 
 
 def endpoint_announce_stale(*, endpoint: Endpoint, current: ModelVersion | None, reason: str,
-                            transition_id: int | None = None) -> bool:
+                            transition_id: int | None = None, actor=None) -> bool:
     """Audit and announce that ``endpoint`` serves a version that is no longer
     in Production (inside the caller's transaction). Once per transition."""
-    if transition_id is not None and AuditEvent.objects.filter(
-            action=STALE_EVENT, object_type="serving.endpoint", object_id=str(endpoint.pk),
-            after__transition_id=transition_id).exists():
+    if transition_id is not None and audit_events_for(obj=endpoint).filter(
+            action=STALE_EVENT, after__transition_id=transition_id).exists():
         return False
     stale = stale_deployments(endpoint)
     if not stale:
@@ -80,7 +75,7 @@ def endpoint_announce_stale(*, endpoint: Endpoint, current: ModelVersion | None,
         "production_version": current.version if current is not None else None,
         "transition_id": transition_id, "reason": reason,
     }
-    audit_record(actor=None, action=STALE_EVENT, target=endpoint, after=payload, message=reason)
+    audit_record(actor=actor, action=STALE_EVENT, target=endpoint, after=payload, message=reason)
     from apps.registry.services import webhooks_emit
 
     webhooks_emit(event=STALE_EVENT, registered_model=model, payload=payload)
@@ -149,8 +144,7 @@ def endpoints_follow_registry(*, model_version_id: int, transition_id: int) -> d
     """Move every production endpoint serving the model of ``model_version_id``
     to that version, which the stage move ``transition_id`` put in
     Production. Returns what happened per endpoint slug."""
-    transition = (StageTransition.objects.select_related("version__registered_model", "actor")
-                  .filter(pk=transition_id, version_id=model_version_id).first())
+    transition = stage_transition_get(pk=transition_id, version_id=model_version_id)
     if transition is None or transition.to_stage != Stage.PRODUCTION or transition.kind not in FOLLOWED_KINDS:
         return {}
     version = transition.version

@@ -1,8 +1,14 @@
-"""The deploy-time health check: before a deployment gets any traffic its
-model must load with a matching SHA-256, be compiled (ONNX where it converts
-exactly, see ``apps.serving.compiler``), and answer smoke predictions on the
-version's input example within the latency budget, through the very code
-the web processes will use."""
+"""Health of deployments.
+
+The deploy-time health check (``deployment_health_check``): before a
+deployment gets any traffic its model must load with a matching SHA-256, be
+compiled (ONNX where it converts exactly, see ``apps.serving.compiler``), and
+answer smoke predictions on the version's input example within the latency
+budget, through the very code the web processes will use.
+
+The live health check (``deployments_check_health``, each minute): a serving
+deployment whose live numbers break its thresholds is marked degraded, and
+healthy again when they recover."""
 
 from __future__ import annotations
 
@@ -11,12 +17,15 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
+from datetime import timedelta
 
+from django.db import transaction
 from django.utils import timezone
 
 from apps.core import modelio
+from apps.core.services import snapshot
 from apps.core.storage import open_artifact, store_file
-from apps.serving.choices import ServingPath
+from apps.serving.choices import DeploymentStatus, RolloutState, ServingPath
 from apps.serving.compiler import (
     DEFAULT_TOLERANCE,
     compile_model,
@@ -25,7 +34,10 @@ from apps.serving.compiler import (
     sklearn_path_difference,
 )
 from apps.serving.models import Deployment
+from apps.serving.policy import judge
 from apps.serving.predictors import OnnxPredictor, SklearnPredictor, model_input_names
+from apps.serving.runtime import bump_routing_stamp
+from apps.serving.services._transition import DEPLOYMENT_AUDIT_FIELDS, HEALTH_WINDOW, _lock, _record, _save
 from apps.serving.signature import CompiledSignature, InstanceError, SignatureError
 
 logger = logging.getLogger(__name__)
@@ -190,4 +202,41 @@ def deployment_health_check(*, deployment: Deployment) -> HealthResult:
     return result
 
 
-__all__ = ["HealthResult", "deployment_health_check", "verification_rows"]
+
+def deployments_check_health(*, window: timedelta = HEALTH_WINDOW, actor=None) -> dict:
+    """Mark serving deployments degraded when their live numbers break their
+    thresholds over ``window``, and healthy again when they recover
+    (``actor`` ``None``: the platform, each minute)."""
+    from apps.serving.selectors import deployment_window_stats
+
+    changed = {"degraded": 0, "recovered": 0}
+    start = timezone.now() - window
+    candidates = Deployment.objects.filter(status__in=(DeploymentStatus.HEALTHY, DeploymentStatus.DEGRADED),
+                                           rollout_state=RolloutState.COMPLETED, traffic_weight__gt=0)
+    for candidate in candidates.only("pk", "config", "status"):
+        stats = deployment_window_stats(deployment_id=candidate.pk, start=start)
+        verdict = judge(stats, candidate.config)
+        if not verdict.enough:
+            continue
+        wanted = DeploymentStatus.DEGRADED if verdict.breach else DeploymentStatus.HEALTHY
+        if wanted == candidate.status:
+            continue
+        with transaction.atomic():
+            deployment, _others = _lock(candidate.pk)
+            if deployment.status not in (DeploymentStatus.HEALTHY, DeploymentStatus.DEGRADED) or \
+                    deployment.status == wanted:
+                continue
+            before = snapshot(deployment, DEPLOYMENT_AUDIT_FIELDS)
+            deployment.status = wanted
+            deployment.status_reason = verdict.breach or ""
+            _save(deployment, "status", "status_reason")
+            kind = "degraded" if verdict.breach else "recovered"
+            _record(deployment, kind=kind, actor=actor, before=before,
+                    message=verdict.breach or "Live numbers are back within the thresholds.",
+                    data={"stats": stats.as_dict()})
+            transaction.on_commit(bump_routing_stamp)
+            changed[kind] += 1
+    return changed
+
+
+__all__ = ["HealthResult", "deployment_health_check", "deployments_check_health", "verification_rows"]

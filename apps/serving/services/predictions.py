@@ -12,6 +12,7 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -272,8 +273,9 @@ def feedback_record(*, endpoint: Endpoint, items, actor=None, api_key=None) -> d
     return {"received": len(cleaned), "joined": joined, "unknown": unknown}
 
 
-def feedback_join_pending(*, horizon: timedelta = FEEDBACK_JOIN_HORIZON) -> int:
-    """Join feedback that arrived before its prediction's log row did."""
+def feedback_join_pending(*, horizon: timedelta = FEEDBACK_JOIN_HORIZON, actor=None) -> int:
+    """Join feedback that arrived before its prediction's log row did
+    (``actor`` is ``None``: the platform, each minute)."""
     since = timezone.now() - horizon
     pending = list(Feedback.objects.filter(joined_at__isnull=True, received_at__gte=since)[:5000])
     if not pending:
@@ -299,4 +301,14 @@ def feedback_join_pending(*, horizon: timedelta = FEEDBACK_JOIN_HORIZON) -> int:
     return joined
 
 
-__all__ = ["PredictionFailed", "ServiceUnavailable", "feedback_join_pending", "feedback_record", "predict"]
+def prediction_logs_prune(*, days: int | None = None, actor=None) -> int:
+    """Delete prediction logs older than ``days`` (``SERVING_LOG_RETENTION_DAYS``,
+    30). Retention housekeeping by the platform (``actor`` ``None``): the rows
+    are the log itself, so no audit event is written for them."""
+    days = days or settings.SERVING_LOG_RETENTION_DAYS
+    deleted, _ = PredictionLog.objects.filter(created_at__lt=timezone.now() - timedelta(days=days)).delete()
+    return deleted
+
+
+__all__ = ["PredictionFailed", "ServiceUnavailable", "feedback_join_pending", "feedback_record", "predict",
+           "prediction_logs_prune"]

@@ -64,3 +64,14 @@ def _cached_fit(estimator, fit):
     if estimator not in _FITS:
         _FITS[estimator] = fit(estimator=estimator)
     return _FITS[estimator]
+
+
+@pytest.fixture
+def versions(engineer):
+    """Version 1 in Production and version 2 in Staging of one model."""
+    from apps.registry.choices import Stage
+    from apps.serving.tests.factories import make_model_version
+
+    v1 = make_model_version(owner=engineer, stage=Stage.PRODUCTION)
+    v2 = make_model_version(owner=engineer, stage=Stage.STAGING, seed=12)
+    return v1, v2

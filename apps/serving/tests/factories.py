@@ -194,3 +194,23 @@ def backdate_step(deployment: Deployment, seconds: float) -> None:
     deployment.refresh_from_db()
     Deployment.objects.filter(pk=deployment.pk).update(
         step_started_at=deployment.step_started_at - timedelta(seconds=seconds))
+
+
+def live_weights(endpoint: Endpoint) -> dict[int, float]:
+    """Traffic weight per model version number among the endpoint's live deployments."""
+    return {d.model_version.version: d.traffic_weight
+            for d in Deployment.objects.filter(endpoint=endpoint, status__in=("deploying", "healthy", "degraded"))
+            .select_related("model_version")}
+
+
+def log_requests(deployment: Deployment, n: int, *, status: int = 200, latency: float = 5.0) -> None:
+    """``n`` prediction-log rows answered by ``deployment`` just now."""
+    from django.utils import timezone
+
+    from apps.serving.models import PredictionLog
+
+    now = timezone.now()
+    PredictionLog.objects.bulk_create([
+        PredictionLog(endpoint_id=deployment.endpoint_id, deployment=deployment,
+                      model_version_id=deployment.model_version_id, request_id=f"r{deployment.pk}-{i}-{status}",
+                      latency_ms=latency, status_code=status, created_at=now) for i in range(n)])

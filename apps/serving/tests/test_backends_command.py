@@ -152,3 +152,20 @@ def test_applying_creates_the_objects_in_the_cluster_and_audits_it(owner, tmp_pa
     event = AuditEvent.objects.get(action="deployment.manifests_applied")
     assert event.object_id == str(existing.id)
     assert event.after["objects"] == ["Deployment/mlops-sample-qc-sample-qc-v3", "Service/mlops-sample-qc-sample-qc-v3"]
+
+
+def test_the_apply_service_checks_the_deploy_right_and_names_its_actor(owner, make_user):
+    from apps.core.errors import ApplicationError
+    from apps.core.permissions import grant_on_create
+    from apps.serving import services
+
+    version = make_version(owner)
+    endpoint = make_endpoint(owner)
+    grant_on_create(endpoint, owner=owner)
+    existing = Deployment.objects.create(endpoint=endpoint, model_version=version, created_by=owner,
+                                         status=DeploymentStatus.HEALTHY, config={})
+    with pytest.raises(ApplicationError):
+        services.deployment_manifests_apply(deployment=existing, actor=make_user("Viewer", username="looker"))
+    assert not AuditEvent.objects.filter(action="deployment.manifests_applied").exists()
+    assert services.deployment_manifests_apply(deployment=existing, backend="local", actor=owner) == []
+    assert AuditEvent.objects.get(action="deployment.manifests_applied").actor == owner

@@ -11,24 +11,21 @@ row, no cluster call); it works for a version that was never deployed.
 Without it, the manifests are applied through the backend for an existing
 deployment of that version (e.g. to recreate a serving Deployment a cluster
 lost); deploying a new version, and moving traffic, go through the API or the
-dashboard so that approvals and rollouts apply.
+dashboard so that approvals and rollouts apply. The reads go through
+``selectors.deployment_for_manifests`` and the work through the services in
+``apps/serving/services/manifests.py``, which audit it.
 """
 
 from __future__ import annotations
 
-import copy
-
 import yaml
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
 
 from apps.core.errors import ApplicationError
-from apps.core.services import audit_record
 from apps.registry.choices import Stage
-from apps.registry.models import ModelVersion
+from apps.serving import selectors, services
 from apps.serving.backends import BACKENDS, get_backend
-from apps.serving.choices import DeploymentStatus, Environment, Strategy
-from apps.serving.models import Deployment, Endpoint
+from apps.serving.choices import Environment, Strategy
 
 # The stages an endpoint of each environment may serve (the serving app
 # enforces the same rule when a deployment is created).
@@ -36,8 +33,6 @@ ALLOWED_STAGES = {
     Environment.PRODUCTION: {Stage.PRODUCTION},
     Environment.STAGING: {Stage.STAGING, Stage.PRODUCTION},
 }
-# Deployments whose version is no longer meant to run.
-ENDED = {DeploymentStatus.ROLLED_BACK, DeploymentStatus.FAILED, DeploymentStatus.SUPERSEDED}
 
 
 class Command(BaseCommand):
@@ -61,37 +56,31 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="print the manifests as YAML; change nothing")
 
     def handle(self, *args, **options):
-        endpoint = Endpoint.objects.filter(slug=options["endpoint"]).first()
-        if endpoint is None:
-            raise CommandError(f"No endpoint {options['endpoint']!r}.")
-        version = (ModelVersion.objects.select_related("registered_model")
-                   .filter(registered_model__name=options["model"], version=options["version"]).first())
-        if version is None:
-            raise CommandError(f"No version {options['version']} of model {options['model']!r}.")
+        actor = None  # the operator on the server: the audit records the platform as the actor
+        try:
+            endpoint, version, existing = selectors.deployment_for_manifests(
+                user=actor, endpoint_slug=options["endpoint"], model=options["model"], version=options["version"])
+        except ApplicationError as exc:
+            raise CommandError(exc.message) from exc
         if version.stage not in ALLOWED_STAGES.get(endpoint.environment, set()):
             raise CommandError(f"{version} is in stage {version.stage!r}; the {endpoint.environment} endpoint "
                                f"{endpoint.slug!r} serves only "
                                f"{' or '.join(sorted(ALLOWED_STAGES.get(endpoint.environment, ())))} versions.")
 
-        existing = (Deployment.objects.select_related("endpoint", "model_version__registered_model")
-                    .filter(endpoint=endpoint, model_version=version).exclude(status__in=ENDED)
-                    .order_by("-created_at", "-id").first())
         if existing is None and not options["dry_run"]:
             raise CommandError(f"{version} is not deployed to {endpoint.slug!r}; deploy it through the API or the "
                                "dashboard (approvals and rollouts apply), or pass --dry-run to preview manifests.")
-        deployment = self._deployment(existing, endpoint, version, options)
-        backend = get_backend(options["backend"])
+        overrides = {"strategy": options["strategy"], "replicas": options["replicas"], "backend": options["backend"]}
         try:
-            manifests = backend.apply(deployment, dry_run=options["dry_run"])
+            if options["dry_run"]:
+                manifests = services.deployment_manifests_render(endpoint=endpoint, model_version=version,
+                                                                 deployment=existing, actor=actor, **overrides)
+            else:
+                manifests = services.deployment_manifests_apply(deployment=existing, actor=actor, **overrides)
         except ApplicationError as exc:
             raise CommandError(exc.message) from exc
 
-        if not options["dry_run"]:
-            with transaction.atomic():
-                audit_record(actor=None, action="deployment.manifests_applied", target=existing,
-                             after={"backend": backend.name,
-                                    "objects": [f"{m['kind']}/{m['metadata']['name']}" for m in manifests]},
-                             message="Applied through manage.py serving_manifests.")
+        backend = get_backend(options["backend"])
         if not manifests:
             self.stderr.write(f"The {backend.name} backend runs nothing outside this platform's web processes "
                               "(no manifests); use --backend kubernetes to render the Kubernetes ones.")
@@ -100,19 +89,3 @@ class Command(BaseCommand):
         if not options["dry_run"]:
             self.stderr.write(self.style.SUCCESS(f"Applied {len(manifests)} object(s) through the {backend.name} "
                                                  "backend."))
-
-    @staticmethod
-    def _deployment(existing, endpoint, version, options) -> Deployment:
-        """The deployment to render: the existing one (a copy, never saved),
-        or an unsaved one, with the command's overrides applied."""
-        if existing is not None:
-            deployment = copy.copy(existing)
-            deployment.config = dict(existing.config or {})
-        else:
-            deployment = Deployment(endpoint=endpoint, model_version=version, strategy=Strategy.IMMEDIATE,
-                                    config={})
-        if options["strategy"]:
-            deployment.strategy = options["strategy"]
-        if options["replicas"] is not None:
-            deployment.config["replicas"] = options["replicas"]
-        return deployment
