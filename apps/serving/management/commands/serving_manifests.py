@@ -24,18 +24,12 @@ from django.db import transaction
 
 from apps.core.errors import ApplicationError
 from apps.core.services import audit_record
-from apps.registry.choices import Stage
 from apps.registry.models import ModelVersion
+from apps.registry.stages import stages_servable_in
 from apps.serving.backends import BACKENDS, get_backend
-from apps.serving.choices import DeploymentStatus, Environment, Strategy
+from apps.serving.choices import DeploymentStatus, Strategy
 from apps.serving.models import Deployment, Endpoint
 
-# The stages an endpoint of each environment may serve (the serving app
-# enforces the same rule when a deployment is created).
-ALLOWED_STAGES = {
-    Environment.PRODUCTION: {Stage.PRODUCTION},
-    Environment.STAGING: {Stage.STAGING, Stage.PRODUCTION},
-}
 # Deployments whose version is no longer meant to run.
 ENDED = {DeploymentStatus.ROLLED_BACK, DeploymentStatus.FAILED, DeploymentStatus.SUPERSEDED}
 
@@ -68,10 +62,10 @@ class Command(BaseCommand):
                    .filter(registered_model__name=options["model"], version=options["version"]).first())
         if version is None:
             raise CommandError(f"No version {options['version']} of model {options['model']!r}.")
-        if version.stage not in ALLOWED_STAGES.get(endpoint.environment, set()):
+        allowed = stages_servable_in(endpoint.environment)
+        if version.stage not in allowed:
             raise CommandError(f"{version} is in stage {version.stage!r}; the {endpoint.environment} endpoint "
-                               f"{endpoint.slug!r} serves only "
-                               f"{' or '.join(sorted(ALLOWED_STAGES.get(endpoint.environment, ())))} versions.")
+                               f"{endpoint.slug!r} serves only {' or '.join(sorted(allowed))} versions.")
 
         existing = (Deployment.objects.select_related("endpoint", "model_version__registered_model")
                     .filter(endpoint=endpoint, model_version=version).exclude(status__in=ENDED)
