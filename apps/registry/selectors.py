@@ -73,8 +73,8 @@ def model_version_get(*, user, registered_model: RegisteredModel, version: int) 
     return found
 
 
-def transition_request_list(*, user, status: str | None = None, registered_model: RegisteredModel | None = None,
-                            version: ModelVersion | None = None):
+def promotion_request_list(*, user, status: str | None = None, registered_model: RegisteredModel | None = None,
+                           version: ModelVersion | None = None):
     qs = filter_visible(user, PromotionRequest.objects.all(), "registry.view_registeredmodel", via=VIA_VERSION_MODEL)
     if status:
         qs = qs.filter(status=status)
@@ -85,8 +85,8 @@ def transition_request_list(*, user, status: str | None = None, registered_model
     return qs.select_related("version__registered_model", "requested_by", "decided_by").order_by("-created_at", "-id")
 
 
-def transition_request_get(*, user, pk: int) -> PromotionRequest:
-    found = transition_request_list(user=user).filter(pk=pk).first()
+def promotion_request_get(*, user, pk: int) -> PromotionRequest:
+    found = promotion_request_list(user=user).filter(pk=pk).first()
     if found is None:
         raise NotFound("Promotion request not found.")
     return found
@@ -266,7 +266,7 @@ def overview_card(*, user) -> dict | None:
         return None
     models = filter_visible(user, RegisteredModel.objects.all())
     in_production = ModelVersion.objects.filter(registered_model__in=models.values("pk"), stage=Stage.PRODUCTION)
-    pending = transition_request_list(user=user, status=RequestStatus.PENDING)
+    pending = promotion_request_list(user=user, status=RequestStatus.PENDING)
     stats = [("Registered models", models.count()), ("In Production", in_production.count()),
              ("Pending requests", pending.count())]
     url = reverse("registry:list")
@@ -300,3 +300,25 @@ def register_finished_runs(*, user, experiment_id: int) -> list:
 
     runs = Run.objects.filter(experiment_id=experiment_id, status=RunStatus.FINISHED).order_by("-end_time", "-pk")
     return list(filter_visible(user, runs, via="experiment")[:FINISHED_RUNS_SHOWN])
+
+
+# --- Rows of lower apps that registry pages and the API take as input ---------------
+
+def run_to_register(*, user, pk: int):
+    """The run ``pk`` if the user may see its experiment (else None): the
+    source of a model version registered from the page or the API."""
+    from apps.experiments.models import Run
+
+    runs = filter_visible(user, Run.objects.select_related("experiment", "dataset_version__dataset"),
+                          "experiments.view_experiment", via="experiment")
+    return runs.filter(pk=pk).first()
+
+
+def dataset_version_to_use(*, user, pk: int):
+    """The dataset version ``pk`` if the user may see its dataset (else
+    None): a version's lineage or a model's evaluation holdout."""
+    from apps.datasets.models import DatasetVersion
+
+    versions = filter_visible(user, DatasetVersion.objects.select_related("dataset"), "datasets.view_dataset",
+                              via="dataset")
+    return versions.filter(pk=pk).first()
