@@ -73,6 +73,15 @@ def model_version_get(*, user, registered_model: RegisteredModel, version: int) 
     return found
 
 
+def model_alias_get(*, registered_model: RegisteredModel, alias: str) -> ModelAlias:
+    """``alias`` of a model the caller already got through a selector (so visible)."""
+    found = (ModelAlias.objects.filter(registered_model=registered_model, alias=alias)
+             .select_related("version", "registered_model").first())
+    if found is None:
+        raise NotFound(f"{registered_model.name} has no alias {alias!r}.")
+    return found
+
+
 def promotion_request_list(*, user, status: str | None = None, registered_model: RegisteredModel | None = None,
                            version: ModelVersion | None = None):
     qs = filter_visible(user, PromotionRequest.objects.all(), "registry.view_registeredmodel", via=VIA_VERSION_MODEL)

@@ -109,10 +109,7 @@ class RegisteredModelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, v
         if request.method == "DELETE":
             services.model_alias_delete(registered_model=model, alias=alias, actor=request.user)
             return Response(status=status.HTTP_204_NO_CONTENT)
-        found = model.aliases.filter(alias=alias).select_related("version", "registered_model").first()
-        if found is None:
-            raise NotFound(f"{model.name} has no alias {alias!r}.")
-        return Response(s.ModelAliasSerializer(found).data)
+        return Response(s.ModelAliasSerializer(selectors.model_alias_get(registered_model=model, alias=alias)).data)
 
 
 class ModelVersionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
