@@ -99,14 +99,14 @@ class OurSide(Side):
         return [v["version"] for v in body["results"]]
 
     def request(self, name: str, version: int) -> dict:
-        return self.call("POST", f"/models/{name}/versions/{version}/transition-requests/",
+        return self.call("POST", f"/models/{name}/versions/{version}/promotion-requests/",
                          {"stage": "production", "justification": "benchmark"})
 
     def approve(self, request_id: int, *, override: bool) -> dict:
         body = {"comment": "benchmark"}
         if override:
             body["override_reason"] = "benchmark"
-        return self.qa.call("POST", f"/transition-requests/{request_id}/approve/", body)
+        return self.qa.call("POST", f"/promotion-requests/{request_id}/approve/", body)
 
 
 class MlflowSide(Side):

@@ -330,9 +330,9 @@ def setup_ours(model_dir: Path) -> dict:
     from apps.registry.models import RegisteredModel
     from apps.registry.services import (
         model_version_upload,
+        promotion_request_approve,
+        promotion_request_create,
         registered_model_create,
-        transition_request_approve,
-        transition_request_create,
     )
 
     signature = json.loads((model_dir / "signature.json").read_text())
@@ -350,9 +350,9 @@ def setup_ours(model_dir: Path) -> dict:
     version = model_version_upload(registered_model=model, actor=engineer,
                                    data=(model_dir / "pipeline.skops").read_bytes(), signature=signature,
                                    input_example=example, description="bench/serving.py")
-    request = transition_request_create(version=version, actor=engineer, target_stage=Stage.PRODUCTION,
-                                        justification="Serving benchmark.")
-    transition_request_approve(request=request, actor=approver, comment="Benchmark model.")
+    request = promotion_request_create(version=version, actor=engineer, target_stage=Stage.PRODUCTION,
+                                       justification="Serving benchmark.")
+    promotion_request_approve(promotion_request=request, actor=approver, comment="Benchmark model.")
     version.refresh_from_db()
     return {"model_version_id": version.id, **deploy_ours(version=version, actor=engineer)}
 

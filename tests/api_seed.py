@@ -35,7 +35,7 @@ class Seeded:
 
 def seed_api_objects() -> Seeded:
     from apps.core.services import api_key_create, user_ensure
-    from apps.registry.services import transition_request_create, webhook_subscription_create
+    from apps.registry.services import promotion_request_create, webhook_subscription_create
     from apps.registry.tests import factories as registry_factories
     from apps.serving.tests import factories as serving_factories
 
@@ -62,8 +62,8 @@ def seed_api_objects() -> Seeded:
     endpoint = serving_factories.make_endpoint(owner=engineer, slug="sample-qc", environment="staging")
     deployment = serving_factories.deploy(endpoint=endpoint, version=version, actor=engineer)
     with transaction.atomic():
-        request = transition_request_create(version=version, actor=engineer, target_stage="production",
-                                            justification="Seeded for the API fuzz.")
+        promotion_request = promotion_request_create(version=version, actor=engineer, target_stage="production",
+                                                     justification="Seeded for the API fuzz.")
         webhook = webhook_subscription_create(actor=seeded.users[Role.ADMIN], name="fuzz",
                                               url="https://hooks.example.org/mlops")
     seeded.ids = {
@@ -76,7 +76,8 @@ def seed_api_objects() -> Seeded:
         "version": version.version,
         "endpoints": endpoint.slug,
         "deployments": deployment.pk,
-        "transition-requests": request.pk,
+        "promotion-requests": promotion_request.pk,
+        "transition-requests": promotion_request.pk,
         "webhooks": webhook.pk,
     }
     return seeded

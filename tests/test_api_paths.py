@@ -83,6 +83,8 @@ def _existing(template: str, name: str, seeded) -> str:
 def test_the_probe_sees_every_kind_of_route():
     templates = {template for template, *_ in ROUTES}
     assert {"/api/v1/datasets/{pk}/", "/api/v1/endpoints/{slug}/predict/", "/api/v1/deployments/{pk}/rollback/",
+            "/api/v1/models/{name}/versions/{version}/promotion-requests/",
+            "/api/v1/promotion-requests/{pk}/approve/",
             "/api/v1/models/{name}/versions/{version}/transition-requests/",
             "/api/v1/transition-requests/{pk}/approve/",
             "/api/v1/datasets/{pk}/expectations/{expectation_id}/"} <= templates

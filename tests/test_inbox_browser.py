@@ -13,7 +13,7 @@ def test_bell_counts_unread_and_the_inbox_marks_them_read(page, browser_login, m
     other = make_user("Approver", username="lab_qa")
     for text in ("Training job 4 failed: out of memory.", "qa approved your request to promote sample-qc v2."):
         notifications_send(recipients=[user], verb="experiments.training_job.failed", text=text, url="/")
-    notifications_send(recipients=[other], verb="registry.promotion.requested", text="not for lab_sci")
+    notifications_send(recipients=[other], verb="registry.promotion_request.created", text="not for lab_sci")
 
     browser_login("lab_sci")
     assert page.locator("#all-is-well").is_visible()

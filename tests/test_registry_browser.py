@@ -25,8 +25,8 @@ def pending_request(make_user):
     for C in (1.0, 0.3):
         run = factories.make_run(scientist, dataset_version=dataset_version, frame=frame, C=C)
         versions.append(services.model_version_register(registered_model=model, run=run, actor=scientist))
-    request = services.transition_request_create(version=versions[0], actor=scientist, target_stage="production",
-                                                 justification="Passes QC gates on the 2025 data")
+    request = services.promotion_request_create(version=versions[0], actor=scientist, target_stage="production",
+                                                justification="Passes QC gates on the 2025 data")
     return {"scientist": scientist, "approver": approver, "model": model, "versions": versions, "request": request}
 
 
@@ -71,10 +71,10 @@ def test_approval_queue_chart_and_rollback_in_the_dashboard(page, browser_login,
     assert PromotionRequest.objects.get(pk=pending_request["request"].pk).status == RequestStatus.APPROVED
 
     # The second version goes to Production too, so there is something to roll back to.
-    second = services.transition_request_create(version=pending_request["versions"][1],
-                                                actor=pending_request["scientist"], target_stage="production",
-                                                justification="Stronger regularisation")
-    services.transition_request_approve(request=second, actor=pending_request["approver"], comment="ok")
+    second = services.promotion_request_create(version=pending_request["versions"][1],
+                                               actor=pending_request["scientist"], target_stage="production",
+                                               justification="Stronger regularisation")
+    services.promotion_request_approve(promotion_request=second, actor=pending_request["approver"], comment="ok")
 
     make_user("ML Engineer", username="ops_eng")
     page.context.clear_cookies()

@@ -84,7 +84,8 @@ def test_train_register_approve_and_roll_back(live_worker, make_user, client_for
         lineage = sci_api.get("/api/v1/models/sample-qc/versions/1/lineage/").json()
         assert lineage["run"]["id"] == run_1 and lineage["dataset_version"]["id"] == dataset_version.pk
 
-        expected = {"registry.model_version.created", "registry.promotion.requested", "registry.promotion.approved",
+        expected = {"registry.model_version.created", "registry.promotion_request.created",
+                    "registry.promotion_request.approved",
                     "registry.model_version.stage_changed", "registry.alias.moved", "registry.model.rolled_back"}
         live_worker.wait_for(
             lambda: expected <= set(WebhookDelivery.objects.filter(status="succeeded").values_list("event",

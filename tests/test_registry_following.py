@@ -34,11 +34,11 @@ def test_approval_and_rollback_move_the_production_endpoint(make_user, django_ca
     endpoint = make_endpoint(owner=engineer)
     first = deploy(endpoint=endpoint, version=v1, actor=engineer)
 
-    request = registry.transition_request_create(version=v2, actor=engineer, target_stage="production",
-                                                 justification="better on FFPE")
+    request = registry.promotion_request_create(version=v2, actor=engineer, target_stage="production",
+                                                justification="better on FFPE")
     with django_capture_on_commit_callbacks(execute=True):
-        registry.transition_request_approve(request=request, actor=approver, comment="reviewed",
-                                            override_reason="no holdout in this flow")
+        registry.promotion_request_approve(promotion_request=request, actor=approver, comment="reviewed",
+                                           override_reason="no holdout in this flow")
     canary = Deployment.objects.get(endpoint=endpoint, model_version=v2)
     assert (canary.strategy, canary.created_by) == ("canary", approver)
     assert AuditEvent.objects.filter(action="deployment.created", object_id=str(canary.pk), actor=approver).exists()

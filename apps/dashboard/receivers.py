@@ -60,7 +60,7 @@ def on_promotion_decided(event: str, payload: dict) -> None:
     if request is None:
         return
     version = request.version
-    decided = "approved" if event == RegistryEvent.PROMOTION_APPROVED else "rejected"
+    decided = "approved" if event == RegistryEvent.PROMOTION_REQUEST_APPROVED else "rejected"
     who = request.decided_by.get_username() if request.decided_by else "an approver"
     text = (f"{who} {decided} your request to promote {version.registered_model.name} v{version.version} to "
             f"{request.get_target_stage_display()}.")
@@ -108,9 +108,9 @@ def on_deployment_event(event: str, payload: dict) -> None:
 
 
 def subscribe_all() -> None:
-    events.subscribe(RegistryEvent.PROMOTION_REQUESTED, on_promotion_requested)
-    events.subscribe(RegistryEvent.PROMOTION_APPROVED, on_promotion_decided)
-    events.subscribe(RegistryEvent.PROMOTION_REJECTED, on_promotion_decided)
+    events.subscribe(RegistryEvent.PROMOTION_REQUEST_CREATED, on_promotion_requested)
+    events.subscribe(RegistryEvent.PROMOTION_REQUEST_APPROVED, on_promotion_decided)
+    events.subscribe(RegistryEvent.PROMOTION_REQUEST_REJECTED, on_promotion_decided)
     for name in TRAINING_EVENTS:
         events.subscribe(name, on_training_job_ended)
     for name in DEPLOYMENT_EVENTS:

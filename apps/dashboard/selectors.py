@@ -164,7 +164,7 @@ def _object_resolvers() -> dict:
     """object_type → (visible queryset for the user, url of an object, (state, label) of an object)."""
     from apps.datasets.selectors import dataset_list, dataset_version_list
     from apps.experiments.selectors import experiment_list, run_list, training_job_list
-    from apps.registry.selectors import model_version_list, registered_model_list, transition_request_list
+    from apps.registry.selectors import model_version_list, promotion_request_list, registered_model_list
     from apps.serving.selectors import deployment_list, endpoint_list
 
     def version_url(v):
@@ -172,7 +172,7 @@ def _object_resolvers() -> dict:
 
     return {
         "registry.promotionrequest": (
-            transition_request_list, lambda r: version_url(r.version), lambda r: (r.status, r.get_status_display())),
+            promotion_request_list, lambda r: version_url(r.version), lambda r: (r.status, r.get_status_display())),
         "registry.modelversion": (model_version_list, version_url, _stage_of),
         "registry.registeredmodel": (registered_model_list, lambda m: reverse("registry:detail", args=[m.name]), None),
         "serving.deployment": (

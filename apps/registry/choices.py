@@ -57,9 +57,10 @@ class RegistryEvent(models.TextChoices):
     limited to this list."""
 
     VERSION_CREATED = "registry.model_version.created", "Version created"
-    PROMOTION_REQUESTED = "registry.promotion.requested", "Promotion requested"
-    PROMOTION_APPROVED = "registry.promotion.approved", "Promotion approved"
-    PROMOTION_REJECTED = "registry.promotion.rejected", "Promotion rejected"
+    PROMOTION_REQUEST_CREATED = "registry.promotion_request.created", "Promotion requested"
+    PROMOTION_REQUEST_APPROVED = "registry.promotion_request.approved", "Promotion approved"
+    PROMOTION_REQUEST_REJECTED = "registry.promotion_request.rejected", "Promotion rejected"
+    PROMOTION_REQUEST_CANCELLED = "registry.promotion_request.cancelled", "Promotion request cancelled"
     STAGE_CHANGED = "registry.model_version.stage_changed", "Stage changed"
     ALIAS_MOVED = "registry.alias.moved", "Alias moved"
     ALIAS_DELETED = "registry.alias.deleted", "Alias deleted"

@@ -3,7 +3,7 @@
 for v2 waiting in the approval queue.
 
 The demo runs are trained by the worker after ``seed_demo`` returns, so
-``seed`` only enqueues ``seed_demo_models``; that task waits (retrying) for
+``seed`` only enqueues ``demo_models_seed``; that task waits (retrying) for
 two finished runs of experiment ``sample-qc`` with a stored model, then calls
 ``seed_models``. Every step checks what exists, so seeding twice changes
 nothing. When the model is ready it publishes ``registry.demo.ready`` so the
@@ -30,9 +30,9 @@ READY = "ready"
 
 
 def seed(context: dict, *, password: str, stdout=None) -> None:
-    from apps.registry.tasks import seed_demo_models
+    from apps.registry.tasks import demo_models_seed
 
-    seed_demo_models.delay()
+    demo_models_seed.delay()
     context["registry"] = {"model": MODEL_NAME}
     if stdout:
         stdout.write(f"  registry: model {MODEL_NAME} (v1 Production, v2 Staging, v2 → Production pending) "
@@ -58,14 +58,15 @@ def _pending(version, stage):
 
 
 def _promote(version, *, stage: str, requester, approver, admin, justification: str, comment: str) -> None:
-    request = _pending(version, stage) or services.transition_request_create(
+    request = _pending(version, stage) or services.promotion_request_create(
         version=version, actor=requester, target_stage=stage, justification=justification)
     override = ""
     if not request.gates_passed:
         # The demo must end in a known state even if a demo run scored low;
         # an Admin overriding with a reason is exactly what the platform allows.
         approver, override = admin or approver, "Demo data: approved despite failed gates to show the workflow."
-    services.transition_request_approve(request=request, actor=approver, comment=comment, override_reason=override)
+    services.promotion_request_approve(promotion_request=request, actor=approver, comment=comment,
+                                       override_reason=override)
 
 
 def seed_models() -> str:
@@ -112,7 +113,7 @@ def seed_models() -> str:
     v2.refresh_from_db()
     if v2.stage == Stage.STAGING and not _pending(v2, Stage.PRODUCTION) and not PromotionRequest.objects.filter(
             version=v2, target_stage=Stage.PRODUCTION).exists():
-        services.transition_request_create(
+        services.promotion_request_create(
             version=v2, actor=scientist, target_stage=Stage.PRODUCTION,
             justification="Better ROC AUC than v1 on the same test rows; canary on staging looks healthy.")
     with transaction.atomic():

@@ -5,7 +5,7 @@ from django import forms
 from apps.registry.choices import ModelTaskType, PromotionStage
 
 
-class TransitionRequestForm(forms.Form):
+class PromotionRequestForm(forms.Form):
     stage = forms.ChoiceField(choices=PromotionStage.choices)
     justification = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}),
                                     help_text="Why this version should move: evidence, tickets, data.")

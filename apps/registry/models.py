@@ -29,7 +29,7 @@ class RegisteredModel(models.Model):
     # {"metrics": [{"metric": "roc_auc", "op": ">=", "threshold": 0.85}],
     #  "max_regression": {"metric": "roc_auc", "margin": 0.02},
     #  "require_valid_signature": true, "require_valid_dataset": true}
-    # Set only by Approvers and Admins (see services/models.py), like the
+    # Set only by Approvers and Admins (see services/registered_models.py), like the
     # holdout below: the requester never shapes the evidence that judges them.
     quality_gates = models.JSONField(default=dict, blank=True)
     # The platform's holdout for metric gates: every row of this dataset

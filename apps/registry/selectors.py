@@ -73,8 +73,17 @@ def model_version_get(*, user, registered_model: RegisteredModel, version: int) 
     return found
 
 
-def transition_request_list(*, user, status: str | None = None, registered_model: RegisteredModel | None = None,
-                            version: ModelVersion | None = None):
+def model_alias_get(*, registered_model: RegisteredModel, alias: str) -> ModelAlias:
+    """``alias`` of a model the caller already got through a selector (so visible)."""
+    found = (ModelAlias.objects.filter(registered_model=registered_model, alias=alias)
+             .select_related("version", "registered_model").first())
+    if found is None:
+        raise NotFound(f"{registered_model.name} has no alias {alias!r}.")
+    return found
+
+
+def promotion_request_list(*, user, status: str | None = None, registered_model: RegisteredModel | None = None,
+                           version: ModelVersion | None = None):
     qs = filter_visible(user, PromotionRequest.objects.all(), "registry.view_registeredmodel", via=VIA_VERSION_MODEL)
     if status:
         qs = qs.filter(status=status)
@@ -85,8 +94,8 @@ def transition_request_list(*, user, status: str | None = None, registered_model
     return qs.select_related("version__registered_model", "requested_by", "decided_by").order_by("-created_at", "-id")
 
 
-def transition_request_get(*, user, pk: int) -> PromotionRequest:
-    found = transition_request_list(user=user).filter(pk=pk).first()
+def promotion_request_get(*, user, pk: int) -> PromotionRequest:
+    found = promotion_request_list(user=user).filter(pk=pk).first()
     if found is None:
         raise NotFound("Promotion request not found.")
     return found
@@ -258,7 +267,7 @@ def overview_card(*, user) -> dict | None:
         return None
     models = filter_visible(user, RegisteredModel.objects.all())
     in_production = ModelVersion.objects.filter(registered_model__in=models.values("pk"), stage=Stage.PRODUCTION)
-    pending = transition_request_list(user=user, status=RequestStatus.PENDING)
+    pending = promotion_request_list(user=user, status=RequestStatus.PENDING)
     stats = [("Registered models", models.count()), ("In Production", in_production.count()),
              ("Pending requests", pending.count())]
     url = reverse("registry:list")
@@ -312,3 +321,25 @@ def stage_transition_get(*, pk: int, version_id: int) -> StageTransition | None:
     model and actor: for the platform's reactions to it (no user's view)."""
     return (StageTransition.objects.select_related("version__registered_model", "actor")
             .filter(pk=pk, version_id=version_id).first())
+
+
+# --- Rows of lower apps that registry pages and the API take as input ---------------
+
+def run_to_register(*, user, pk: int):
+    """The run ``pk`` if the user may see its experiment (else None): the
+    source of a model version registered from the page or the API."""
+    from apps.experiments.models import Run
+
+    runs = filter_visible(user, Run.objects.select_related("experiment", "dataset_version__dataset"),
+                          "experiments.view_experiment", via="experiment")
+    return runs.filter(pk=pk).first()
+
+
+def dataset_version_to_use(*, user, pk: int):
+    """The dataset version ``pk`` if the user may see its dataset (else
+    None): a version's lineage or a model's evaluation holdout."""
+    from apps.datasets.models import DatasetVersion
+
+    versions = filter_visible(user, DatasetVersion.objects.select_related("dataset"), "datasets.view_dataset",
+                              via="dataset")
+    return versions.filter(pk=pk).first()

@@ -26,7 +26,7 @@ def webhook_delivery_sweep() -> int:
 
 
 @shared_task(bind=True, queue="default", max_retries=120, soft_time_limit=240, time_limit=300)
-def seed_demo_models(self) -> str:
+def demo_models_seed(self) -> str:
     """Build the demo registry once the worker has trained the demo runs;
     retries every 5 s (for up to 10 minutes) until they exist."""
     from apps.registry import demo

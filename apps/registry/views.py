@@ -22,10 +22,10 @@ from apps.registry.forms import (
     AliasForm,
     ApproveForm,
     GovernanceForm,
+    PromotionRequestForm,
     RegisterFromRunForm,
     RejectForm,
     RollbackForm,
-    TransitionRequestForm,
 )
 from apps.registry.templatetags.registry_labels import stage_label
 
@@ -99,15 +99,15 @@ def model_detail(request, name: str):
         "deliveries": deliveries,
         "rollback_form": RollbackForm(),
         "alias_form": AliasForm(),
-        "pending": selectors.transition_request_list(user=request.user, status=RequestStatus.PENDING,
-                                                     registered_model=model),
+        "pending": selectors.promotion_request_list(user=request.user, status=RequestStatus.PENDING,
+                                                    registered_model=model),
     })
 
 
 def version_detail(request, name: str, version: int):
     model = _model_or_404(request.user, name)
     model_version = _version_or_404(request.user, model, version)
-    requests = list(selectors.transition_request_list(user=request.user, version=model_version))
+    requests = list(selectors.promotion_request_list(user=request.user, version=model_version))
     lineage = selectors.version_lineage(version=model_version, user=request.user)
     production = selectors.production_version(registered_model=model)
     can_request = (has_perm(request.user, "registry.add_promotionrequest")
@@ -129,7 +129,7 @@ def version_detail(request, name: str, version: int):
         "production": production,
         "metrics": sorted(model_version.metrics.items()),
         "can_request": can_request and not any(r.status == RequestStatus.PENDING for r in requests),
-        "request_form": TransitionRequestForm(),
+        "request_form": PromotionRequestForm(),
         "can_decide": has_perm(request.user, "registry.approve_registeredmodel", model),
         "approve_form": ApproveForm(),
         "reject_form": RejectForm(),
@@ -158,7 +158,7 @@ def approval_queue(request):
         "reject_form": RejectForm(),
         "is_admin": is_admin(request.user),
         "can_approve": has_perm(request.user, "registry.approve_registeredmodel"),
-        "own_pending": selectors.transition_request_list(user=request.user, status=RequestStatus.PENDING)
+        "own_pending": selectors.promotion_request_list(user=request.user, status=RequestStatus.PENDING)
         .filter(requested_by=request.user),
     })
 
@@ -166,14 +166,10 @@ def approval_queue(request):
 @require_http_methods(["GET", "POST"])
 def register_from_run(request):
     """Register a run's model: the run page links here with ``?run=<id>``."""
-    from apps.experiments.models import Run
-
     run = None
     run_id = request.POST.get("run") or request.GET.get("run")
     if run_id and str(run_id).isdigit():
-        run = Run.objects.select_related("experiment", "dataset_version__dataset").filter(pk=run_id).first()
-        if run is not None and not has_perm(request.user, "experiments.view_experiment", run.experiment):
-            run = None
+        run = selectors.run_to_register(user=request.user, pk=int(run_id))
     choices = _run_choices(request, run)
     experiment = run.experiment if run is not None else choices.get("chosen_experiment")
     initial = {"run": request.GET.get("run"), "registered_model": request.GET.get("model", "")}
@@ -229,12 +225,12 @@ def _register(user, run, data: dict):
 def request_transition(request, name: str, version: int):
     model = _model_or_404(request.user, name, annotated=False)
     model_version = _version_or_404(request.user, model, version)
-    form = TransitionRequestForm(request.POST)
+    form = PromotionRequestForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Choose a stage and write a justification.")
     else:
         try:
-            created = services.transition_request_create(
+            created = services.promotion_request_create(
                 version=model_version, actor=request.user, target_stage=form.cleaned_data["stage"],
                 justification=form.cleaned_data["justification"])
         except ApplicationError as exc:
@@ -248,7 +244,7 @@ def request_transition(request, name: str, version: int):
 
 def _decision_target(request, pk: int):
     try:
-        return selectors.transition_request_get(user=request.user, pk=pk)
+        return selectors.promotion_request_get(user=request.user, pk=pk)
     except ApplicationError:
         raise Http404("No such request.")
 
@@ -266,7 +262,7 @@ def approve_request(request, pk: int):
         messages.error(request, "An approval needs a comment.")
     else:
         try:
-            services.transition_request_approve(request=promotion, actor=request.user, **form.cleaned_data)
+            services.promotion_request_approve(promotion_request=promotion, actor=request.user, **form.cleaned_data)
         except ApplicationError as exc:
             _fail(request, exc)
         else:
@@ -283,8 +279,8 @@ def reject_request(request, pk: int):
         messages.error(request, "A rejection needs a comment.")
     else:
         try:
-            services.transition_request_reject(request=promotion, actor=request.user,
-                                               comment=form.cleaned_data["comment"])
+            services.promotion_request_reject(promotion_request=promotion, actor=request.user,
+                                              comment=form.cleaned_data["comment"])
         except ApplicationError as exc:
             _fail(request, exc)
         else:
@@ -297,7 +293,7 @@ def reject_request(request, pk: int):
 def cancel_request(request, pk: int):
     promotion = _decision_target(request, pk)
     try:
-        services.transition_request_cancel(request=promotion, actor=request.user)
+        services.promotion_request_cancel(promotion_request=promotion, actor=request.user)
     except ApplicationError as exc:
         _fail(request, exc)
     else:
@@ -349,13 +345,10 @@ def set_gates(request, name: str):
     if not form.is_valid():
         messages.error(request, "Quality gates: " + "; ".join(e for errors in form.errors.values() for e in errors))
         return redirect("registry:detail", name=name)
-    from apps.datasets.models import DatasetVersion
-
     data = form.cleaned_data
     dataset_version = None
     if data["evaluation_dataset_version"]:
-        dataset_version = DatasetVersion.objects.select_related("dataset").filter(
-            pk=data["evaluation_dataset_version"]).first()
+        dataset_version = selectors.dataset_version_to_use(user=request.user, pk=data["evaluation_dataset_version"])
         if dataset_version is None:
             messages.error(request, "No such dataset version.")
             return redirect("registry:detail", name=name)

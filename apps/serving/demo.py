@@ -21,6 +21,7 @@ from django.core.cache import cache
 
 from apps.registry.choices import Stage
 from apps.registry.models import RegisteredModel
+from apps.registry.stages import stages_servable_in
 from apps.serving import logbuffer, services
 from apps.serving.choices import DeploymentStatus, Strategy
 from apps.serving.models import Deployment, Endpoint, PredictionLog
@@ -106,7 +107,7 @@ def seed_serving() -> str:
         return WAITING
     production = model.versions.filter(stage=Stage.PRODUCTION).first()
     candidate = model.versions.filter(version=2).first()
-    if production is None or candidate is None or candidate.stage not in (Stage.STAGING, Stage.PRODUCTION):
+    if production is None or candidate is None or candidate.stage not in stages_servable_in("staging"):
         return WAITING
     # Two copies of this task (seed_demo's and the registry event's) may run at once.
     if not cache.add("serving:demo-seed-lock", "1", timeout=600):

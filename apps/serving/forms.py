@@ -6,8 +6,8 @@ from __future__ import annotations
 from django import forms
 
 from apps.core.permissions import filter_visible
-from apps.registry.choices import Stage
 from apps.registry.models import ModelVersion
+from apps.registry.stages import stages_servable_in
 from apps.serving.choices import Environment, FollowMode, Strategy
 from apps.serving.models import Endpoint
 from apps.serving.policy import STRATEGY_DEFAULTS
@@ -46,8 +46,7 @@ class DeployForm(forms.Form):
 
     def __init__(self, *args, endpoint: Endpoint, user, **kwargs):
         super().__init__(*args, **kwargs)
-        allowed = ((Stage.PRODUCTION,) if endpoint.environment == Environment.PRODUCTION
-                   else (Stage.STAGING, Stage.PRODUCTION))
+        allowed = stages_servable_in(endpoint.environment)
         visible = filter_visible(user, ModelVersion.objects.all(), "registry.view_registeredmodel",
                                  via="registered_model")
         self.fields["model_version"].queryset = (visible.filter(stage__in=allowed)

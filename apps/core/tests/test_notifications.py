@@ -22,7 +22,7 @@ def bob(make_user):
 
 
 def send(*users, text="sample-qc v2 waits for your approval.", url="/registry/approvals/"):
-    return services.notifications_send(recipients=list(users), verb="registry.promotion.requested", text=text,
+    return services.notifications_send(recipients=list(users), verb="registry.promotion_request.created", text=text,
                                        url=url, object_type="registry.promotionrequest", object_id=7)
 
 
@@ -46,7 +46,7 @@ def test_send_creates_one_notification_per_active_recipient(alice, bob, make_use
     assert sorted(n.recipient.username for n in created) == ["alice", "bob"]
     stored = Notification.objects.get(recipient=alice)
     assert (stored.verb, stored.object_type, stored.object_id, stored.url, stored.read_at) == (
-        "registry.promotion.requested", "registry.promotionrequest", "7", "/registry/approvals/", None)
+        "registry.promotion_request.created", "registry.promotionrequest", "7", "/registry/approvals/", None)
 
 
 def test_email_is_sent_when_the_preference_is_on_and_not_when_off(alice, bob, settings):

@@ -87,6 +87,7 @@ def test_the_resolver_walk_finds_every_kind_of_route():
     assert {("/api/v1/endpoints/{slug}/predict/", "post"),  # a plain Django view
             ("/api/v1/endpoints/{slug}/feedback/", "post"),  # a viewset action
             ("/api/v1/auth/token/", "post"),  # an APIView
+            ("/api/v1/models/{name}/versions/{version}/promotion-requests/", "get"),
             ("/api/v1/models/{name}/versions/{version}/transition-requests/", "get"),
             ("/api/v1/runs/{pk}/metrics/{key}/history/", "get")} <= operations
     assert ("/api/v1/endpoints/{slug}/predict/", "get") not in operations  # it answers 405

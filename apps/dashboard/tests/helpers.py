@@ -18,8 +18,8 @@ CANARY = {"steps": [10, 50, 100], "step_seconds": 60, "min_requests": 5, "max_er
 
 def request_promotion(*, people, make_run, registered, stage: str = "staging"):
     version = registry.model_version_register(registered_model=registered, run=make_run(), actor=people.scientist)
-    return registry.transition_request_create(version=version, actor=people.scientist, target_stage=stage,
-                                              justification="better on the March data")
+    return registry.promotion_request_create(version=version, actor=people.scientist, target_stage=stage,
+                                             justification="better on the March data")
 
 
 def degraded_deployment(*, owner, slug: str = "qc-live"):

@@ -107,7 +107,7 @@ def test_an_invalid_upload_asks_for_a_new_version_until_one_comes(people, data):
 # --- Recent activity ----------------------------------------------------------------------
 
 def test_activity_links_each_object_and_shows_its_state_now(people, pending):
-    registry.transition_request_approve(request=pending, actor=people.qa, comment="fine")
+    registry.promotion_request_approve(promotion_request=pending, actor=people.qa, comment="fine")
     entries = selectors.recent_activity(user=people.qa)
     created = next(e for e in entries if e.event.action == "promotion_request.created")
     assert created.url == "/registry/models/sample-qc/versions/1/"
@@ -136,13 +136,13 @@ def test_the_home_page_reads_in_a_fixed_number_of_queries(people, make_run, regi
         return len(queries)
 
     first = helpers.request_promotion(people=people, make_run=make_run, registered=registered)
-    registry.transition_request_reject(request=first, actor=people.qa, comment="needs more data")
+    registry.promotion_request_reject(promotion_request=first, actor=people.qa, comment="needs more data")
     count()  # fills the user's permission cache
     few = count()
     for _ in range(3):
-        req = registry.transition_request_create(version=first.version, actor=people.scientist,
-                                                 target_stage="staging", justification="again")
-        registry.transition_request_reject(request=req, actor=people.qa2, comment="no")
+        req = registry.promotion_request_create(version=first.version, actor=people.scientist,
+                                                target_stage="staging", justification="again")
+        registry.promotion_request_reject(promotion_request=req, actor=people.qa2, comment="no")
     for name in ("a", "b", "c"):
         factories.make_dataset_version(people.scientist, status="invalid", name=f"export-{name}")
     helpers.request_promotion(people=people, make_run=make_run, registered=registered)

@@ -24,7 +24,7 @@ def test_a_promotion_request_notifies_the_users_who_may_approve_it(people, make_
                                                                   django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         request = helpers.request_promotion(people=people, make_run=make_run, registered=registered)
-    recipients = set(Notification.objects.filter(verb="registry.promotion.requested")
+    recipients = set(Notification.objects.filter(verb="registry.promotion_request.created")
                      .values_list("recipient__username", flat=True))
     # Approvers (lab duty), the Admin and the superuser; not the requester, not the engineer or viewer.
     assert recipients == {"qa", "qa2", "lead", "boss", "root"}
@@ -37,9 +37,9 @@ def test_a_promotion_request_notifies_the_users_who_may_approve_it(people, make_
 def test_the_decision_notifies_the_requester(people, make_run, registered, django_capture_on_commit_callbacks):
     request = helpers.request_promotion(people=people, make_run=make_run, registered=registered)
     with django_capture_on_commit_callbacks(execute=True):
-        registry.transition_request_reject(request=request, actor=people.qa, comment="Needs the March data.")
+        registry.promotion_request_reject(promotion_request=request, actor=people.qa, comment="Needs the March data.")
     note, = inbox(people.scientist)
-    assert note.verb == "registry.promotion.rejected"
+    assert note.verb == "registry.promotion_request.rejected"
     assert note.text == ("qa rejected your request to promote sample-qc v1 to Staging. "
                          "Comment: Needs the March data.")
     assert note.url == "/registry/models/sample-qc/versions/1/"
@@ -53,8 +53,8 @@ def test_the_approval_notifies_the_requester_by_email_when_asked(people, make_ru
     core.notification_preference_set(actor=people.scientist, email=True)
     request = helpers.request_promotion(people=people, make_run=make_run, registered=registered)
     with django_capture_on_commit_callbacks(execute=True):
-        registry.transition_request_approve(request=request, actor=people.qa2, comment="fine")
-    assert [n.verb for n in inbox(people.scientist)] == ["registry.promotion.approved"]
+        registry.promotion_request_approve(promotion_request=request, actor=people.qa2, comment="fine")
+    assert [n.verb for n in inbox(people.scientist)] == ["registry.promotion_request.approved"]
     assert [m.to for m in mail.outbox] == [["sci@lab.example"]]
     assert "qa2 approved your request" in mail.outbox[0].body
 
@@ -65,10 +65,10 @@ def test_nothing_is_notified_before_commit_nor_after_a_rollback(people, make_run
         helpers.request_promotion(people=people, make_run=make_run, registered=registered)
     assert callbacks and not Notification.objects.exists()  # waiting for the commit
     version = PromotionRequest.objects.get().version
-    registry.transition_request_cancel(request=PromotionRequest.objects.get(), actor=people.scientist)
+    registry.promotion_request_cancel(promotion_request=PromotionRequest.objects.get(), actor=people.scientist)
     with django_capture_on_commit_callbacks(execute=True), pytest.raises(RuntimeError), transaction.atomic():
-        registry.transition_request_create(version=version, actor=people.scientist, target_stage="staging",
-                                           justification="again")
+        registry.promotion_request_create(version=version, actor=people.scientist, target_stage="staging",
+                                          justification="again")
         raise RuntimeError("something later in the same transaction failed")
     assert not Notification.objects.exists()
 
@@ -86,7 +86,7 @@ def test_a_failing_notification_never_breaks_the_request(ask, monkeypatch, caplo
     with django_capture_on_commit_callbacks(execute=True):
         request = ask()
     assert PromotionRequest.objects.get().pk == request.pk and request.status == "pending"
-    assert "inbox down" in caplog.text and "registry.promotion.requested" in caplog.text
+    assert "inbox down" in caplog.text and "registry.promotion_request.created" in caplog.text
 
 
 def test_a_training_job_ending_notifies_its_owner(people, data, django_capture_on_commit_callbacks):

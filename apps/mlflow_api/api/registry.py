@@ -257,8 +257,8 @@ def version_transition_stage(request, fields):
     if target not in ("staging", "production"):
         raise invalid(f"Stage {stage!r} cannot be requested here: ask for Staging or Production; they become a "
                       "promotion request that an approver decides (archiving follows a new Production version).")
-    services.transition_request_create(version=version, actor=request.user, target_stage=target,
-                                       justification=fields.str("comment") or DEFAULT_JUSTIFICATION)
+    services.promotion_request_create(version=version, actor=request.user, target_stage=target,
+                                      justification=fields.str("comment") or DEFAULT_JUSTIFICATION)
     version = selectors.model_version_get(user=request.user, registered_model=version.registered_model,
                                           version=version.version)
     return {"model_version": _versions_json([version])[0]}

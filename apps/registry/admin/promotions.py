@@ -126,12 +126,12 @@ class PromotionRequestAdmin(ObjectPermissionAdminMixin, ReadOnlyAdminMixin, admi
             for promotion in queryset:
                 try:
                     if verb == "approve":
-                        services.transition_request_approve(request=promotion, actor=request.user,
-                                                            comment=form.cleaned_data["comment"],
-                                                            override_reason=form.cleaned_data["override_reason"])
+                        services.promotion_request_approve(promotion_request=promotion, actor=request.user,
+                                                           comment=form.cleaned_data["comment"],
+                                                           override_reason=form.cleaned_data["override_reason"])
                     else:
-                        services.transition_request_reject(request=promotion, actor=request.user,
-                                                           comment=form.cleaned_data["comment"])
+                        services.promotion_request_reject(promotion_request=promotion, actor=request.user,
+                                                          comment=form.cleaned_data["comment"])
                 except ApplicationError as exc:
                     self.message_user(request, f"Request {promotion.pk} ({promotion.version}): {exc.message}",
                                       messages.ERROR)

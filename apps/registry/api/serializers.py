@@ -200,7 +200,7 @@ class PromotionRequestSerializer(serializers.ModelSerializer):
         return obj.decided_by.username if obj.decided_by_id else None
 
 
-class TransitionRequestCreateSerializer(serializers.Serializer):
+class PromotionRequestCreateSerializer(serializers.Serializer):
     stage = serializers.ChoiceField(choices=PromotionStage.choices)
     justification = serializers.CharField()
 

@@ -6,6 +6,8 @@ router = SimpleRouter()
 router.register("models", views.RegisteredModelViewSet, basename="registry-model")
 router.register(rf"models/(?P<name>{views.NAME_PATTERN})/versions", views.ModelVersionViewSet,
                 basename="registry-model-version")
+router.register("promotion-requests", views.PromotionRequestViewSet, basename="registry-promotion-request")
+# The MLflow-style name of the same resource, kept as an alias.
 router.register("transition-requests", views.TransitionRequestViewSet, basename="registry-transition-request")
 router.register("webhooks", views.WebhookViewSet, basename="registry-webhook")
 

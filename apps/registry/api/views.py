@@ -1,5 +1,5 @@
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
@@ -16,6 +16,11 @@ from apps.registry.filtersets import ModelVersionFilter, PromotionRequestFilter,
 from apps.registry.models import ModelVersion, PromotionRequest, RegisteredModel, WebhookSubscription
 from apps.registry.uploadhandlers import ModelFileUploadHandler
 
+# The older, MLflow-style name of promotion requests, kept as an alias path.
+ALIAS_NOTE = ("MLflow-style alias: `transition-requests` is the name MLflow gives promotion requests. Same "
+              "request, response and behaviour as the matching `promotion-requests` operation, which is the "
+              "primary path.")
+
 # What the services accept (slugs), bounded by the columns' lengths: anything
 # else is no route, a 404, before it reaches a query.
 NAME_PATTERN = r"[-a-z0-9_]{1,100}"
@@ -26,13 +31,11 @@ def _created(data) -> Response:
     return Response(data, status=status.HTTP_201_CREATED)
 
 
-def _dataset_version(pk):
-    """The dataset version with id ``pk`` (None for None); visibility is the service's check."""
+def _dataset_version(user, pk):
+    """The dataset version with id ``pk`` the user may see (None for None)."""
     if pk is None:
         return None
-    from apps.datasets.models import DatasetVersion
-
-    found = DatasetVersion.objects.select_related("dataset").filter(pk=pk).first()
+    found = selectors.dataset_version_to_use(user=user, pk=pk)
     if found is None:
         raise NotFound("Dataset version not found.")
     return found
@@ -70,7 +73,8 @@ class RegisteredModelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, v
         data.is_valid(raise_exception=True)
         changes = dict(data.validated_data)
         if "evaluation_dataset_version_id" in changes:
-            changes["evaluation_dataset_version"] = _dataset_version(changes.pop("evaluation_dataset_version_id"))
+            changes["evaluation_dataset_version"] = _dataset_version(
+                request.user, changes.pop("evaluation_dataset_version_id"))
         services.registered_model_update(registered_model=self.get_object(), actor=request.user, **changes)
         return Response(s.RegisteredModelSerializer(self._fresh(name)).data)
 
@@ -105,10 +109,7 @@ class RegisteredModelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, v
         if request.method == "DELETE":
             services.model_alias_delete(registered_model=model, alias=alias, actor=request.user)
             return Response(status=status.HTTP_204_NO_CONTENT)
-        found = model.aliases.filter(alias=alias).select_related("version", "registered_model").first()
-        if found is None:
-            raise NotFound(f"{model.name} has no alias {alias!r}.")
-        return Response(s.ModelAliasSerializer(found).data)
+        return Response(s.ModelAliasSerializer(selectors.model_alias_get(registered_model=model, alias=alias)).data)
 
 
 class ModelVersionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
@@ -160,10 +161,8 @@ class ModelVersionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             data.is_valid(raise_exception=True)
             dataset_version = None
             if data.validated_data["dataset_version_id"] is not None:
-                from apps.datasets.models import DatasetVersion
-
-                dataset_version = (DatasetVersion.objects.select_related("dataset")
-                                   .filter(pk=data.validated_data["dataset_version_id"]).first())
+                dataset_version = selectors.dataset_version_to_use(user=request.user,
+                                                                   pk=data.validated_data["dataset_version_id"])
                 if dataset_version is None:
                     raise NotFound("Dataset version not found.")
             version = services.model_version_upload(
@@ -172,11 +171,9 @@ class ModelVersionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
                 description=data.validated_data["description"], dataset_version=dataset_version,
             )
         else:
-            from apps.experiments.models import Run
-
             data = s.ModelVersionRegisterSerializer(data=request.data)
             data.is_valid(raise_exception=True)
-            run = Run.objects.select_related("experiment").filter(pk=data.validated_data["run_id"]).first()
+            run = selectors.run_to_register(user=request.user, pk=data.validated_data["run_id"])
             if run is None:
                 raise NotFound(f"Run {data.validated_data['run_id']} not found.")
             version = services.model_version_register(registered_model=model, run=run, actor=request.user,
@@ -195,25 +192,39 @@ class ModelVersionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         updated = services.model_version_update(version=self.get_object(), actor=request.user, **data.validated_data)
         return Response(s.ModelVersionSerializer(updated).data)
 
-    @extend_schema(methods=["GET"], responses=s.PromotionRequestSerializer(many=True),
-                   summary="Promotion requests of this version")
-    @extend_schema(methods=["POST"], request=s.TransitionRequestCreateSerializer,
-                   responses={201: s.PromotionRequestSerializer},
-                   summary="Ask to move this version to Staging or Production; gates are evaluated now")
-    @action(detail=True, methods=["get", "post"], url_path="transition-requests", url_name="transition-requests",
-            filterset_class=None, pagination_class=None)
-    def transition_requests(self, request, name=None, version=None):
+    def _promotion_requests(self, request) -> Response:
         model_version = self.get_object()
         if request.method == "POST":
-            data = s.TransitionRequestCreateSerializer(data=request.data)
+            data = s.PromotionRequestCreateSerializer(data=request.data)
             data.is_valid(raise_exception=True)
-            created = services.transition_request_create(
+            created = services.promotion_request_create(
                 version=model_version, actor=request.user, target_stage=data.validated_data["stage"],
                 justification=data.validated_data["justification"])
             return _created(s.PromotionRequestSerializer(
-                selectors.transition_request_get(user=request.user, pk=created.pk)).data)
-        requests = selectors.transition_request_list(user=request.user, version=model_version)
-        return Response(s.PromotionRequestSerializer(requests, many=True).data)
+                selectors.promotion_request_get(user=request.user, pk=created.pk)).data)
+        promotion_requests = selectors.promotion_request_list(user=request.user, version=model_version)
+        return Response(s.PromotionRequestSerializer(promotion_requests, many=True).data)
+
+    @extend_schema(methods=["GET"], responses=s.PromotionRequestSerializer(many=True),
+                   summary="Promotion requests of this version")
+    @extend_schema(methods=["POST"], request=s.PromotionRequestCreateSerializer,
+                   responses={201: s.PromotionRequestSerializer},
+                   summary="Ask to move this version to Staging or Production; gates are evaluated now")
+    @action(detail=True, methods=["get", "post"], url_path="promotion-requests", url_name="promotion-requests",
+            filterset_class=None, pagination_class=None)
+    def promotion_requests(self, request, name=None, version=None):
+        return self._promotion_requests(request)
+
+    @extend_schema(methods=["GET"], responses=s.PromotionRequestSerializer(many=True),
+                   summary="Promotion requests of this version (MLflow-style alias)", description=ALIAS_NOTE)
+    @extend_schema(methods=["POST"], request=s.PromotionRequestCreateSerializer,
+                   responses={201: s.PromotionRequestSerializer},
+                   summary="Ask to move this version to Staging or Production (MLflow-style alias)",
+                   description=ALIAS_NOTE)
+    @action(detail=True, methods=["get", "post"], url_path="transition-requests", url_name="transition-requests",
+            filterset_class=None, pagination_class=None)
+    def transition_requests(self, request, name=None, version=None):
+        return self._promotion_requests(request)
 
     @extend_schema(responses=s.LineageSerializer, summary="dataset version → run → model version → deployments")
     @action(detail=True, methods=["get"], filterset_class=None)
@@ -233,7 +244,7 @@ class ModelVersionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         return response
 
 
-class TransitionRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class PromotionRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Promotion requests across the models you may see; ``?status=pending``
     is the approval queue. Approve or reject needs approve rights on the model
     and is refused to the requester (four eyes)."""
@@ -245,37 +256,49 @@ class TransitionRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
     ordering_fields = ["created_at", "decided_at"]
 
     def get_queryset(self):
-        return selectors.transition_request_list(user=self.request.user)
+        return selectors.promotion_request_list(user=self.request.user)
 
     def get_object(self):
-        return selectors.transition_request_get(user=self.request.user, pk=int(self.kwargs["pk"]))
+        return selectors.promotion_request_get(user=self.request.user, pk=int(self.kwargs["pk"]))
 
     @extend_schema(request=s.ApproveSerializer, responses=s.PromotionRequestSerializer)
     @action(detail=True, methods=["post"])
     def approve(self, request, pk=None):
         data = s.ApproveSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        decided = services.transition_request_approve(request=self.get_object(), actor=request.user,
-                                                      **data.validated_data)
+        decided = services.promotion_request_approve(promotion_request=self.get_object(), actor=request.user,
+                                                     **data.validated_data)
         return Response(s.PromotionRequestSerializer(
-            selectors.transition_request_get(user=request.user, pk=decided.pk)).data)
+            selectors.promotion_request_get(user=request.user, pk=decided.pk)).data)
 
     @extend_schema(request=s.RejectSerializer, responses=s.PromotionRequestSerializer)
     @action(detail=True, methods=["post"])
     def reject(self, request, pk=None):
         data = s.RejectSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        decided = services.transition_request_reject(request=self.get_object(), actor=request.user,
-                                                     comment=data.validated_data["comment"])
+        decided = services.promotion_request_reject(promotion_request=self.get_object(), actor=request.user,
+                                                    comment=data.validated_data["comment"])
         return Response(s.PromotionRequestSerializer(
-            selectors.transition_request_get(user=request.user, pk=decided.pk)).data)
+            selectors.promotion_request_get(user=request.user, pk=decided.pk)).data)
 
     @extend_schema(request=None, responses=s.PromotionRequestSerializer, summary="Withdraw your own pending request")
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
-        cancelled = services.transition_request_cancel(request=self.get_object(), actor=request.user)
+        cancelled = services.promotion_request_cancel(promotion_request=self.get_object(), actor=request.user)
         return Response(s.PromotionRequestSerializer(
-            selectors.transition_request_get(user=request.user, pk=cancelled.pk)).data)
+            selectors.promotion_request_get(user=request.user, pk=cancelled.pk)).data)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Promotion requests (MLflow-style alias)", description=ALIAS_NOTE),
+    retrieve=extend_schema(summary="A promotion request (MLflow-style alias)", description=ALIAS_NOTE),
+    approve=extend_schema(summary="Approve a promotion request (MLflow-style alias)", description=ALIAS_NOTE),
+    reject=extend_schema(summary="Reject a promotion request (MLflow-style alias)", description=ALIAS_NOTE),
+    cancel=extend_schema(summary="Withdraw your own pending request (MLflow-style alias)", description=ALIAS_NOTE),
+)
+class TransitionRequestViewSet(PromotionRequestViewSet):
+    """``/transition-requests/``: the MLflow-style name of
+    ``/promotion-requests/``, kept so that existing clients keep working."""
 
 
 class WebhookViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):

@@ -1,17 +1,10 @@
 """Writes of the model registry, split by subdomain and re-exported here:
-``from apps.registry import services; services.transition_request_approve(...)``.
+``from apps.registry import services; services.promotion_request_approve(...)``.
 
 Other apps rely on ``webhooks_emit`` (deliver their own events, e.g.
 serving's deployment events, to registry webhooks) and on the domain events
 listed in ``apps.registry.choices.RegistryEvent``."""
 
-from apps.registry.services.approvals import (
-    transition_request_approve,
-    transition_request_cancel,
-    transition_request_create,
-    transition_request_reevaluate,
-    transition_request_reject,
-)
 from apps.registry.services.gates import (
     NO_HOLDOUT,
     evaluation_rows,
@@ -19,7 +12,18 @@ from apps.registry.services.gates import (
     platform_holdout,
     quality_gates_evaluate,
 )
-from apps.registry.services.models import clean_quality_gates, registered_model_create, registered_model_update
+from apps.registry.services.promotion_requests import (
+    promotion_request_approve,
+    promotion_request_cancel,
+    promotion_request_create,
+    promotion_request_reevaluate,
+    promotion_request_reject,
+)
+from apps.registry.services.registered_models import (
+    clean_quality_gates,
+    registered_model_create,
+    registered_model_update,
+)
 from apps.registry.services.stages import (
     model_alias_delete,
     model_alias_set,
@@ -61,15 +65,15 @@ __all__ = [
     "model_version_upload",
     "platform_holdout",
     "previous_production_version",
+    "promotion_request_approve",
+    "promotion_request_cancel",
+    "promotion_request_create",
+    "promotion_request_reevaluate",
+    "promotion_request_reject",
     "quality_gates_evaluate",
     "registered_model_create",
     "registered_model_rollback",
     "registered_model_update",
-    "transition_request_approve",
-    "transition_request_cancel",
-    "transition_request_create",
-    "transition_request_reevaluate",
-    "transition_request_reject",
     "webhook_delivery_attempt",
     "webhook_delivery_sweep",
     "webhook_send_test",

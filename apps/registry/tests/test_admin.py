@@ -27,12 +27,12 @@ def staff(user) -> Client:
 @pytest.fixture
 def pending(people, make_run, registered):
     v1 = services.model_version_register(registered_model=registered, run=make_run(), actor=people.scientist)
-    approved = services.transition_request_create(version=v1, actor=people.scientist, target_stage="production",
-                                                  justification="first")
-    services.transition_request_approve(request=approved, actor=people.qa, comment="ok")
+    approved = services.promotion_request_create(version=v1, actor=people.scientist, target_stage="production",
+                                                 justification="first")
+    services.promotion_request_approve(promotion_request=approved, actor=people.qa, comment="ok")
     v2 = services.model_version_register(registered_model=registered, run=make_run(C=0.5), actor=people.scientist)
-    return services.transition_request_create(version=v2, actor=people.lead, target_stage="production",
-                                              justification="C=0.5 generalises better")
+    return services.promotion_request_create(version=v2, actor=people.lead, target_stage="production",
+                                             justification="C=0.5 generalises better")
 
 
 def test_changelist_shows_pending_requests_by_default(people, pending):
@@ -73,7 +73,7 @@ def test_requester_is_not_offered_approve_on_their_own_request(people, pending, 
     assert page.status_code == 200 and 'name="apply"' not in html and 'id="nothing-to-approve"' in html
     assert "It is left out of this approval." in html
     # Mixed with a colleague's request: only that one is offered.
-    other = services.transition_request_create(
+    other = services.promotion_request_create(
         version=services.model_version_register(registered_model=registered, run=make_run(C=0.3),
                                                 actor=people.scientist),
         actor=people.scientist, target_stage="staging", justification="try it")
@@ -98,8 +98,8 @@ def test_requester_cannot_approve_in_the_admin(people, pending):
 
 def test_superuser_cannot_approve_own_request_in_the_admin(people, make_run, registered):
     version = services.model_version_register(registered_model=registered, run=make_run(), actor=people.root)
-    own = services.transition_request_create(version=version, actor=people.root, target_stage="staging",
-                                             justification="root wants it")
+    own = services.promotion_request_create(version=version, actor=people.root, target_stage="staging",
+                                            justification="root wants it")
     result = staff(people.root).post(CHANGELIST, {"action": "approve_selected", ACTION_CHECKBOX_NAME: [own.pk],
                                                   "apply": "Approve", "comment": "self"}, follow=True)
     assert "four eyes" in result.content.decode()
@@ -110,8 +110,8 @@ def test_superuser_cannot_approve_own_request_in_the_admin(people, make_run, reg
 def test_admin_override_of_failed_gates(people, data, make_run, registered):
     version = services.model_version_register(registered_model=registered, actor=people.scientist,
                                               run=make_run(model=factories.poor_pipeline(data.frame)))
-    failed = services.transition_request_create(version=version, actor=people.scientist, target_stage="production",
-                                                justification="urgent")
+    failed = services.promotion_request_create(version=version, actor=people.scientist, target_stage="production",
+                                               justification="urgent")
     assert not failed.gates_passed
     blocked = staff(people.qa).post(CHANGELIST, {"action": "approve_selected", ACTION_CHECKBOX_NAME: [failed.pk],
                                                  "apply": "Approve", "comment": "ok"}, follow=True)
@@ -175,7 +175,7 @@ def test_webhook_admin(people, registered):
     assert refused.status_code == 200 and "http" in refused.content.decode()
     created = client.post("/admin/registry/webhooksubscription/add/", {
         "name": "lims", "url": "http://127.0.0.1:9/hook", "registered_model": registered.pk,
-        "events": '["registry.promotion.approved"]', "is_active": "on"}, follow=True)
+        "events": '["registry.promotion_request.approved"]', "is_active": "on"}, follow=True)
     subscription = WebhookSubscription.objects.get(name="lims")
     assert subscription.secret in created.content.decode()  # shown once
     client.post("/admin/registry/webhooksubscription/", {"action": "send_test_event",

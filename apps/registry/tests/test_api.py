@@ -61,7 +61,7 @@ def test_register_request_approve_and_rollback_by_api(sci, qa, people, client_fo
                       format="json").json()
     assert second["version"] == 2 and second["description"] == "C=0.5"
 
-    url = "/api/v1/models/sample-qc/versions/1/transition-requests/"
+    url = "/api/v1/models/sample-qc/versions/1/promotion-requests/"
     created = sci.post(url, {"stage": "production", "justification": "first model"}, format="json")
     assert created.status_code == 201, created.content
     req = created.json()
@@ -69,21 +69,21 @@ def test_register_request_approve_and_rollback_by_api(sci, qa, people, client_fo
     assert {g["gate"] for g in req["gate_results"]} == {"metric_threshold", "valid_signature", "valid_dataset"}
     assert [r["id"] for r in sci.get(url).json()] == [req["id"]]
 
-    own = sci.post(f"/api/v1/transition-requests/{req['id']}/approve/", {"comment": "mine"}, format="json")
+    own = sci.post(f"/api/v1/promotion-requests/{req['id']}/approve/", {"comment": "mine"}, format="json")
     assert own.status_code == 403  # a Data Scientist lacks approve rights anyway
-    no_comment = qa.post(f"/api/v1/transition-requests/{req['id']}/approve/", {}, format="json")
+    no_comment = qa.post(f"/api/v1/promotion-requests/{req['id']}/approve/", {}, format="json")
     assert no_comment.status_code == 400 and no_comment.json()["error"]["code"] == "validation_failed"
-    approved = qa.post(f"/api/v1/transition-requests/{req['id']}/approve/", {"comment": "fine"}, format="json")
+    approved = qa.post(f"/api/v1/promotion-requests/{req['id']}/approve/", {"comment": "fine"}, format="json")
     assert approved.status_code == 200 and approved.json()["status"] == "approved"
     assert approved.json()["decided_by"] == "qa"
-    again = qa.post(f"/api/v1/transition-requests/{req['id']}/approve/", {"comment": "fine"}, format="json")
+    again = qa.post(f"/api/v1/promotion-requests/{req['id']}/approve/", {"comment": "fine"}, format="json")
     assert again.status_code == 409 and again.json()["error"]["code"] == "invalid_state"
 
-    req2 = sci.post("/api/v1/models/sample-qc/versions/2/transition-requests/",
+    req2 = sci.post("/api/v1/models/sample-qc/versions/2/promotion-requests/",
                     {"stage": "production", "justification": "better"}, format="json").json()
-    pending = qa.get("/api/v1/transition-requests/?status=pending").json()
+    pending = qa.get("/api/v1/promotion-requests/?status=pending").json()
     assert [r["id"] for r in pending["results"]] == [req2["id"]]
-    assert qa.post(f"/api/v1/transition-requests/{req2['id']}/approve/", {"comment": "go"},
+    assert qa.post(f"/api/v1/promotion-requests/{req2['id']}/approve/", {"comment": "go"},
                    format="json").status_code == 200
     model = sci.get("/api/v1/models/sample-qc/").json()
     assert model["production_version"] == 2 and model["aliases"] == {"champion": 2}
@@ -221,8 +221,8 @@ def _seed_many(people, data, count):
                                  experiment_name=f"exp-{index}", metrics={"test_roc_auc": 0.9})
         version = services.model_version_register(registered_model=model, run=run, actor=people.scientist)
         services.model_alias_set(registered_model=model, alias="challenger", version_number=1, actor=people.scientist)
-        services.transition_request_create(version=version, actor=people.scientist, target_stage="staging",
-                                           justification="try it")
+        services.promotion_request_create(version=version, actor=people.scientist, target_stage="staging",
+                                          justification="try it")
 
 
 @pytest.mark.parametrize("count", [2, 5])
@@ -255,7 +255,7 @@ def test_webhook_api(people, client_for, make_run):
     factories.make_model(people.scientist, name="sample-qc")
     created = admin.post("/api/v1/webhooks/", {"name": "lims", "url": "http://127.0.0.1:9/hook",
                                                "registered_model": "sample-qc",
-                                               "events": ["registry.promotion.approved"]}, format="json")
+                                               "events": ["registry.promotion_request.approved"]}, format="json")
     assert created.status_code == 201, created.content
     body = created.json()
     assert len(body["secret"]) >= 32 and body["registered_model"] == "sample-qc"

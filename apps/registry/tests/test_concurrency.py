@@ -87,12 +87,12 @@ def test_the_constraint_holds_without_the_lock(people, make_run, registered):
 def test_two_approvals_racing_for_production_leave_exactly_one(people, make_run, registered):
     v1 = services.model_version_register(registered_model=registered, run=make_run(), actor=people.scientist)
     v2 = services.model_version_register(registered_model=registered, run=make_run(C=0.5), actor=people.scientist)
-    requests = [services.transition_request_create(version=v, actor=people.scientist, target_stage="production",
-                                                   justification="race") for v in (v1, v2)]
+    requests = [services.promotion_request_create(version=v, actor=people.scientist, target_stage="production",
+                                                  justification="race") for v in (v1, v2)]
 
     results, errors = run_together(
-        lambda: services.transition_request_approve(request=requests[0], actor=people.qa, comment="a").pk,
-        lambda: services.transition_request_approve(request=requests[1], actor=people.qa2, comment="b").pk,
+        lambda: services.promotion_request_approve(promotion_request=requests[0], actor=people.qa, comment="a").pk,
+        lambda: services.promotion_request_approve(promotion_request=requests[1], actor=people.qa2, comment="b").pk,
     )
     assert errors == [None, None]  # serialised by the model's row lock: both decisions stand
     assert results == [requests[0].pk, requests[1].pk]
@@ -111,11 +111,11 @@ def test_two_approvals_racing_for_production_leave_exactly_one(people, make_run,
 @pytest.mark.django_db(transaction=True)
 def test_two_approvers_deciding_the_same_request_decide_it_once(people, make_run, registered):
     version = services.model_version_register(registered_model=registered, run=make_run(), actor=people.scientist)
-    req = services.transition_request_create(version=version, actor=people.scientist, target_stage="production",
-                                             justification="once")
+    req = services.promotion_request_create(version=version, actor=people.scientist, target_stage="production",
+                                            justification="once")
     results, errors = run_together(
-        lambda: services.transition_request_approve(request=req, actor=people.qa, comment="yes").status,
-        lambda: services.transition_request_reject(request=req, actor=people.qa2, comment="no").status,
+        lambda: services.promotion_request_approve(promotion_request=req, actor=people.qa, comment="yes").status,
+        lambda: services.promotion_request_reject(promotion_request=req, actor=people.qa2, comment="no").status,
     )
     assert sum(e is None for e in errors) == 1
     assert sum(isinstance(e, InvalidState) for e in errors) == 1

@@ -8,7 +8,7 @@ from apps.core import events
 from apps.registry import demo
 from apps.registry.choices import RequestStatus, Stage
 from apps.registry.models import PromotionRequest, RegisteredModel
-from apps.registry.tasks import seed_demo_models
+from apps.registry.tasks import demo_models_seed
 from apps.registry.tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -21,10 +21,10 @@ def demo_users(make_user):
 
 def test_waits_for_the_demo_runs(demo_users, data):
     with pytest.raises(Retry):
-        seed_demo_models.run()
+        demo_models_seed.run()
     factories.make_run(demo_users[0], dataset_version=data.version, frame=data.frame, experiment_name="sample-qc")
     with pytest.raises(Retry):
-        seed_demo_models.run()
+        demo_models_seed.run()
     assert not RegisteredModel.objects.exists()
 
 
@@ -41,7 +41,7 @@ def test_builds_the_demo_registry_once(demo_users, data, django_capture_on_commi
     events.subscribe(demo.DEMO_READY_EVENT, on_ready)
     try:
         with django_capture_on_commit_callbacks(execute=True):
-            assert seed_demo_models.run() == "ready"
+            assert demo_models_seed.run() == "ready"
     finally:
         events.unsubscribe(demo.DEMO_READY_EVENT, on_ready)
     assert ready == [{"registered_model": "sample-qc"}]
@@ -55,13 +55,13 @@ def test_builds_the_demo_registry_once(demo_users, data, django_capture_on_commi
     assert pending.version == v2 and pending.target_stage == Stage.PRODUCTION
     assert model.aliases.get(alias="champion").version == v1
 
-    assert seed_demo_models.run() == "ready"  # again: nothing new
+    assert demo_models_seed.run() == "ready"  # again: nothing new
     assert model.versions.count() == 2 and PromotionRequest.objects.count() == 3
 
 
 def test_seed_enqueues_the_task(monkeypatch):
     sent = []
-    monkeypatch.setattr(seed_demo_models, "delay", lambda: sent.append(True))
+    monkeypatch.setattr(demo_models_seed, "delay", lambda: sent.append(True))
     context = {}
     demo.seed(context, password="x")
     assert sent == [True] and context["registry"] == {"model": "sample-qc"}

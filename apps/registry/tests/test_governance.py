@@ -25,8 +25,8 @@ STRICT = {"metrics": [{"metric": "test_roc_auc", "op": ">=", "threshold": 0.99}]
 
 
 def _request(version, actor):
-    return services.transition_request_create(version=version, actor=actor, target_stage="production",
-                                              justification="ready")
+    return services.promotion_request_create(version=version, actor=actor, target_stage="production",
+                                             justification="ready")
 
 
 def _threshold(request) -> dict:
@@ -107,7 +107,7 @@ def test_tightened_gates_re_evaluate_pending_requests(people, make_run, register
     assert reevaluated.actor == people.qa
     assert reevaluated.before["gates_passed"] is True and reevaluated.after["gates_passed"] is False
     with pytest.raises(Conflict) as caught:
-        services.transition_request_approve(request=pending, actor=people.qa2, comment="ok")
+        services.promotion_request_approve(promotion_request=pending, actor=people.qa2, comment="ok")
     assert caught.value.code == "quality_gates_failed"
 
 
@@ -119,7 +119,7 @@ def test_a_request_judged_under_weaker_gates_is_evaluated_again_at_approval(peop
     # the stored results are stale and must not carry the approval.
     RegisteredModel.objects.filter(pk=registered.pk).update(quality_gates=STRICT)
     with pytest.raises(Conflict) as caught:
-        services.transition_request_approve(request=pending, actor=people.qa, comment="looks fine")
+        services.promotion_request_approve(promotion_request=pending, actor=people.qa, comment="looks fine")
     assert caught.value.code == "quality_gates_failed"
     pending.refresh_from_db()
     assert pending.status == RequestStatus.PENDING and not pending.gates_passed
@@ -131,11 +131,12 @@ def test_gates_changed_during_an_approval_are_judged_before_it_completes(people,
     """The gates tighten between the approval's evaluation and its lock: the
     approval evaluates again under the new gates instead of using the old
     results; gates that keep changing make it give up."""
-    from apps.registry.services import approvals
+
+    from apps.registry.services import promotion_requests
 
     version = services.model_version_register(registered_model=registered, run=make_run(), actor=people.scientist)
     pending = _request(version, people.scientist)
-    real = approvals.transition_request_reevaluate
+    real = promotion_requests.promotion_request_reevaluate
     settings = iter([STRICT])
 
     def reevaluate_then_gates_change(**kwargs):
@@ -144,16 +145,16 @@ def test_gates_changed_during_an_approval_are_judged_before_it_completes(people,
             RegisteredModel.objects.filter(pk=registered.pk).update(quality_gates=gates)
         return result
 
-    monkeypatch.setattr(approvals, "transition_request_reevaluate", reevaluate_then_gates_change)
+    monkeypatch.setattr(promotion_requests, "promotion_request_reevaluate", reevaluate_then_gates_change)
     with pytest.raises(Conflict) as caught:
-        services.transition_request_approve(request=pending, actor=people.qa, comment="ok")
+        services.promotion_request_approve(promotion_request=pending, actor=people.qa, comment="ok")
     assert caught.value.code == "quality_gates_failed"
     pending.refresh_from_db()
     assert pending.status == RequestStatus.PENDING and _threshold(pending)["threshold"] == 0.99
 
     settings = iter([WEAK, STRICT, WEAK, STRICT])
     with pytest.raises(Conflict) as caught:
-        services.transition_request_approve(request=pending, actor=people.qa, comment="ok")
+        services.promotion_request_approve(promotion_request=pending, actor=people.qa, comment="ok")
     assert caught.value.code == "stale_gate_evaluation"
     pending.refresh_from_db()
     assert pending.status == RequestStatus.PENDING

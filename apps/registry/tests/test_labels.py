@@ -15,8 +15,8 @@ pytestmark = pytest.mark.django_db
 def pending_production(people, make_run, registered):
     """v1 in no stage, with a request for Production waiting for a decision."""
     version = services.model_version_register(registered_model=registered, run=make_run(), actor=people.scientist)
-    services.transition_request_create(version=version, actor=people.scientist, target_stage="production",
-                                       justification="ready")
+    services.promotion_request_create(version=version, actor=people.scientist, target_stage="production",
+                                      justification="ready")
     client = Client()
     client.force_login(people.viewer)
     return client

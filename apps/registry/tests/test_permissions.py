@@ -17,8 +17,8 @@ def private_model(people, make_run):
     """A model taken private by its owner, with a version and a pending request."""
     model = factories.make_model(people.scientist, name="secret-qc")
     version = services.model_version_register(registered_model=model, run=make_run(), actor=people.scientist)
-    request = services.transition_request_create(version=version, actor=people.scientist, target_stage="production",
-                                                 justification="first")
+    request = services.promotion_request_create(version=version, actor=people.scientist, target_stage="production",
+                                                justification="first")
     make_private(model)
     return model, version, request
 
@@ -28,10 +28,10 @@ def test_a_data_scientist_without_rights_cannot_see_request_or_register(make_use
     model, version, _ = private_model
     outsider = make_user("Data Scientist", username="outsider")
     assert list(selectors.registered_model_list(user=outsider)) == []
-    assert list(selectors.transition_request_list(user=outsider)) == []
+    assert list(selectors.promotion_request_list(user=outsider)) == []
     with pytest.raises(NotFound):
-        services.transition_request_create(version=version, actor=outsider, target_stage="staging",
-                                           justification="mine now")
+        services.promotion_request_create(version=version, actor=outsider, target_stage="staging",
+                                          justification="mine now")
     with pytest.raises(NotFound):
         services.model_version_register(registered_model=model, run=make_run(user=outsider, experiment_name="o"),
                                         actor=outsider)
@@ -48,24 +48,25 @@ def test_a_data_scientist_without_rights_cannot_see_request_or_register(make_use
 def test_an_approver_without_rights_on_the_model_cannot_approve_or_see(people, private_model, client_for):
     model, _, request = private_model
     with pytest.raises(NotFound):
-        services.transition_request_approve(request=request, actor=people.qa, comment="ok")
+        services.promotion_request_approve(promotion_request=request, actor=people.qa, comment="ok")
     assert list(selectors.approval_queue(user=people.qa)) == []
     assert client_for(people.qa).post(f"/api/v1/transition-requests/{request.pk}/approve/", {"comment": "ok"},
                                       format="json").status_code == 404
     # Seeing the model is not enough: approving needs the approve right on it.
     grant(model, perms=["view_registeredmodel"], user=people.qa)
     with pytest.raises(PermissionDenied):
-        services.transition_request_approve(request=request, actor=people.qa, comment="ok")
+        services.promotion_request_approve(promotion_request=request, actor=people.qa, comment="ok")
     grant(model, perms=["approve_registeredmodel"], user=people.qa)
     assert [r.pk for r in selectors.approval_queue(user=people.qa)] == [request.pk]
-    assert services.transition_request_approve(request=request, actor=people.qa, comment="ok").status == "approved"
+    approved = services.promotion_request_approve(promotion_request=request, actor=people.qa, comment="ok")
+    assert approved.status == "approved"
 
 
 def test_object_rights_without_the_role_are_not_enough(people, private_model):
     model, _, request = private_model
     grant(model, perms=["view_registeredmodel", "approve_registeredmodel"], user=people.engineer)
     with pytest.raises(PermissionDenied):
-        services.transition_request_approve(request=request, actor=people.engineer, comment="ok")
+        services.promotion_request_approve(promotion_request=request, actor=people.engineer, comment="ok")
 
 
 def test_owner_keeps_access_to_a_private_model(people, private_model):
@@ -97,8 +98,8 @@ def test_the_approval_queue_hides_own_requests(people, make_run):
     model = factories.make_model(people.scientist, name="queue")
     grant(model, perms=["change_registeredmodel"], user=people.lead)
     version = services.model_version_register(registered_model=model, run=make_run(), actor=people.scientist)
-    own = services.transition_request_create(version=version, actor=people.lead, target_stage="staging",
-                                             justification="lead asks")
+    own = services.promotion_request_create(version=version, actor=people.lead, target_stage="staging",
+                                            justification="lead asks")
     assert list(selectors.approval_queue(user=people.lead)) == []
     assert [r.pk for r in selectors.approval_queue(user=people.qa)] == [own.pk]
     assert list(selectors.approval_queue(user=people.scientist)) == []

@@ -45,13 +45,13 @@ def register(registered, run, actor):
 
 
 def request(version, actor, stage="production"):
-    return services.transition_request_create(version=version, actor=actor, target_stage=stage,
-                                              justification="better on the March data")
+    return services.promotion_request_create(version=version, actor=actor, target_stage=stage,
+                                             justification="better on the March data")
 
 
 def approve(req, actor, **kwargs):
-    return services.transition_request_approve(request=req, actor=actor, comment=kwargs.pop("comment", "ok"),
-                                               **kwargs)
+    return services.promotion_request_approve(promotion_request=req, actor=actor, comment=kwargs.pop("comment", "ok"),
+                                              **kwargs)
 
 
 def audit_actions(obj):
@@ -246,7 +246,7 @@ def test_nobody_approves_their_own_request(people, make_run, registered, request
         approve(req, actor)
     assert caught.value.code == "four_eyes"
     with pytest.raises(PermissionDenied):
-        services.transition_request_reject(request=req, actor=actor, comment="no")
+        services.promotion_request_reject(promotion_request=req, actor=actor, comment="no")
     req.refresh_from_db()
     assert req.status == RequestStatus.PENDING
 
@@ -278,7 +278,7 @@ def test_approval_moves_archives_and_moves_champion_in_one_go(people, make_run, 
     assert audit_actions(v2)[-1] == "model_version.stage_changed"
     assert [e for e, _ in published] == [
         "registry.model_version.stage_changed", "registry.model_version.stage_changed", "registry.alias.moved",
-        "registry.promotion.approved"]
+        "registry.promotion_request.approved"]
     stage_changes = [p for e, p in published if e.endswith("stage_changed")]
     transitions = {t.version_id: t.pk for t in StageTransition.objects.filter(promotion_request__isnull=False)
                    .filter(version=v2) | StageTransition.objects.filter(version=v1, kind="superseded")}
@@ -339,8 +339,8 @@ def test_reject_needs_a_comment_and_leaves_the_stage(people, make_run, registere
     version = register(registered, make_run(), people.scientist)
     req = request(version, people.scientist)
     with pytest.raises(ValidationFailed):
-        services.transition_request_reject(request=req, actor=people.qa, comment="  ")
-    decided = services.transition_request_reject(request=req, actor=people.qa, comment="needs FFPE samples")
+        services.promotion_request_reject(promotion_request=req, actor=people.qa, comment="  ")
+    decided = services.promotion_request_reject(promotion_request=req, actor=people.qa, comment="needs FFPE samples")
     version.refresh_from_db()
     assert decided.status == RequestStatus.REJECTED and decided.decision_comment == "needs FFPE samples"
     assert version.stage == Stage.NONE and version.approval_status == ApprovalStatus.REJECTED
@@ -351,8 +351,8 @@ def test_requester_can_cancel(people, make_run, registered):
     version = register(registered, make_run(), people.scientist)
     req = request(version, people.scientist)
     with pytest.raises(PermissionDenied):
-        services.transition_request_cancel(request=req, actor=people.engineer)
-    cancelled = services.transition_request_cancel(request=req, actor=people.scientist)
+        services.promotion_request_cancel(promotion_request=req, actor=people.engineer)
+    cancelled = services.promotion_request_cancel(promotion_request=req, actor=people.scientist)
     version.refresh_from_db()
     assert cancelled.status == RequestStatus.CANCELLED and version.approval_status == ApprovalStatus.NONE
 

@@ -26,9 +26,9 @@ def browser(user) -> Client:
 def two_versions(people, make_run, registered):
     v1 = services.model_version_register(registered_model=registered, run=make_run(), actor=people.scientist)
     v2 = services.model_version_register(registered_model=registered, run=make_run(C=0.5), actor=people.scientist)
-    req = services.transition_request_create(version=v1, actor=people.scientist, target_stage="production",
-                                             justification="first")
-    services.transition_request_approve(request=req, actor=people.qa, comment="fine")
+    req = services.promotion_request_create(version=v1, actor=people.scientist, target_stage="production",
+                                            justification="first")
+    services.promotion_request_approve(promotion_request=req, actor=people.qa, comment="fine")
     return v1, v2
 
 
@@ -106,8 +106,8 @@ def test_request_approve_and_rollback_from_the_pages(people, two_versions):
 
 def test_reject_from_the_queue_needs_a_comment(people, two_versions):
     _, v2 = two_versions
-    req = services.transition_request_create(version=v2, actor=people.scientist, target_stage="staging",
-                                             justification="try")
+    req = services.promotion_request_create(version=v2, actor=people.scientist, target_stage="staging",
+                                            justification="try")
     qa = browser(people.qa)
     empty = qa.post(reverse("registry:reject", args=[req.pk]), {"comment": ""}, follow=True)
     assert "needs a comment" in " ".join(messages_of(empty))
@@ -169,8 +169,8 @@ def test_hidden_models_are_404(people, two_versions, make_user):
 def test_overview_card(people, two_versions):
     from apps.registry.selectors import overview_card
 
-    services.transition_request_create(version=two_versions[1], actor=people.scientist, target_stage="staging",
-                                       justification="x")
+    services.promotion_request_create(version=two_versions[1], actor=people.scientist, target_stage="staging",
+                                      justification="x")
     card = overview_card(user=people.qa)
     assert card["url"] == reverse("registry:approvals")
     assert dict(card["stats"]) == {"Registered models": 1, "In Production": 1, "Pending requests": 1,

@@ -133,19 +133,19 @@ def test_subscriptions_filter_by_model_and_event(admin, model, make_user):
                                                      registered_model=model)
     approvals = services.webhook_subscription_create(
         actor=admin, name="approvals", url="http://127.0.0.1:9/c",
-        events=["registry.promotion.approved", "serving.deployment.started"])
+        events=["registry.promotion_request.approved", "serving.deployment.started"])
     services.webhook_subscription_create(actor=admin, name="off", url="http://127.0.0.1:9/d", is_active=False)
 
     emit(model, "registry.model_version.created")
     emit(other, "registry.model_version.created")
-    emit(model, "registry.promotion.approved")
+    emit(model, "registry.promotion_request.approved")
     emit(model, "serving.deployment.started")  # another app's event name goes through
     got = sorted((d.event, d.subscription.name) for d in deliveries())
     assert got == sorted([
         ("registry.model_version.created", "all"), ("registry.model_version.created", "this"),
         ("registry.model_version.created", "all"),  # the other model: only the global subscription
-        ("registry.promotion.approved", "all"), ("registry.promotion.approved", "this"),
-        ("registry.promotion.approved", "approvals"),
+        ("registry.promotion_request.approved", "all"), ("registry.promotion_request.approved", "this"),
+        ("registry.promotion_request.approved", "approvals"),
         ("serving.deployment.started", "all"), ("serving.deployment.started", "this"),
         ("serving.deployment.started", "approvals"),
     ])

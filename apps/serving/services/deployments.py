@@ -15,6 +15,7 @@ from apps.core.services import snapshot
 from apps.registry import selectors as registry_selectors
 from apps.registry.choices import Stage
 from apps.registry.models import ModelVersion
+from apps.registry.stages import stages_servable_in
 from apps.serving.choices import (
     ACTIVE_ROLLOUT_STATES,
     DeploymentStatus,
@@ -51,8 +52,7 @@ def model_version_resolve(*, actor, model: str | None = None, version: int | Non
 def check_version_allowed(*, endpoint: Endpoint, model_version: ModelVersion) -> None:
     """A production endpoint serves only Production versions; a staging
     endpoint Staging or Production ones."""
-    allowed = ((Stage.PRODUCTION,) if endpoint.environment == Environment.PRODUCTION
-               else (Stage.STAGING, Stage.PRODUCTION))
+    allowed = stages_servable_in(endpoint.environment)
     if model_version.stage not in allowed:
         names = " or ".join(s.label for s in Stage if s in allowed)
         raise Conflict(
@@ -149,8 +149,7 @@ def deployments_note_stage_change(*, model_version_id: int, from_stage: str, to_
     flagged = 0
     live = Deployment.objects.filter(model_version_id=model_version_id, status__in=LIVE_STATUSES)
     for candidate in live.select_related("endpoint", "model_version"):
-        allowed = ((Stage.PRODUCTION,) if candidate.endpoint.environment == Environment.PRODUCTION
-                   else (Stage.STAGING, Stage.PRODUCTION))
+        allowed = stages_servable_in(candidate.endpoint.environment)
         if to_stage in allowed:
             continue
         if (candidate.endpoint.environment == Environment.PRODUCTION

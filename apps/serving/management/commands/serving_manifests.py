@@ -22,17 +22,10 @@ import yaml
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.core.errors import ApplicationError
-from apps.registry.choices import Stage
+from apps.registry.stages import stages_servable_in
 from apps.serving import selectors, services
 from apps.serving.backends import BACKENDS, get_backend
-from apps.serving.choices import Environment, Strategy
-
-# The stages an endpoint of each environment may serve (the serving app
-# enforces the same rule when a deployment is created).
-ALLOWED_STAGES = {
-    Environment.PRODUCTION: {Stage.PRODUCTION},
-    Environment.STAGING: {Stage.STAGING, Stage.PRODUCTION},
-}
+from apps.serving.choices import Strategy
 
 
 class Command(BaseCommand):
@@ -62,10 +55,10 @@ class Command(BaseCommand):
                 user=actor, endpoint_slug=options["endpoint"], model=options["model"], version=options["version"])
         except ApplicationError as exc:
             raise CommandError(exc.message) from exc
-        if version.stage not in ALLOWED_STAGES.get(endpoint.environment, set()):
+        allowed = stages_servable_in(endpoint.environment)
+        if version.stage not in allowed:
             raise CommandError(f"{version} is in stage {version.stage!r}; the {endpoint.environment} endpoint "
-                               f"{endpoint.slug!r} serves only "
-                               f"{' or '.join(sorted(ALLOWED_STAGES.get(endpoint.environment, ())))} versions.")
+                               f"{endpoint.slug!r} serves only {' or '.join(sorted(allowed))} versions.")
 
         if existing is None and not options["dry_run"]:
             raise CommandError(f"{version} is not deployed to {endpoint.slug!r}; deploy it through the API or the "

@@ -144,10 +144,10 @@ def registered_model_update(*, registered_model: RegisteredModel, actor, **chang
 def _reevaluate_pending(model: RegisteredModel, *, actor, changed: list[str]) -> None:
     """Judge every pending request of ``model`` again under its new gates, so
     that none keeps results computed under weaker ones."""
-    from apps.registry.services.approvals import transition_request_reevaluate
+    from apps.registry.services.promotion_requests import promotion_request_reevaluate
 
     pending = (PromotionRequest.objects.filter(version__registered_model=model, status=RequestStatus.PENDING)
                .select_related("version__registered_model", "version__dataset_version").order_by("pk"))
-    for request in pending:
-        transition_request_reevaluate(request=request, actor=actor,
-                                      reason=f"The model's {', '.join(changed)} changed.")
+    for promotion_request in pending:
+        promotion_request_reevaluate(promotion_request=promotion_request, actor=actor,
+                                     reason=f"The model's {', '.join(changed)} changed.")

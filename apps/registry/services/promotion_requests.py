@@ -1,4 +1,5 @@
-"""Promotion (transition) requests and the four-eyes decision on them.
+"""Promotion requests (MLflow calls them transition requests) and the
+four-eyes decision on them.
 
 A request evaluates the quality gates at once and stores each result. An
 approver — someone with ``registry.approve_registeredmodel`` on that model
@@ -29,17 +30,18 @@ PROMOTABLE_STAGES = (Stage.STAGING, Stage.PRODUCTION)
 APPROVAL_ATTEMPTS = 3
 
 
-def _payload(request: PromotionRequest, **extra) -> dict:
-    version = request.version
+def _payload(promotion_request: PromotionRequest, **extra) -> dict:
+    version = promotion_request.version
     return {
         "registered_model": version.registered_model.name, "version_id": version.pk, "version": version.version,
-        "request_id": request.pk, "target_stage": request.target_stage,
-        "requested_by": request.requested_by.get_username(), "gates_passed": request.gates_passed, **extra,
+        "request_id": promotion_request.pk, "target_stage": promotion_request.target_stage,
+        "requested_by": promotion_request.requested_by.get_username(),
+        "gates_passed": promotion_request.gates_passed, **extra,
     }
 
 
-def transition_request_create(*, version: ModelVersion, actor, target_stage: str, justification: str
-                              ) -> PromotionRequest:
+def promotion_request_create(*, version: ModelVersion, actor, target_stage: str, justification: str
+                             ) -> PromotionRequest:
     """Ask for ``version`` to move to Staging or Production. The quality gates
     are evaluated now and stored with the request."""
     model = version.registered_model
@@ -65,34 +67,35 @@ def transition_request_create(*, version: ModelVersion, actor, target_stage: str
         if PromotionRequest.objects.filter(version=locked, status=RequestStatus.PENDING).exists():
             raise Conflict(f"{locked} already has a pending promotion request; decide or cancel it first.",
                            code="request_pending")
-        request = PromotionRequest.objects.create(
+        promotion_request = PromotionRequest.objects.create(
             version=locked, target_stage=target_stage, requested_by=actor, justification=justification,
             gate_results=results, gates_passed=passed, gates_fingerprint=evaluation.fingerprint,
             gates_evaluated_at=timezone.now(),
         )
         locked.approval_status = ApprovalStatus.PENDING
         locked.save(update_fields=["approval_status"])
-        audit_record(actor=actor, action="promotion_request.created", target=request, after={
+        audit_record(actor=actor, action="promotion_request.created", target=promotion_request, after={
             "version": locked.version, "target_stage": target_stage, "gates_passed": passed,
             "failed_gates": [r["gate"] for r in results if not r["passed"]],
         }, message=justification)
-        announce(RegistryEvent.PROMOTION_REQUESTED, registered_model=model, payload=_payload(request))
-    return request
+        announce(RegistryEvent.PROMOTION_REQUEST_CREATED, registered_model=model,
+                 payload=_payload(promotion_request))
+    return promotion_request
 
 
 def _failed(results: list[dict]) -> list[str]:
     return [r["gate"] for r in results if not r.get("passed")]
 
 
-def transition_request_reevaluate(*, request: PromotionRequest, actor, reason: str) -> PromotionRequest:
+def promotion_request_reevaluate(*, promotion_request: PromotionRequest, actor, reason: str) -> PromotionRequest:
     """Evaluate a pending request's gates again under the model's current
     settings and store the results, audited with before and after. Called
     when the gates or the holdout change and before every approval; the
     caller has checked the actor's rights. A request decided meanwhile is
     returned unchanged."""
-    evaluation = quality_gates_evaluate(version=request.version)
+    evaluation = quality_gates_evaluate(version=promotion_request.version)
     with transaction.atomic():
-        locked = PromotionRequest.objects.select_for_update().get(pk=request.pk)
+        locked = PromotionRequest.objects.select_for_update().get(pk=promotion_request.pk)
         if locked.status != RequestStatus.PENDING:
             return locked
         before = {"gates_passed": locked.gates_passed, "failed_gates": _failed(locked.gate_results),
@@ -108,19 +111,19 @@ def transition_request_reevaluate(*, request: PromotionRequest, actor, reason: s
     return locked
 
 
-def _check_decider(actor, request: PromotionRequest) -> None:
-    model = request.version.registered_model
+def _check_decider(actor, promotion_request: PromotionRequest) -> None:
+    model = promotion_request.version.registered_model
     # The requester could see the model, so saying "four eyes" reveals nothing.
-    if request.requested_by_id == actor.pk:
+    if promotion_request.requested_by_id == actor.pk:
         raise PermissionDenied("You requested this promotion; a different approver must decide it (four eyes).",
                                code="four_eyes")
     require_perm(actor, "registry.approve_registeredmodel", model)  # 404 when not even visible
 
 
-def _lock_pending(request: PromotionRequest, actor) -> tuple:
-    model = lock_model(request.version.registered_model)
+def _lock_pending(promotion_request: PromotionRequest, actor) -> tuple:
+    model = lock_model(promotion_request.version.registered_model)
     locked = (PromotionRequest.objects.select_for_update().select_related("version", "requested_by")
-              .get(pk=request.pk))
+              .get(pk=promotion_request.pk))
     if locked.status != RequestStatus.PENDING:
         raise InvalidState(f"This request is already {locked.status}.", details={"status": locked.status})
     # Checked again on the locked row: the requester cannot slip through a race.
@@ -133,20 +136,22 @@ def _lock_pending(request: PromotionRequest, actor) -> tuple:
     return model, locked, version
 
 
-def transition_request_approve(*, request: PromotionRequest, actor, comment: str,
-                               override_reason: str = "") -> PromotionRequest:
+def promotion_request_approve(*, promotion_request: PromotionRequest, actor, comment: str,
+                              override_reason: str = "") -> PromotionRequest:
     """Approve: in one transaction the version moves, a previous Production
     version is archived, ``champion`` follows if configured, all audited."""
-    _check_decider(actor, request)
+    _check_decider(actor, promotion_request)
     comment = (comment or "").strip()
     override_reason = (override_reason or "").strip()
     if not comment:
         raise ValidationFailed("An approval needs a comment.", details={"fields": {"comment": ["Required."]}})
     for _ in range(APPROVAL_ATTEMPTS):
-        if request.status == RequestStatus.PENDING:
-            transition_request_reevaluate(request=request, actor=actor, reason="Evaluated again at approval.")
+        if promotion_request.status == RequestStatus.PENDING:
+            promotion_request_reevaluate(promotion_request=promotion_request, actor=actor,
+                                         reason="Evaluated again at approval.")
         try:
-            return _approve_evaluated(request, actor=actor, comment=comment, override_reason=override_reason)
+            return _approve_evaluated(promotion_request, actor=actor, comment=comment,
+                                      override_reason=override_reason)
         except _StaleEvaluation:
             # The gates, the holdout or Production (another approval) changed
             # while we evaluated: judge again under the new settings.
@@ -159,9 +164,10 @@ class _StaleEvaluation(Exception):
     """The stored gate results no longer match the model's settings."""
 
 
-def _approve_evaluated(request: PromotionRequest, *, actor, comment: str, override_reason: str) -> PromotionRequest:
+def _approve_evaluated(promotion_request: PromotionRequest, *, actor, comment: str,
+                       override_reason: str) -> PromotionRequest:
     with transaction.atomic():
-        model, locked, version = _lock_pending(request, actor)
+        model, locked, version = _lock_pending(promotion_request, actor)
         if locked.gates_fingerprint != gates_fingerprint(model):
             raise _StaleEvaluation
         if not locked.gates_passed:
@@ -195,18 +201,18 @@ def _approve_evaluated(request: PromotionRequest, *, actor, comment: str, overri
                                 "override_reason": override_reason}, message=override_reason)
         move_to_stage(model=model, version=version, to_stage=locked.target_stage, kind=TransitionKind.APPROVAL,
                       actor=actor, reason=comment, promotion_request=locked)
-        announce(RegistryEvent.PROMOTION_APPROVED, registered_model=model, payload=_payload(
+        announce(RegistryEvent.PROMOTION_REQUEST_APPROVED, registered_model=model, payload=_payload(
             locked, decided_by=actor.get_username(), comment=comment, overridden=bool(override_reason)))
     return locked
 
 
-def transition_request_reject(*, request: PromotionRequest, actor, comment: str) -> PromotionRequest:
-    _check_decider(actor, request)
+def promotion_request_reject(*, promotion_request: PromotionRequest, actor, comment: str) -> PromotionRequest:
+    _check_decider(actor, promotion_request)
     comment = (comment or "").strip()
     if not comment:
         raise ValidationFailed("A rejection needs a comment.", details={"fields": {"comment": ["Required."]}})
     with transaction.atomic():
-        model, locked, version = _lock_pending(request, actor)
+        model, locked, version = _lock_pending(promotion_request, actor)
         locked.status = RequestStatus.REJECTED
         locked.decided_by = actor
         locked.decided_at = timezone.now()
@@ -218,19 +224,19 @@ def transition_request_reject(*, request: PromotionRequest, actor, comment: str)
                      before={"status": RequestStatus.PENDING},
                      after={"status": RequestStatus.REJECTED, "version": version.version,
                             "target_stage": locked.target_stage}, message=comment)
-        announce(RegistryEvent.PROMOTION_REJECTED, registered_model=model,
+        announce(RegistryEvent.PROMOTION_REQUEST_REJECTED, registered_model=model,
                  payload=_payload(locked, decided_by=actor.get_username(), comment=comment))
     return locked
 
 
-def transition_request_cancel(*, request: PromotionRequest, actor) -> PromotionRequest:
+def promotion_request_cancel(*, promotion_request: PromotionRequest, actor) -> PromotionRequest:
     """The requester (or an Admin) withdraws a pending request."""
-    require_perm(actor, "registry.view_registeredmodel", request.version.registered_model)
-    if request.requested_by_id != actor.pk and not is_admin(actor):
+    require_perm(actor, "registry.view_registeredmodel", promotion_request.version.registered_model)
+    if promotion_request.requested_by_id != actor.pk and not is_admin(actor):
         raise PermissionDenied("Only the requester or an Admin can cancel a request.")
     with transaction.atomic():
-        lock_model(request.version.registered_model)
-        locked = PromotionRequest.objects.select_for_update().get(pk=request.pk)
+        model = lock_model(promotion_request.version.registered_model)
+        locked = PromotionRequest.objects.select_for_update().get(pk=promotion_request.pk)
         if locked.status != RequestStatus.PENDING:
             raise InvalidState(f"This request is already {locked.status}.")
         locked.status = RequestStatus.CANCELLED
@@ -244,4 +250,6 @@ def transition_request_cancel(*, request: PromotionRequest, actor) -> PromotionR
         ModelVersion.objects.filter(pk=locked.version_id).update(approval_status=last or ApprovalStatus.NONE)
         audit_record(actor=actor, action="promotion_request.cancelled", target=locked,
                      before={"status": RequestStatus.PENDING}, after={"status": RequestStatus.CANCELLED})
+        announce(RegistryEvent.PROMOTION_REQUEST_CANCELLED, registered_model=model,
+                 payload=_payload(locked, cancelled_by=actor.get_username()))
     return locked
