@@ -40,6 +40,14 @@ from apps.serving.services.predictions import (
     feedback_record,
     predict,
 )
+from apps.serving.services.splits import (
+    endpoint_split_end,
+    endpoint_split_guard,
+    endpoint_split_held,
+    endpoint_split_start,
+    split_arm_for,
+    split_router,
+)
 
 __all__ = [
     "STALE_EVENT",
@@ -63,6 +71,10 @@ __all__ = [
     "endpoint_announce_stale",
     "endpoint_create",
     "endpoint_delete",
+    "endpoint_split_end",
+    "endpoint_split_guard",
+    "endpoint_split_held",
+    "endpoint_split_start",
     "endpoint_update",
     "endpoints_follow_registry",
     "feedback_join_pending",
@@ -73,5 +85,7 @@ __all__ = [
     "rollout_tick",
     "rollouts_resume",
     "send_tick",
+    "split_arm_for",
+    "split_router",
     "stale_deployments",
 ]

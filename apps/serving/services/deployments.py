@@ -47,6 +47,7 @@ from apps.serving.choices import (
 from apps.serving.models import Deployment, Endpoint, RolloutEvent
 from apps.serving.policy import ConfigError, clean_config, judge
 from apps.serving.runtime import bump_routing_stamp
+from apps.serving.services.splits import endpoint_split_guard
 
 logger = logging.getLogger(__name__)
 
@@ -276,6 +277,7 @@ def deployment_start(*, endpoint: Endpoint, model_version: ModelVersion, strateg
 def queue_new(deployment: Deployment, *, actor, message: str, data: dict | None = None) -> None:
     """Save a built deployment as queued and send its first tick (inside the
     caller's transaction, with the endpoint row locked)."""
+    endpoint_split_guard(endpoint_id=deployment.endpoint_id)
     deployment.status = DeploymentStatus.PENDING
     deployment.rollout_state = RolloutState.QUEUED
     deployment.rollout_seq = 1
@@ -550,6 +552,7 @@ def deployment_promote(*, deployment: Deployment, actor) -> Deployment:
     version takes all traffic and the previous one is scaled down."""
     with transaction.atomic():
         deployment, others, before = _manual(deployment, actor)
+        endpoint_split_guard(endpoint_id=deployment.endpoint_id)
         if deployment.rollout_state not in (RolloutState.PROGRESSING, RolloutState.PAUSED, RolloutState.OBSERVING):
             raise InvalidState(
                 f"Deployment {deployment.pk} is {deployment.get_rollout_state_display().lower()}; only a rollout "
@@ -603,6 +606,7 @@ def deployment_rollback(*, deployment: Deployment, actor, reason: str) -> Deploy
         raise ValidationFailed("Say why you roll back.", details={"fields": {"reason": ["Required."]}})
     with transaction.atomic():
         deployment, others, before = _manual(deployment, actor)
+        endpoint_split_guard(endpoint_id=deployment.endpoint_id)
         if deployment.rollout_state not in ACTIVE_ROLLOUT_STATES:
             raise InvalidState(
                 f"Deployment {deployment.pk}'s rollout is {deployment.get_rollout_state_display().lower()}; the "
