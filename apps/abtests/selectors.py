@@ -30,7 +30,8 @@ def ab_test_get(*, user, pk: int, perm: str = "serving.view_endpoint") -> ABTest
     return test
 
 
-def _metric_result(ab_test: ABTest, metric: str, arms: list[ABTestArm], stats: dict) -> dict:
+def _metric_result(ab_test: ABTest, metric: str, arms: list[ABTestArm], stats: dict, *,
+                   engine: str | None = None, difference: str = "relative") -> dict:
     rows = [stats.get((arm.pk, metric)) for arm in arms]
     per_arm = [{"arm": arm.name, "arm_index": arm.index, "n": row.n if row else 0,
                 "mean": (row.sum / row.n) if row and row.n else None} for arm, row in zip(arms, rows, strict=True)]
@@ -45,7 +46,8 @@ def _metric_result(ab_test: ABTest, metric: str, arms: list[ABTestArm], stats: d
             "proportion" if metric in PROPORTION_METRICS else "mean",
             [{"name": arm.name, "n": row.n, "sum": row.sum, "sum_squares": row.sum_squares}
              for arm, row in zip(arms, rows, strict=True)],
-            expected_weights=[arm.weight / total for arm in arms], engine=ab_test.engine, difference="relative",
+            expected_weights=[arm.weight / total for arm in arms], engine=engine or ab_test.engine,
+            difference=difference,
             alpha=ab_test.alpha, correction={"bh": "benjamini-hochberg"}.get(ab_test.correction, ab_test.correction))
     except StatsInputError as exc:
         result["error"] = f"{exc.field}: {exc.message}"
@@ -70,3 +72,22 @@ def ab_test_results(*, ab_test: ABTest) -> dict:
     return {"primary": primary, "direction": primary["direction"], "srm": srm,
             "secondary": [by_metric[m] for m in ab_test.secondary_metrics],
             "guardrails": [by_metric[m] for m in ab_test.guardrail_metrics]}
+
+
+def ab_test_guardrail_breaches(*, ab_test: ABTest) -> list[dict]:
+    """Guardrail metrics on which a challenger is significantly worse than the
+    control, judged by the sequential test whatever the test's engine, so
+    that checking after every update keeps the false-alarm rate at alpha."""
+    arms = list(ab_test.arms.order_by("index"))
+    stats = {(row.arm_id, row.metric): row for row in ABTestArmStatistic.objects.filter(arm__ab_test=ab_test)}
+    breaches = []
+    for metric in ab_test.guardrail_metrics:
+        # The absolute difference: a relative lift on a near-zero control
+        # rate (errors) is too unstable to notice a version that fails.
+        result = _metric_result(ab_test, metric, arms, stats, engine="sequential", difference="absolute")
+        for comparison in result["comparisons"]:
+            estimate = comparison.get("estimate")
+            if comparison.get("significant") and estimate is not None and estimate * result["direction"] < 0:
+                breaches.append({"metric": metric, "arm_index": comparison["arm_index"], "arm": comparison["arm"],
+                                 "estimate": estimate, "ci": comparison.get("ci")})
+    return breaches

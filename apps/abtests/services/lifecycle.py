@@ -236,6 +236,28 @@ def ab_test_abort(*, ab_test: ABTest, actor, reason: str) -> ABTest:
 
 
 
+def ab_test_guardrails_check(*, ab_test_id: int) -> list[dict]:
+    """Stop a running test on its own when a guardrail breaks (a challenger
+    significantly worse on a guardrail metric): the control takes all traffic
+    again, and ``abtests.ab_test.stopped`` tells the team. The platform acts
+    (no actor). Returns the breaches."""
+    from apps.abtests.selectors import ab_test_guardrail_breaches
+
+    with transaction.atomic():
+        ab_test = ABTest.objects.select_for_update(of=("self",)).select_related("endpoint").filter(
+            pk=ab_test_id).first()
+        if ab_test is None or ab_test.status != TestStatus.RUNNING:
+            return []
+        breaches = ab_test_guardrail_breaches(ab_test=ab_test)
+        if breaches:
+            reason = "Guardrail broken: " + "; ".join(
+                f"{b['arm']} is significantly worse on {b['metric']} (difference {b['estimate']:+.4g})"
+                for b in breaches)
+            _end(ab_test, actor=None, status=TestStatus.STOPPED, reason=reason, action="ab_test.stopped",
+                 before=snapshot(ab_test, AUDIT_FIELDS))
+    return breaches
+
+
 def ab_test_conclude(*, ab_test: ABTest, actor, winner: int | None = None, summary: str = "") -> ABTest:
     """Record the decision of a stopped test with the results it rests on
     (frozen). A winner needs its primary metric significant against the
@@ -276,5 +298,5 @@ def ab_test_conclude(*, ab_test: ABTest, actor, winner: int | None = None, summa
     return ab_test
 
 
-__all__ = ["ab_test_abort", "ab_test_approve", "ab_test_conclude", "ab_test_create", "ab_test_needs_approval",
-           "ab_test_start", "ab_test_stop"]
+__all__ = ["ab_test_abort", "ab_test_approve", "ab_test_conclude", "ab_test_create", "ab_test_guardrails_check",
+           "ab_test_needs_approval", "ab_test_start", "ab_test_stop"]

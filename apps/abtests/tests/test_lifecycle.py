@@ -157,3 +157,32 @@ def test_the_api_creates_starts_and_refuses_a_rollout_naming_the_test(client_for
     assert results.status_code == 200 and results.json()["primary"]["metric"] == "accuracy"
     assert api.post(f"/api/v1/ab-tests/{pk}/approve/").status_code == 409  # not waiting for approval
     assert api.post(f"/api/v1/ab-tests/{pk}/stop/", {}, format="json").json()["status"] == "stopped"
+
+
+def test_a_broken_guardrail_stops_the_test_and_restores_the_control(engineer, versions):
+    endpoint = _endpoint(engineer, versions)
+    test = services.ab_test_start(ab_test=_create(endpoint, versions, engineer), actor=engineer)
+    arms = {arm.index: arm for arm in test.arms.all()}
+    # The challenger fails one request in five, the control none in a thousand and one.
+    ABTestArmStatistic.objects.create(arm=arms[0], metric="error_rate", n=1000, sum=1, sum_squares=1)
+    ABTestArmStatistic.objects.create(arm=arms[1], metric="error_rate", n=1000, sum=200, sum_squares=200)
+    breaches = services.ab_test_guardrails_check(ab_test_id=test.pk)
+    assert [(b["metric"], b["arm_index"]) for b in breaches] == [("error_rate", 1)]
+    test.refresh_from_db()
+    assert test.status == "stopped" and "Guardrail broken" in test.stop_reason
+    assert not TrafficSplit.objects.get(pk=test.split_id).held
+    assert list(Deployment.objects.filter(endpoint=endpoint, traffic_weight__gt=0)
+                .values_list("model_version_id", flat=True)) == [versions[0].pk]
+    stopped = AuditEvent.objects.get(action="ab_test.stopped", object_id=str(test.pk))
+    assert stopped.actor is None
+
+
+def test_a_guardrail_within_noise_does_not_stop_the_test(engineer, versions):
+    endpoint = _endpoint(engineer, versions)
+    test = services.ab_test_start(ab_test=_create(endpoint, versions, engineer), actor=engineer)
+    arms = {arm.index: arm for arm in test.arms.all()}
+    ABTestArmStatistic.objects.create(arm=arms[0], metric="error_rate", n=1000, sum=10, sum_squares=10)
+    ABTestArmStatistic.objects.create(arm=arms[1], metric="error_rate", n=1000, sum=12, sum_squares=12)
+    assert services.ab_test_guardrails_check(ab_test_id=test.pk) == []
+    test.refresh_from_db()
+    assert test.status == "running"

@@ -218,10 +218,13 @@ def endpoint_split_start(*, endpoint: Endpoint, arms, owner_label: str, actor, s
 def endpoint_split_end(*, endpoint: Endpoint, actor, keep: int = 0, reason: str = "") -> TrafficSplit:
     """End the split that holds ``endpoint``: arm ``keep`` (the control by
     default) takes all traffic, the other arms are superseded and scaled
-    down. The kept version must be one the endpoint may serve on its own."""
+    down. The kept version must be one the endpoint may serve on its own.
+    ``actor=None`` is the platform acting on the holder's own rule (an A/B
+    test's guardrail stopping it), which restores the control only."""
     from apps.serving.services.deployments import check_version_allowed
 
-    require_perm(actor, "serving.deploy_endpoint", endpoint)
+    if actor is not None or keep != 0:
+        require_perm(actor, "serving.deploy_endpoint", endpoint)
     with transaction.atomic():
         endpoint = Endpoint.objects.select_for_update().get(pk=endpoint.pk)
         split = TrafficSplit.objects.select_for_update().filter(endpoint=endpoint, ended_at__isnull=True).first()
