@@ -42,6 +42,13 @@ BEAT_SCHEDULE = {
         "schedule": timedelta(minutes=1),
         "options": {"queue": "default", "expires": 55},
     },
+    # A/B tests: fold the newly logged predictions and feedback into each
+    # running test's per-arm statistics.
+    "abtests-stats-update": {
+        "task": "apps.abtests.tasks.ab_tests_stats_update",
+        "schedule": timedelta(minutes=1),
+        "options": {"queue": "monitoring", "expires": 55},
+    },
     "serving-prune-prediction-logs": {
         "task": "apps.serving.tasks.prediction_logs_prune",
         "schedule": timedelta(hours=24),

@@ -6,6 +6,14 @@ class AbtestsConfig(AppConfig):
     label = "abtests"
     verbose_name = "A/B tests"
 
+    # Rights on a test come from its endpoint (seeing it, deploying to it) and,
+    # for approval, from its challengers' models; these are the capabilities
+    # the admin pages ask for.
+    role_permissions = {
+        "Viewer": ["abtests.view_abtest", "abtests.view_abtestarm", "abtests.view_abtestarmstatistic"],
+        "ML Engineer": ["abtests.add_abtest", "abtests.change_abtest"],
+    }
+
     def ready(self):
         from apps.core import navigation
 

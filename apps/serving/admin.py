@@ -4,7 +4,7 @@ from django.contrib import admin, messages
 from apps.core.admin import ObjectPermissionAdminMixin, ReadOnlyAdminMixin
 from apps.core.errors import ApplicationError
 from apps.serving import services
-from apps.serving.models import Deployment, Endpoint, Feedback, PredictionLog, RolloutEvent
+from apps.serving.models import Deployment, Endpoint, Feedback, PredictionLog, RolloutEvent, TrafficSplit
 
 
 class EndpointAdminForm(forms.ModelForm):
@@ -159,3 +159,14 @@ class FeedbackAdmin(ObjectPermissionAdminMixin, ReadOnlyAdminMixin, admin.ModelA
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in Feedback._meta.fields]
+
+
+@admin.register(TrafficSplit)
+class TrafficSplitAdmin(ObjectPermissionAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Held and past splits (A/B tests' arms); started and ended by their holder, never here."""
+
+    permission_via = "endpoint"
+    list_display = ["id", "endpoint", "owner_label", "started_at", "ended_at", "kept_arm"]
+    list_filter = [("ended_at", admin.EmptyFieldListFilter)]
+    list_select_related = ["endpoint"]
+    search_fields = ["owner_label", "endpoint__slug"]

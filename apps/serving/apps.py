@@ -13,6 +13,7 @@ class ServingConfig(AppConfig):
             "serving.view_rolloutevent",
             "serving.view_predictionlog",
             "serving.view_feedback",
+            "serving.view_trafficsplit",
         ],
         # Data scientists try their models on an endpoint ("try it") and send feedback.
         "Data Scientist": ["serving.predict_endpoint"],

@@ -43,7 +43,7 @@ BATCH_SIZE = 1000
 Row = tuple
 FIELDS = ("endpoint", "deployment", "model_version", "request_id", "unit_id", "n_instances", "inputs",
           "predictions", "probabilities", "latency_ms", "status_code", "error", "serving_path", "created_at",
-          "principal_user_id", "principal_api_key_id")
+          "principal_user_id", "principal_api_key_id", "split_id", "split_arm")
 JSON_POSITIONS = (6, 7, 8)
 
 
@@ -183,10 +183,11 @@ def log_prediction(*, endpoint_id: int, deployment_id: int, model_version_id: in
                    unit_id: str, n_instances: int, inputs: list, predictions: list, probabilities,
                    latency_ms: float, status_code: int, error: str, serving_path: str,
                    created_at: datetime, principal_user_id: int | None = None,
-                   principal_api_key_id: int | None = None) -> None:
+                   principal_api_key_id: int | None = None, split_id: int | None = None,
+                   split_arm: int | None = None) -> None:
     buffer.append((endpoint_id, deployment_id, model_version_id, request_id, unit_id, n_instances, inputs,
                    predictions, probabilities, latency_ms, status_code, error, serving_path, created_at,
-                   principal_user_id, principal_api_key_id))
+                   principal_user_id, principal_api_key_id, split_id, split_arm))
 
 
 def flush() -> int:

@@ -161,6 +161,49 @@ class RolloutEvent(models.Model):
         return self.kind.replace("_", " ").capitalize()
 
 
+class TrafficSplit(models.Model):
+    """N live deployments of an endpoint held at fixed weights (an A/B test's
+    arms), with a routing salt of their own so that consecutive splits assign
+    units independently. While a split is held (``ended_at`` empty) the
+    endpoint routes by it, and rollouts, rollbacks and promotions on the
+    endpoint are refused; ending it gives all traffic back to one arm.
+    ``owner_label`` names who holds it (e.g. "A/B test 12"), for the 409."""
+
+    endpoint = models.ForeignKey(Endpoint, on_delete=models.CASCADE, related_name="splits")
+    salt = models.CharField(max_length=64, unique=True)
+    # [{"deployment_id": 3, "model_version_id": 7, "weight": 50.0}, ...]; arm 0 is the control.
+    arms = models.JSONField(default=list)
+    owner_label = models.CharField(max_length=200)
+    started_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # Who allowed versions outside Production as challengers on a production endpoint.
+    approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                    related_name="+")
+    started_at = models.DateTimeField(default=timezone.now)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    ended_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                 related_name="+")
+    kept_arm = models.PositiveSmallIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["endpoint"], condition=Q(ended_at__isnull=True),
+                                    name="one_held_split_per_endpoint"),
+        ]
+
+    def __str__(self):
+        return f"{self.endpoint.slug} split {self.pk} ({self.owner_label})"
+
+    @property
+    def held(self) -> bool:
+        return self.ended_at is None
+
+    @property
+    def weights(self) -> list[tuple[int, float]]:
+        """(deployment id, weight) in arm order, as the router takes them."""
+        return [(int(arm["deployment_id"]), float(arm["weight"])) for arm in self.arms]
+
+
 class PredictionLog(models.Model):
     """One predict request as it was answered (or refused after routing): a
     row per request, with the instances and answers as lists in request
@@ -187,10 +230,17 @@ class PredictionLog(models.Model):
     # foreign keys: the log is written in bulk and outlives users and keys.
     principal_user_id = models.BigIntegerField(null=True, blank=True)
     principal_api_key_id = models.BigIntegerField(null=True, blank=True)
+    # The split (A/B test) that routed the request and the arm that answered;
+    # a plain id like the principals: the log is written in bulk.
+    split_id = models.BigIntegerField(null=True, blank=True)
+    split_arm = models.PositiveSmallIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [
+            # A split's rows without scanning the endpoint's whole log.
+            models.Index(fields=["split_id", "created_at"], condition=models.Q(split_id__isnull=False),
+                         name="prediction_split_time_idx"),
             models.Index(fields=["deployment", "created_at"], name="prediction_deployment_time_idx"),
             models.Index(fields=["endpoint", "created_at"], name="prediction_endpoint_time_idx"),
             models.Index(fields=["request_id"], name="prediction_request_id_idx"),

@@ -79,6 +79,11 @@ class EndpointRoute:
     router: WeightedRouter
     variants: dict
     unavailable: dict = field(default_factory=dict)  # deployment id → why it could not be loaded
+    # While a split (A/B test) is held: its id and deployment id → arm index.
+    split_id: int | None = None
+    split_arms: dict = field(default_factory=dict)
+    # The input field that names the unit when a request has no unit_id.
+    unit_field: str = ""
 
 
 def load_predictor(deployment) -> tuple[CompiledSignature, object]:
@@ -144,9 +149,10 @@ class ServingRuntime:
             self._lock.release()
 
     def _reload(self) -> None:
-        from apps.serving.models import Deployment, Endpoint
+        from apps.serving.models import Deployment, Endpoint, TrafficSplit
 
         endpoints = {e.pk: e for e in Endpoint.objects.all()}
+        splits = {split.endpoint_id: split for split in TrafficSplit.objects.filter(ended_at__isnull=True)}
         deployments = list(
             Deployment.objects.filter(status__in=LOADED_STATUSES)
             .select_related("model_version__registered_model")
@@ -183,12 +189,23 @@ class ServingRuntime:
                 )
                 weights.append((deployment.pk, deployment.traffic_weight))
             config = endpoint.config or {}
+            split = splits.get(pk)
+            salt, split_arms = endpoint.slug, {}
+            if split is not None:
+                # The split's own weights, arms in their order, and its own
+                # salt: units are assigned independently of earlier splits. The
+                # units of an arm that could not be loaded go to the others,
+                # which the test's sample-ratio check then reports.
+                weights = [(d, w if d in variants else 0.0) for d, w in split.weights]
+                salt, split_arms = split.salt, {d: arm for arm, (d, _) in enumerate(split.weights)}
             routes[endpoint.slug] = EndpointRoute(
                 endpoint=endpoint, id=endpoint.pk, slug=endpoint.slug,
                 max_batch_size=int(config.get("max_batch_size") or 100),
                 log_inputs=bool(config.get("log_inputs", True)),
-                router=WeightedRouter(weights, salt=endpoint.slug), variants=variants,
+                router=WeightedRouter(weights, salt=salt), variants=variants,
                 unavailable=unavailable.get(pk, {}),
+                split_id=split.pk if split is not None else None, split_arms=split_arms,
+                unit_field=str(config.get("unit_field") or ""),
             )
         self._loaded = keep
         self._routes = routes

@@ -328,7 +328,11 @@ SPECTACULAR_SETTINGS = {
                             "TrainingJobStatusEnum": "apps.experiments.choices.JobStatus",
                             "ExpectationKindEnum": "apps.datasets.choices.ExpectationKind",
                             "ExpectationSeverityEnum": "apps.datasets.choices.Severity",
-                            "DriftReportStatusEnum": "apps.monitoring.choices.ReportStatus"},
+                            "DriftReportStatusEnum": "apps.monitoring.choices.ReportStatus",
+                            "ABTestKindEnum": "apps.abtests.choices.TestKind",
+                            "ABTestEngineEnum": "apps.abtests.choices.TestEngine",
+                            "ABTestCorrectionEnum": "apps.abtests.choices.TestCorrection",
+                            "ABTestMetricEnum": "apps.abtests.choices.TestMetric"},
     "APPEND_COMPONENTS": {
         "securitySchemes": {
             "ApiKeyAuth": {

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from apps.abtests.choices import TestCorrection, TestEngine, TestKind, TestMetric
+from apps.abtests.models import ABTest, ABTestArm
 from apps.abtests.services import CORRECTIONS
 from apps.abtests.stats import MAX_ARMS
 from apps.abtests.stats.analyze import DIFFERENCES, ENGINES
@@ -127,3 +129,76 @@ class ArmComparisonSerializer(serializers.Serializer):
 class MetricAnalysisResultSerializer(serializers.Serializer):
     srm = SrmCheckSerializer()
     comparisons = ArmComparisonSerializer(many=True)
+
+
+# --- A/B tests on live traffic (/api/v1/ab-tests/) ----------------------------------------
+
+class ArmInputSerializer(serializers.Serializer):
+    """One arm: the version (``model`` + ``version``, or ``model_version_id``) and its weight."""
+
+    model = serializers.CharField(required=False, max_length=200)
+    version = serializers.IntegerField(required=False, min_value=1, max_value=2**31 - 1)
+    model_version_id = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
+    weight = NumberField(required=False, default=1.0, min_value=0.0)
+    name = serializers.CharField(required=False, max_length=MAX_ARM_NAME_LENGTH)
+
+    def validate(self, attrs):
+        if "model_version_id" not in attrs and not ("model" in attrs and "version" in attrs):
+            raise serializers.ValidationError({"model": ['Give "model" and "version", or "model_version_id".']})
+        return attrs
+
+
+class ABTestCreateSerializer(serializers.Serializer):
+    endpoint = serializers.SlugField(max_length=100, help_text="The endpoint's slug.")
+    name = serializers.CharField(max_length=200)
+    kind = serializers.ChoiceField(choices=TestKind.choices, default=TestKind.CHAMPION_CHALLENGER)
+    hypothesis = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
+    arms = ArmInputSerializer(many=True, help_text="Arm 0 is the control.")
+    primary_metric = serializers.ChoiceField(choices=TestMetric.choices, default=TestMetric.ACCURACY)
+    secondary_metrics = serializers.ListField(child=serializers.ChoiceField(choices=TestMetric.choices),
+                                              required=False, default=list, max_length=len(TestMetric.values))
+    guardrail_metrics = serializers.ListField(child=serializers.ChoiceField(choices=TestMetric.choices),
+                                              required=False, default=list, max_length=len(TestMetric.values))
+    minimum_detectable_effect = NumberField(required=False, default=0.02)
+    alpha = NumberField(required=False, default=0.05)
+    power = NumberField(required=False, default=0.8)
+    engine = serializers.ChoiceField(choices=TestEngine.choices, default=TestEngine.SEQUENTIAL)
+    correction = serializers.ChoiceField(choices=TestCorrection.choices, default=TestCorrection.HOLM)
+
+
+class ABTestStopSerializer(serializers.Serializer):
+    reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+
+
+class ABTestAbortSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000)
+
+
+class ABTestConcludeSerializer(serializers.Serializer):
+    winner = serializers.IntegerField(required=False, allow_null=True, default=None, min_value=0, max_value=5,
+                                      help_text="The winning arm's index; null or 0 for no detectable difference.")
+    summary = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
+
+
+class ABTestArmSerializer(serializers.ModelSerializer):
+    model = serializers.CharField(source="model_version.registered_model.name", read_only=True)
+    version = serializers.IntegerField(source="model_version.version", read_only=True)
+
+    class Meta:
+        model = ABTestArm
+        fields = ["index", "name", "model_version", "model", "version", "weight"]
+
+
+class ABTestSerializer(serializers.ModelSerializer):
+    endpoint = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    approved_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    arms = ABTestArmSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = ABTest
+        fields = ["id", "name", "endpoint", "kind", "status", "hypothesis", "arms", "primary_metric",
+                  "secondary_metrics", "guardrail_metrics", "minimum_detectable_effect", "alpha", "power", "engine",
+                  "correction", "created_by", "approved_by", "approved_at", "split_id", "started_at", "stopped_at",
+                  "stop_reason", "concluded_at", "decision", "created_at", "updated_at"]
+        read_only_fields = fields

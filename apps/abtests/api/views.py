@@ -1,15 +1,22 @@
 from __future__ import annotations
 
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.abtests import services
+from apps.abtests import selectors, services
 from apps.abtests.api import serializers as s
+from apps.abtests.choices import TestStatus
+from apps.abtests.models import ABTest
 from apps.core.errors import ValidationFailed
-from apps.core.schema import ErrorSerializer
+from apps.core.schema import ID_PATTERN, ErrorSerializer
+from apps.serving.selectors import endpoint_get
+from apps.serving.services import model_version_resolve
 
 # Fifty arms with every optional sum fit in a tenth of this.
 MAX_ANALYSIS_BODY_SIZE = 64 * 1024
@@ -112,3 +119,87 @@ class MetricAnalysisView(APIView):
             key, messages = next(iter(fields.items()))
             raise ValidationFailed(f"{key}: {messages[0]}", details={"fields": fields}) from exc
         return Response(services.metric_analyze(**data.validated_data))
+
+
+class ABTestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """A/B tests on the endpoints you can see. Creating and steering a test
+    needs the deploy right on its endpoint; ``approve`` (production tests
+    whose challengers are not in Production) needs an Approver other than the
+    creator. ``results`` reads the incrementally kept per-arm statistics."""
+
+    queryset = ABTest.objects.none()
+    serializer_class = s.ABTestSerializer
+    lookup_value_regex = ID_PATTERN
+    filterset_fields = ["status", "endpoint__slug"]
+    ordering_fields = ["created_at"]
+
+    def get_queryset(self):
+        return selectors.ab_test_list(user=self.request.user)
+
+    def get_object(self, perm: str = "serving.view_endpoint"):
+        return selectors.ab_test_get(user=self.request.user, pk=int(self.kwargs["pk"]), perm=perm)
+
+    def _detail(self, pk: int, status_code: int = status.HTTP_200_OK) -> Response:
+        return Response(s.ABTestSerializer(self.get_queryset().get(pk=pk)).data, status=status_code)
+
+    @extend_schema(request=s.ABTestCreateSerializer, responses={201: s.ABTestSerializer},
+                   summary="Create a draft A/B test on an endpoint")
+    def create(self, request):
+        data = s.ABTestCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        endpoint = endpoint_get(user=request.user, slug=values.pop("endpoint"))
+        arms = [{"model_version": model_version_resolve(actor=request.user, model=arm.get("model"),
+                                                        version=arm.get("version"),
+                                                        model_version_id=arm.get("model_version_id")),
+                 "weight": arm["weight"], "name": arm.get("name")} for arm in values.pop("arms")]
+        test = services.ab_test_create(endpoint=endpoint, arms=arms, actor=request.user, **values)
+        return self._detail(test.pk, status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses=s.ABTestSerializer,
+                   summary="Start the test (or ask for approval on a production endpoint)")
+    @action(detail=True, methods=["post"])
+    def start(self, request, pk=None):
+        services.ab_test_start(ab_test=self.get_object(), actor=request.user)
+        return self._detail(int(pk))
+
+    @extend_schema(request=None, responses=s.ABTestSerializer, summary="Approve a production test and start it")
+    @action(detail=True, methods=["post"])
+    def approve(self, request, pk=None):
+        services.ab_test_approve(ab_test=self.get_object(), actor=request.user)
+        return self._detail(int(pk))
+
+    @extend_schema(request=s.ABTestStopSerializer, responses=s.ABTestSerializer,
+                   summary="Stop the test: the control takes all traffic again")
+    @action(detail=True, methods=["post"])
+    def stop(self, request, pk=None):
+        data = s.ABTestStopSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.ab_test_stop(ab_test=self.get_object(), actor=request.user, reason=data.validated_data["reason"])
+        return self._detail(int(pk))
+
+    @extend_schema(request=s.ABTestAbortSerializer, responses=s.ABTestSerializer, summary="Give the test up")
+    @action(detail=True, methods=["post"])
+    def abort(self, request, pk=None):
+        data = s.ABTestAbortSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.ab_test_abort(ab_test=self.get_object(), actor=request.user, reason=data.validated_data["reason"])
+        return self._detail(int(pk))
+
+    @extend_schema(request=s.ABTestConcludeSerializer, responses=s.ABTestSerializer,
+                   summary="Record the decision of a stopped test with its results")
+    @action(detail=True, methods=["post"])
+    def conclude(self, request, pk=None):
+        data = s.ABTestConcludeSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.ab_test_conclude(ab_test=self.get_object(), actor=request.user, **data.validated_data)
+        return self._detail(int(pk))
+
+    @extend_schema(request=None, responses=OpenApiTypes.OBJECT,
+                   summary="Per-arm numbers and comparisons with the control, for every metric")
+    @action(detail=True, methods=["get"])
+    def results(self, request, pk=None):
+        test = self.get_object()
+        if test.status == TestStatus.CONCLUDED and test.result_snapshot:
+            return Response({**test.result_snapshot, "frozen": True})
+        return Response({**selectors.ab_test_results(ab_test=test), "frozen": False})

@@ -54,6 +54,7 @@ def _model(label: str):
 def build_world(owner, tag: str) -> dict:
     """One object of every admin-registered model, all hanging off ``owner``'s
     dataset, experiment, registered model and endpoint."""
+    from apps.abtests.models import ABTest, ABTestArm, ABTestArmStatistic
     from apps.datasets.models import Dataset, DatasetVersion, Expectation
     from apps.experiments.models import Experiment, Run, TrainingJob
     from apps.monitoring.models import DriftReport
@@ -65,7 +66,7 @@ def build_world(owner, tag: str) -> dict:
         WebhookDelivery,
         WebhookSubscription,
     )
-    from apps.serving.models import Deployment, Endpoint, Feedback, PredictionLog
+    from apps.serving.models import Deployment, Endpoint, Feedback, PredictionLog, TrafficSplit
 
     now = timezone.now()
     with transaction.atomic():
@@ -102,8 +103,14 @@ def build_world(owner, tag: str) -> dict:
         event = audit_record(actor=owner, action="dataset.updated", target=dataset)
         drift_report = DriftReport.objects.create(owner=owner, reference_version=dataset_version,
                                                   current_version=dataset_version)
+        split = TrafficSplit.objects.create(endpoint=endpoint, salt=f"salt-{tag}", owner_label=f"A/B test {tag}",
+                                            started_by=owner)
+        ab_test = ABTest.objects.create(endpoint=endpoint, name=f"qc-test-{tag}", created_by=owner)
+        arm = ABTestArm.objects.create(ab_test=ab_test, index=0, name="control", model_version=version, weight=1)
+        arm_statistic = ABTestArmStatistic.objects.create(arm=arm, metric="accuracy")
     objects = [dataset, dataset_version, expectation, experiment, run, job, model, version, promotion, transition,
-               webhook, delivery, endpoint, deployment, log, feedback, api_key, event, drift_report]
+               webhook, delivery, endpoint, deployment, log, feedback, api_key, event, drift_report, split, ab_test,
+               arm_statistic]
     return {type(obj)._meta.label: obj for obj in objects}
 
 

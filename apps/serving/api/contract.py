@@ -27,7 +27,9 @@ class PredictSerializer(serializers.Serializer):
     unit_id = serializers.CharField(
         required=False, allow_null=True, allow_blank=True, max_length=MAX_UNIT_ID_LENGTH,
         help_text="Sticky routing key (a sample or submission id): the same unit always reaches the same "
-                  "deployment while the traffic split stands. A whole number is taken as its decimal string.")
+                  "deployment while the traffic split stands. A whole number is taken as its decimal string. "
+                  "Without it, the input field named by the endpoint's config.unit_field (first instance) is "
+                  "the unit, if set; else the request is routed at random.")
 
 
 class PredictResponseSerializer(serializers.Serializer):
@@ -40,6 +42,9 @@ class PredictResponseSerializer(serializers.Serializer):
         child=serializers.DictField(child=serializers.FloatField()), required=False,
         help_text='Classification only: one {"<class>": probability} object per instance.')
     serving_path = serializers.CharField(help_text="onnx or sklearn: how the model was run.")
+    split = serializers.DictField(
+        child=serializers.IntegerField(), required=False,
+        help_text='While a steady split (an A/B test) holds the endpoint: {"id": split id, "arm": arm index}.')
 
 
 _ERROR = ErrorSerializer  # keeps the response table below readable

@@ -41,6 +41,14 @@ from apps.serving.services.rollouts import (
     rollout_tick,
     rollouts_resume,
 )
+from apps.serving.services.splits import (
+    endpoint_split_end,
+    endpoint_split_guard,
+    endpoint_split_held,
+    endpoint_split_start,
+    split_arm_for,
+    split_router,
+)
 
 __all__ = [
     "STALE_EVENT",
@@ -66,6 +74,10 @@ __all__ = [
     "endpoint_announce_stale",
     "endpoint_create",
     "endpoint_delete",
+    "endpoint_split_end",
+    "endpoint_split_guard",
+    "endpoint_split_held",
+    "endpoint_split_start",
     "endpoint_update",
     "endpoints_follow_registry",
     "feedback_join_pending",
@@ -77,5 +89,7 @@ __all__ = [
     "rollout_tick",
     "rollouts_resume",
     "send_tick",
+    "split_arm_for",
+    "split_router",
     "stale_deployments",
 ]

@@ -34,6 +34,7 @@ from apps.serving.services._transition import (
     _save,
     _schedule_tick,
 )
+from apps.serving.services.splits import endpoint_split_guard
 
 
 def model_version_resolve(*, actor, model: str | None = None, version: int | None = None,
@@ -131,6 +132,7 @@ def deployment_start(*, endpoint: Endpoint, model_version: ModelVersion, strateg
 def queue_new(deployment: Deployment, *, actor, message: str, data: dict | None = None) -> None:
     """Save a built deployment as queued and send its first tick (inside the
     caller's transaction, with the endpoint row locked)."""
+    endpoint_split_guard(endpoint_id=deployment.endpoint_id)
     deployment.status = DeploymentStatus.PENDING
     deployment.rollout_state = RolloutState.QUEUED
     deployment.rollout_seq = 1

@@ -15,7 +15,7 @@ from apps.serving.runtime import bump_routing_stamp
 
 ENDPOINT_AUDIT_FIELDS = ["slug", "name", "environment", "description", "owner", "config", "follow_mode",
                          "follow_strategy", "bake_minutes"]
-ENDPOINT_CONFIG_DEFAULTS = {"max_batch_size": 100, "log_inputs": True}
+ENDPOINT_CONFIG_DEFAULTS = {"max_batch_size": 100, "log_inputs": True, "unit_field": ""}
 MAX_BATCH_LIMIT = 10_000
 _SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,98}[a-z0-9])?$")
 # Words the endpoint pages use in their own URLs.
@@ -28,7 +28,9 @@ def _invalid(field: str, message: str) -> ValidationFailed:
 
 def clean_endpoint_config(raw) -> dict:
     """Endpoint settings with defaults: ``max_batch_size`` (instances per
-    request, 1..10000) and ``log_inputs`` (keep the instances in the log)."""
+    request, 1..10000), ``log_inputs`` (keep the instances in the log) and
+    ``unit_field`` (the input field that names the assignment unit of a
+    request without ``unit_id``, e.g. ``submitting_lab``; empty: none)."""
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
@@ -42,6 +44,8 @@ def clean_endpoint_config(raw) -> dict:
         raise _invalid("config.max_batch_size", f"must be a whole number from 1 to {MAX_BATCH_LIMIT}")
     if not isinstance(config["log_inputs"], bool):
         raise _invalid("config.log_inputs", "must be true or false")
+    if not isinstance(config["unit_field"], str) or len(config["unit_field"]) > 200:
+        raise _invalid("config.unit_field", "must be the name of an input field (at most 200 characters)")
     return config
 
 

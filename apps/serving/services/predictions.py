@@ -75,6 +75,13 @@ def predict(*, route: EndpointRoute, payload, request_id: str | None = None, sta
         if type(unit_id) is not str or len(unit_id) > MAX_UNIT_ID_LENGTH:
             raise ValidationFailed(f'"unit_id" must be a string of at most {MAX_UNIT_ID_LENGTH} characters.',
                                    details={"field": "unit_id"})
+    elif route.unit_field:
+        # The endpoint names an input field as the unit (e.g. the submitting
+        # lab); a batch goes to one arm, the one of its first instance.
+        first = instances[0]
+        value = first.get(route.unit_field) if type(first) is dict else None
+        if type(value) in (str, int) and value != "":
+            unit_id = str(value)[:MAX_UNIT_ID_LENGTH]
     try:
         deployment_id = route.router.choose(unit_id)
     except LookupError:
@@ -93,7 +100,8 @@ def predict(*, route: EndpointRoute, payload, request_id: str | None = None, sta
             request_id=request_id, unit_id=unit_id or "", n_instances=n, inputs=inputs, predictions=predictions,
             probabilities=probabilities, latency_ms=(time.perf_counter() - started) * 1000.0,
             status_code=status_code, error=error, serving_path=variant.serving_path, created_at=created_at,
-            principal_user_id=user_id, principal_api_key_id=api_key_id)
+            principal_user_id=user_id, principal_api_key_id=api_key_id, split_id=route.split_id,
+            split_arm=route.split_arms.get(deployment_id))
 
     try:
         columns = variant.signature.columns(instances)
@@ -117,6 +125,8 @@ def predict(*, route: EndpointRoute, payload, request_id: str | None = None, sta
     if probabilities is not None:
         body["probabilities"] = probabilities
     body["serving_path"] = variant.serving_path
+    if route.split_id is not None:
+        body["split"] = {"id": route.split_id, "arm": route.split_arms.get(deployment_id)}
     return body
 
 

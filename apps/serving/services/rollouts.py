@@ -46,6 +46,7 @@ from apps.serving.services._transition import (
     _set_weights,
     send_tick,
 )
+from apps.serving.services.splits import endpoint_split_guard
 
 
 def rollout_tick(*, deployment_id: int, seq: int, actor=None) -> str:
@@ -312,6 +313,7 @@ def deployment_promote(*, deployment: Deployment, actor) -> Deployment:
     version takes all traffic and the previous one is scaled down."""
     with transaction.atomic():
         deployment, others, before = _manual(deployment, actor)
+        endpoint_split_guard(endpoint_id=deployment.endpoint_id)
         if deployment.rollout_state not in (RolloutState.PROGRESSING, RolloutState.PAUSED, RolloutState.OBSERVING):
             raise InvalidState(
                 f"Deployment {deployment.pk} is {deployment.get_rollout_state_display().lower()}; only a rollout "
@@ -365,6 +367,7 @@ def deployment_rollback(*, deployment: Deployment, actor, reason: str) -> Deploy
         raise ValidationFailed("Say why you roll back.", details={"fields": {"reason": ["Required."]}})
     with transaction.atomic():
         deployment, others, before = _manual(deployment, actor)
+        endpoint_split_guard(endpoint_id=deployment.endpoint_id)
         if deployment.rollout_state not in ACTIVE_ROLLOUT_STATES:
             raise InvalidState(
                 f"Deployment {deployment.pk}'s rollout is {deployment.get_rollout_state_display().lower()}; the "

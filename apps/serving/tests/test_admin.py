@@ -36,7 +36,7 @@ def test_an_invalid_config_is_a_form_error_and_writes_nothing(admin_user, endpoi
     assert response.status_code == 200
     assert message in response.content.decode()
     stored = Endpoint.objects.get(pk=endpoint.pk)
-    assert stored.config == {"max_batch_size": 20, "log_inputs": True}
+    assert stored.config == {"max_batch_size": 20, "log_inputs": True, "unit_field": ""}
     assert stored.name == "sample-qc"
     assert AuditEvent.objects.count() == events
 
@@ -45,7 +45,7 @@ def test_a_valid_edit_goes_through_the_service_and_is_audited(admin_user, endpoi
     response = _edit(admin_user, endpoint, config='{"max_batch_size": 50}', description="Library-prep QC")
     assert response.status_code == 302
     stored = Endpoint.objects.get(pk=endpoint.pk)
-    assert stored.config == {"max_batch_size": 50, "log_inputs": True}
+    assert stored.config == {"max_batch_size": 50, "log_inputs": True, "unit_field": ""}
     event = AuditEvent.objects.get(action="endpoint.updated")
     assert event.actor == admin_user
     assert event.before["config"]["max_batch_size"] == 20 and event.after["config"]["max_batch_size"] == 50

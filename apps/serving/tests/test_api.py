@@ -25,8 +25,8 @@ def test_create_read_update_delete_an_endpoint(client_for, engineer, viewer):
                                                "description": "QC pass/fail", "config": {"max_batch_size": 50}})
     assert response.status_code == 201, response.content
     body = response.json()
-    assert (body["slug"], body["owner"], body["config"]) == ("sample-qc", "engineer_t",
-                                                             {"max_batch_size": 50, "log_inputs": True})
+    assert (body["slug"], body["owner"]) == ("sample-qc", "engineer_t")
+    assert body["config"] == {"max_batch_size": 50, "log_inputs": True, "unit_field": ""}
     assert body["predict_url"] == "/api/v1/endpoints/sample-qc/predict/"
     assert api.post("/api/v1/endpoints/", {"slug": "sample-qc"}).status_code == 409
     bad = api.post("/api/v1/endpoints/", {"slug": "Sample QC!"})
@@ -39,7 +39,7 @@ def test_create_read_update_delete_an_endpoint(client_for, engineer, viewer):
 
     response = api.patch("/api/v1/endpoints/sample-qc/", {"name": "Sample QC", "config": {"log_inputs": False}})
     assert response.status_code == 200
-    assert response.json()["config"] == {"max_batch_size": 50, "log_inputs": False}
+    assert response.json()["config"] == {"max_batch_size": 50, "log_inputs": False, "unit_field": ""}
     assert response.json()["follow_mode"] == "auto" and response.json()["stale_versions"] == []
     assert api.patch("/api/v1/endpoints/sample-qc/", {"follow_mode": "never"}).status_code == 400
     followed = api.patch("/api/v1/endpoints/sample-qc/", {"follow_mode": "manual", "bake_minutes": 5})

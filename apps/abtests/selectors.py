@@ -1,0 +1,93 @@
+"""Reads of the A/B testing app. A test is seen by whoever may see its endpoint."""
+
+from __future__ import annotations
+
+from django.db.models import Prefetch, QuerySet
+
+from apps.abtests.choices import PROPORTION_METRICS, TestMetric
+from apps.abtests.models import ABTest, ABTestArm, ABTestArmStatistic
+from apps.abtests.stats import StatsInputError, analyze
+from apps.core.errors import NotFound
+from apps.core.permissions import filter_visible, require_perm
+
+# Metrics where a lower value is better (a winner lowers them).
+LOWER_IS_BETTER = frozenset({TestMetric.ERROR_RATE, TestMetric.LATENCY_MS, TestMetric.ABS_ERROR,
+                             TestMetric.REVIEW_RATE})
+
+
+def ab_test_list(*, user) -> QuerySet[ABTest]:
+    arms = ABTestArm.objects.select_related("model_version__registered_model").order_by("index")
+    return (filter_visible(user, ABTest.objects.all(), "serving.view_endpoint", via="endpoint")
+            .select_related("endpoint", "created_by", "approved_by").prefetch_related(Prefetch("arms", queryset=arms)))
+
+
+def ab_test_get(*, user, pk: int, perm: str = "serving.view_endpoint") -> ABTest:
+    """The test ``pk``; 404 when missing or its endpoint is hidden, 403 without ``perm`` on it."""
+    test = ABTest.objects.select_related("endpoint", "created_by", "approved_by").filter(pk=pk).first()
+    if test is None:
+        raise NotFound(f"No A/B test {pk}.")
+    require_perm(user, perm, test.endpoint)
+    return test
+
+
+def _metric_result(ab_test: ABTest, metric: str, arms: list[ABTestArm], stats: dict, *,
+                   engine: str | None = None, difference: str = "relative") -> dict:
+    rows = [stats.get((arm.pk, metric)) for arm in arms]
+    per_arm = [{"arm": arm.name, "arm_index": arm.index, "n": row.n if row else 0,
+                "mean": (row.sum / row.n) if row and row.n else None} for arm, row in zip(arms, rows, strict=True)]
+    result = {"metric": metric, "arms": per_arm, "direction": -1 if metric in LOWER_IS_BETTER else 1,
+              "comparisons": [], "error": None}
+    if any(row is None or row.n < 2 for row in rows):
+        result["error"] = "not enough data yet (every arm needs at least 2 observations)"
+        return result
+    total = sum(arm.weight for arm in arms)
+    try:
+        analysis = analyze(
+            "proportion" if metric in PROPORTION_METRICS else "mean",
+            [{"name": arm.name, "n": row.n, "sum": row.sum, "sum_squares": row.sum_squares}
+             for arm, row in zip(arms, rows, strict=True)],
+            expected_weights=[arm.weight / total for arm in arms], engine=engine or ab_test.engine,
+            difference=difference,
+            alpha=ab_test.alpha, correction={"bh": "benjamini-hochberg"}.get(ab_test.correction, ab_test.correction))
+    except StatsInputError as exc:
+        result["error"] = f"{exc.field}: {exc.message}"
+        return result
+    for index, comparison in enumerate(analysis["comparisons"], start=1):
+        comparison["arm_index"] = index
+    result.update(comparisons=analysis["comparisons"], srm=analysis["srm"])
+    return result
+
+
+def ab_test_results(*, ab_test: ABTest) -> dict:
+    """Per-arm numbers and comparisons with the control for every metric of
+    the test, from the incrementally kept statistics (no log scan). ``srm``
+    is checked on the requests per arm of the error-rate counts."""
+    arms = list(ab_test.arms.order_by("index"))
+    stats = {(row.arm_id, row.metric): row for row in ABTestArmStatistic.objects.filter(arm__ab_test=ab_test)}
+    metrics = [ab_test.primary_metric, *ab_test.secondary_metrics, *ab_test.guardrail_metrics]
+    by_metric = {metric: _metric_result(ab_test, metric, arms, stats) for metric in dict.fromkeys(metrics)}
+    primary = by_metric[ab_test.primary_metric]
+    srm = _metric_result(ab_test, TestMetric.ERROR_RATE, arms, stats).get("srm") if ab_test.primary_metric != \
+        TestMetric.ERROR_RATE else primary.get("srm")
+    return {"primary": primary, "direction": primary["direction"], "srm": srm,
+            "secondary": [by_metric[m] for m in ab_test.secondary_metrics],
+            "guardrails": [by_metric[m] for m in ab_test.guardrail_metrics]}
+
+
+def ab_test_guardrail_breaches(*, ab_test: ABTest) -> list[dict]:
+    """Guardrail metrics on which a challenger is significantly worse than the
+    control, judged by the sequential test whatever the test's engine, so
+    that checking after every update keeps the false-alarm rate at alpha."""
+    arms = list(ab_test.arms.order_by("index"))
+    stats = {(row.arm_id, row.metric): row for row in ABTestArmStatistic.objects.filter(arm__ab_test=ab_test)}
+    breaches = []
+    for metric in ab_test.guardrail_metrics:
+        # The absolute difference: a relative lift on a near-zero control
+        # rate (errors) is too unstable to notice a version that fails.
+        result = _metric_result(ab_test, metric, arms, stats, engine="sequential", difference="absolute")
+        for comparison in result["comparisons"]:
+            estimate = comparison.get("estimate")
+            if comparison.get("significant") and estimate is not None and estimate * result["direction"] < 0:
+                breaches.append({"metric": metric, "arm_index": comparison["arm_index"], "arm": comparison["arm"],
+                                 "estimate": estimate, "ci": comparison.get("ci")})
+    return breaches

@@ -1,0 +1,24 @@
+"""Background work of the A/B testing app, on the ``monitoring`` queue. The
+tasks take ids, and the service locks the test row and reads past its
+cursors, so a repeated or redelivered task adds nothing twice."""
+
+from celery import shared_task
+
+from apps.abtests import services
+
+
+@shared_task(queue="monitoring", acks_late=True, soft_time_limit=110, time_limit=120)
+def ab_test_stats_update(ab_test_id: int) -> dict:
+    result = services.ab_test_stats_update(ab_test_id=ab_test_id)
+    result["guardrail_breaches"] = len(services.ab_test_guardrails_check(ab_test_id=ab_test_id))
+    if result.get("more"):  # a backlog: carry on at once rather than a minute later
+        ab_test_stats_update.delay(ab_test_id)
+    return result
+
+
+@shared_task(queue="monitoring")
+def ab_tests_stats_update() -> int:
+    return services.ab_tests_stats_update()
+
+
+__all__ = ["ab_test_stats_update", "ab_tests_stats_update"]
