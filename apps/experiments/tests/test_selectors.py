@@ -5,6 +5,7 @@ worth a history chart."""
 import pytest
 from django.db import transaction
 
+from apps.core.permissions import make_private
 from apps.experiments import selectors
 from apps.experiments.services import experiment_create, run_create, run_finish, run_log_batch
 
@@ -17,6 +18,7 @@ def test_runs_by_ids_keep_the_order_asked_and_leave_out_hidden_runs(scientist, m
     with transaction.atomic():
         hidden_experiment = experiment_create(actor=other, name="private-study")
         hidden = run_create(actor=other, experiment=hidden_experiment, name="hidden")
+    make_private(hidden_experiment)
 
     runs = selectors.run_list_by_ids(user=scientist, ids=[second.pk, hidden.pk, first.pk, 999_999])
 
