@@ -12,8 +12,8 @@ BEAT_SCHEDULE = {
         "schedule": timedelta(hours=6),
         "options": {"queue": "default"},
     },
-    "experiments-reap-training-jobs": {
-        "task": "apps.experiments.tasks.reap_training_jobs",
+    "experiments-training-jobs-reap": {
+        "task": "apps.experiments.tasks.training_jobs_reap",
         "schedule": timedelta(minutes=1),
         "options": {"queue": "default"},
     },

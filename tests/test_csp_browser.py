@@ -47,18 +47,18 @@ def test_main_pages_render_without_any_policy_violation(watched_page, browser_lo
 
     scientist = make_user("Data Scientist", "Admin", username="csp_admin", is_superuser=True)
     version = make_lab_version(scientist, rows=300)
-    experiment = experiment_create(user=scientist, name="csp-qc")
-    run = run_create(user=scientist, experiment=experiment, name="charted run")
-    run_log_batch(user=scientist, run_id=run.pk,
+    experiment = experiment_create(actor=scientist, name="csp-qc")
+    run = run_create(actor=scientist, experiment=experiment, name="charted run")
+    run_log_batch(actor=scientist, run_id=run.pk,
                   metrics=[{"key": "loss", "value": 1.0 / (step + 1), "step": step} for step in range(30)],
                   params=[{"key": "estimator", "value": "random_forest"}])
     figure = {"data": [{"type": "scatter", "x": [0, 1], "y": [0, 1]}], "layout": {"title": {"text": "ROC"}}}
-    other = run_create(user=scientist, experiment=experiment, name="second run")
-    run_log_batch(user=scientist, run_id=other.pk,
+    other = run_create(actor=scientist, experiment=experiment, name="second run")
+    run_log_batch(actor=scientist, run_id=other.pk,
                   metrics=[{"key": "loss", "value": 2.0 / (step + 1), "step": step} for step in range(30)],
                   params=[{"key": "estimator", "value": "logistic_regression"}])
     plot = io.BytesIO(json.dumps(figure).encode())
-    artifact_log(user=scientist, run=run, fileobj=plot, path="plots/roc.json", content_type="application/json")
+    artifact_log(actor=scientist, run=run, fileobj=plot, path="plots/roc.json", content_type="application/json")
 
     page = browser_login("csp_admin")
     visit(page, "/")

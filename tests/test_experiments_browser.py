@@ -12,14 +12,14 @@ def test_train_from_the_form_watch_it_finish_and_compare_two_runs(
 
     scientist = make_user("Data Scientist", username="bench_scientist")
     version = make_lab_version(scientist, rows=300)
-    experiment = experiment_create(user=scientist, name="browser-qc")
+    experiment = experiment_create(actor=scientist, name="browser-qc")
     # A run logged by a script, to compare the trained one with.
-    manual = run_create(user=scientist, experiment=experiment, name="notebook run")
-    run_log_batch(user=scientist, run_id=manual.pk,
+    manual = run_create(actor=scientist, experiment=experiment, name="notebook run")
+    run_log_batch(actor=scientist, run_id=manual.pk,
                   metrics=[{"key": "test_roc_auc", "value": 0.7},
                            *[{"key": "cv_roc_auc", "value": 0.6 + fold / 100, "step": fold} for fold in range(3)]],
                   params=[{"key": "estimator", "value": "logistic_regression"}, {"key": "C", "value": "0.5"}])
-    run_finish(user=scientist, run=manual, status="finished")
+    run_finish(actor=scientist, run=manual, status="finished")
 
     browser_login("bench_scientist")
     page.goto(f"/experiments/training/new/?experiment={experiment.pk}")

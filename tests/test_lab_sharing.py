@@ -23,8 +23,8 @@ def lab(make_user):
     owner = make_user("Data Scientist", username="alice")
     colleague = make_user("Data Scientist", username="bob")
     dataset = datasets.dataset_create(actor=owner, name="alice-submissions", target_column="qc_pass")
-    experiment = experiments.experiment_create(user=owner, name="alice-qc")
-    run = experiments.run_create(user=owner, experiment=experiment, name="alice's run")
+    experiment = experiments.experiment_create(actor=owner, name="alice-qc")
+    run = experiments.run_create(actor=owner, experiment=experiment, name="alice's run")
     model = registry.registered_model_create(actor=owner, name="alice-qc", task_type="classification")
     return owner, colleague, dataset, experiment, run, model
 
@@ -57,7 +57,7 @@ def test_a_colleague_cannot_edit_another_persons_experiment_or_model(lab, client
                      format="json").status_code == 403
     assert api.patch(f"/api/v1/models/{model.name}/", {"description": "x"}, format="json").status_code == 403
     with pytest.raises(PermissionDenied):
-        experiments.run_create(user=colleague, experiment=experiment, name="squatting")
+        experiments.run_create(actor=colleague, experiment=experiment, name="squatting")
 
 
 def test_no_role_group_gets_more_than_reading_and_its_duties_on_a_new_object(lab):
@@ -93,7 +93,7 @@ def test_a_colleague_cannot_write_into_another_persons_run(lab, client_for):
 def test_someone_given_change_run_on_the_run_may_write_to_it(lab):
     _, colleague, _, _, run, _ = lab
     grant(run, perms=["change_run"], user=colleague)
-    result = experiments.run_log_batch(user=colleague, run_id=run.pk, metrics=[{"key": "loss", "value": 0.5}])
+    result = experiments.run_log_batch(actor=colleague, run_id=run.pk, metrics=[{"key": "loss", "value": 0.5}])
     assert result.metrics == 1
 
 

@@ -66,7 +66,7 @@ def world(make_user, make_lab_version):
                 make_private(endpoint)
             Deployment.objects.create(endpoint=endpoint, model_version=v1, created_by=owner, traffic_weight=100,
                                       status="healthy", rollout_state="completed")
-    artifact_log(user=owner, run=run, fileobj=io.BytesIO(b"model"), path="model/model.skops")
+    artifact_log(actor=owner, run=run, fileobj=io.BytesIO(b"model"), path="model/model.skops")
     colleague = make_user("Data Scientist", username="colleague_sci")
     return {"owner": owner, "colleague": colleague, "data": data, "run": run, "hidden_run": hidden_run, "v1": v1}
 
@@ -105,7 +105,7 @@ def test_an_unregistered_run_still_offers_registering(world):
 
     fresh = Run.objects.create(experiment=world["run"].experiment, user=world["owner"], name="fresh",
                                start_time=timezone.now(), status="finished", end_time=timezone.now())
-    artifact_log(user=world["owner"], run=fresh, fileobj=io.BytesIO(b"model"), path="model/model.skops")
+    artifact_log(actor=world["owner"], run=fresh, fileobj=io.BytesIO(b"model"), path="model/model.skops")
     html = browser_for(world["owner"]).get(f"/experiments/runs/{fresh.pk}/").content.decode()
     assert 'id="register-model"' in html and "not registered" in html
 

@@ -13,12 +13,12 @@ def test_header_follows_the_job_as_it_starts(page, browser_login, make_user, mon
     from apps.experiments.models import TrainingJob
 
     # The test moves the job itself: keep it from a worker another test started.
-    monkeypatch.setattr(tasks.run_training_job, "apply_async", lambda *args, **kwargs: None)
+    monkeypatch.setattr(tasks.training_job_run, "apply_async", lambda *args, **kwargs: None)
     from apps.experiments.services import experiment_create, training_job_create
 
     scientist = make_user("Data Scientist", username="header_sci")
-    experiment = experiment_create(user=scientist, name="header-exp")
-    job = training_job_create(user=scientist, experiment=experiment, dataset_version=make_lab_version(scientist),
+    experiment = experiment_create(actor=scientist, name="header-exp")
+    job = training_job_create(actor=scientist, experiment=experiment, dataset_version=make_lab_version(scientist),
                               estimator="random_forest")
     browser_login("header_sci")
     page.goto(f"/experiments/training/{job.pk}/")

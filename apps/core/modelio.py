@@ -89,7 +89,7 @@ def dumps(model) -> bytes:
 
 def _platform_classes() -> list[type]:
     """Every class a pipeline the platform trains is made of (see
-    apps/datasets/features.py and apps/experiments/estimators.py), with the
+    apps/datasets/features.py and apps/experiments/estimators/catalogue.py), with the
     internal objects scikit-learn keeps inside them once fitted."""
     from sklearn._loss import _loss as cyloss
     from sklearn._loss import link, loss

@@ -26,7 +26,7 @@ class ExperimentAdmin(ObjectPermissionAdminMixin, admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         # Through the service, so the change is permission-checked and audited.
-        services.experiment_update(user=request.user, experiment=obj, description=obj.description, tags=obj.tags)
+        services.experiment_update(actor=request.user, experiment=obj, description=obj.description, tags=obj.tags)
 
 
 class _RunRecordInline(ObjectPermissionAdminMixin, ReadOnlyAdminMixin, admin.TabularInline):
@@ -89,7 +89,7 @@ class TrainingJobAdmin(ObjectPermissionAdminMixin, admin.ModelAdmin):
         cancelled = 0
         for job in queryset.filter(status__in=[JobStatus.QUEUED, JobStatus.RUNNING]).select_related("run"):
             try:
-                services.training_job_cancel(user=request.user, job=job)
+                services.training_job_cancel(actor=request.user, job=job)
                 cancelled += 1
             except ApplicationError as exc:
                 self.message_user(request, f"Job {job.pk}: {exc.message}", messages.ERROR)

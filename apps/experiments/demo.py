@@ -31,7 +31,7 @@ JOBS = [
 def seed(context: dict, *, password: str, stdout=None) -> None:
     scientist = context["users"]["scientist"]
     experiment = Experiment.objects.filter(name=EXPERIMENT_NAME).first() or experiment_create(
-        user=scientist, name=EXPERIMENT_NAME, tags={"team": "library-prep"},
+        actor=scientist, name=EXPERIMENT_NAME, tags={"team": "library-prep"},
         description="Predict whether a submitted sample passes library-prep QC (qc_pass) from its submission "
                     "record: concentration, purity, integrity, storage history.")
     context["experiment"] = experiment
@@ -50,7 +50,7 @@ def seed(context: dict, *, password: str, stdout=None) -> None:
             jobs.append(existing)
             continue
         jobs.append(training_job_create(
-            user=scientist, experiment=experiment, dataset_version=version, target_column=TARGET,
+            actor=scientist, experiment=experiment, dataset_version=version, target_column=TARGET,
             task="classification", estimator=spec["estimator"], hyperparameters=spec["hyperparameters"],
             cv_folds=spec.get("cv_folds", 0), search=spec.get("search"), run_name=spec["run_name"],
         ))

@@ -17,11 +17,11 @@ from django.views.decorators.http import require_POST
 
 from apps.core.errors import ApplicationError, NotFound
 from apps.core.middleware import csp_allow_eval
-from apps.core.permissions import filter_visible, has_perm
+from apps.core.permissions import has_perm
 from apps.experiments import charts, selectors, services
 from apps.experiments.choices import JobStatus, RunStatus
 from apps.experiments.forms import ExperimentForm, RunFilterForm, TrainingJobForm
-from apps.experiments.models import Experiment, LatestMetric, Run
+from apps.experiments.models import Run
 
 PAGE_SIZE = 50
 MAX_METRIC_COLUMNS = 8
@@ -50,7 +50,7 @@ def experiment_list(request):
     form = ExperimentForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            experiment = services.experiment_create(user=request.user, **form.cleaned_data)
+            experiment = services.experiment_create(actor=request.user, **form.cleaned_data)
         except ApplicationError as exc:
             messages.error(request, exc.message)
         else:
@@ -134,7 +134,7 @@ def experiment_detail(request, pk):
 
 def run_detail(request, pk):
     run = _not_found(selectors.run_get, user=request.user, pk=pk)
-    chart_keys = list(LatestMetric.objects.filter(run=run, step__gt=0).order_by("key").values_list("key", flat=True))
+    chart_keys = selectors.metric_keys_with_history(runs=[run])
     artifacts = list(selectors.artifact_list(run=run))
     download = reverse("run-artifacts-download", kwargs={"pk": run.pk})
     for artifact in artifacts:
@@ -179,14 +179,6 @@ def metric_chart(request, pk):
     return JsonResponse(figure)
 
 
-def _compare_runs(request, ids: list[int]) -> list[Run]:
-    qs = selectors.with_summary(Run.objects.filter(pk__in=ids).select_related("user", "experiment"))
-    runs = list(filter_visible(request.user, qs, via="experiment"))
-    order = {pk: index for index, pk in enumerate(ids)}
-    runs.sort(key=lambda run: order[run.pk])
-    return selectors.attach_details(runs)
-
-
 @csp_allow_eval  # the parallel-coordinates chart is WebGL only
 def compare(request):
     raw = request.GET.getlist("runs")
@@ -196,11 +188,11 @@ def compare(request):
             if part.isdigit() and int(part) not in ids:
                 ids.append(int(part))
     ids = ids[:MAX_COMPARE]
-    runs = _compare_runs(request, ids) if ids else []
+    runs = selectors.run_list_by_ids(user=request.user, ids=ids) if ids else []
     metric_keys = sorted({key for run in runs for key in run.metric_map})
     preferred = [k for k in ("test_roc_auc", "test_rmse", "test_accuracy") if k in metric_keys]
     metric = request.GET.get("metric") or (preferred[0] if preferred else (metric_keys[0] if metric_keys else ""))
-    stepped = sorted(set(LatestMetric.objects.filter(run__in=runs, step__gt=0).values_list("key", flat=True)))
+    stepped = selectors.metric_keys_with_history(runs=runs)
     history_key = request.GET.get("history") or (
         next((k for k in stepped if k.startswith("iteration_val")), None) or (stepped[0] if stepped else metric))
     param_keys = sorted({key for run in runs for key in run.param_map})
@@ -233,13 +225,11 @@ def training_list(request):
 
 def _training_form(request, data=None):
     from apps.datasets.choices import VersionStatus
-    from apps.datasets.models import Dataset
-    from apps.datasets.selectors import dataset_version_list
+    from apps.datasets.selectors import dataset_list, dataset_version_list
 
-    experiments = filter_visible(request.user, Experiment.objects.all(), "experiments.change_experiment")
+    experiments = selectors.experiment_list(user=request.user, perm="experiments.change_experiment")
     versions = dataset_version_list(user=request.user).filter(status=VersionStatus.VALID)
-    datasets = filter_visible(request.user, Dataset.objects.filter(pk__in=versions.values("dataset_id")),
-                              "datasets.view_dataset").order_by("name")
+    datasets = dataset_list(user=request.user).filter(pk__in=versions.values("dataset_id")).order_by("name")
     initial = {}
     if request.GET.get("experiment"):
         initial["experiment"] = request.GET["experiment"]
@@ -278,10 +268,10 @@ def training_new(request):
         try:
             if new_experiment:
                 arguments.pop("experiment")
-                job = services.training_job_create_in_new_experiment(user=request.user,
+                job = services.training_job_create_in_new_experiment(actor=request.user,
                                                                       experiment_name=new_experiment, **arguments)
             else:
-                job = services.training_job_create(user=request.user, **arguments)
+                job = services.training_job_create(actor=request.user, **arguments)
         except ApplicationError as exc:
             field = exc.details.get("field", "") if isinstance(exc.details, dict) else ""
             form.add_error(None, f"{exc.message}" + (f" [{field}]" if field and field not in exc.message else ""))
@@ -344,7 +334,7 @@ def training_job(request, pk):
 def training_cancel(request, pk):
     job = _not_found(selectors.training_job_get, user=request.user, pk=pk)
     try:
-        services.training_job_cancel(user=request.user, job=job)
+        services.training_job_cancel(actor=request.user, job=job)
     except ApplicationError as exc:
         messages.error(request, exc.message)
     else:

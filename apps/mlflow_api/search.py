@@ -1,5 +1,5 @@
 """MLflow's run-search filter and order-by text, rewritten into the
-platform's own search language (``apps.experiments.search``), which already
+platform's own search language (``apps.experiments.run_filter``), which already
 shares MLflow's grammar. What differs is rewritten token by token, nothing
 else is touched:
 
@@ -16,7 +16,7 @@ parameters and applies the caller's permissions."""
 
 from __future__ import annotations
 
-from apps.experiments.search import ENTITY_PREFIXES, FilterSyntaxError, tokenize
+from apps.experiments.run_filter import ENTITY_PREFIXES, FilterSyntaxError, tokenize
 from apps.mlflow_api.convert import FROM_MLFLOW_STATUS
 from apps.mlflow_api.errors import invalid
 

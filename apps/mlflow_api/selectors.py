@@ -14,7 +14,7 @@ from django.db.models.fields.json import KeyTextTransform
 
 from apps.experiments import selectors as experiment_selectors
 from apps.experiments.models import LatestMetric
-from apps.experiments.search import FilterSyntaxError, like_to_regex, tokenize
+from apps.experiments.run_filter import FilterSyntaxError, like_to_regex, tokenize
 from apps.mlflow_api.errors import invalid
 from apps.registry import selectors as registry_selectors
 

@@ -76,7 +76,7 @@ def mlflow_model_version_create(*, actor, registered_model, run, path: str, desc
         signature = mlmodel_signature(mlmodel, task=registered_model.task_type)
         has_signature = run.artifacts.filter(path=SIGNATURE_PATH).exists()
         if signature and not has_signature and has_perm(actor, "experiments.change_run", run, owner_id=run.user_id):
-            experiment_services.artifact_log(user=actor, run=run, path=SIGNATURE_PATH,
+            experiment_services.artifact_log(actor=actor, run=run, path=SIGNATURE_PATH,
                                              fileobj=io.BytesIO(json.dumps(signature).encode()),
                                              content_type="application/json")
     elif read_run_artifact(run, MODEL_PATH) is None:

@@ -22,12 +22,12 @@ def _lab_objects(user, prefix: str, *, private: bool = False) -> SimpleNamespace
 
     objects = SimpleNamespace(
         dataset=dataset_create(actor=user, name=f"{prefix}-submissions"),
-        experiment=experiment_create(user=user, name=f"{prefix}-qc-study", tags={"team": f"{prefix}-bench"}),
+        experiment=experiment_create(actor=user, name=f"{prefix}-qc-study", tags={"team": f"{prefix}-bench"}),
         model=registered_model_create(actor=user, name=f"{prefix}-sample-qc", task_type="classification",
                                       tags={"assay": f"{prefix}-wgs"}),
         endpoint=endpoint_create(actor=user, slug=f"{prefix}-qc-endpoint", name=f"{prefix} QC endpoint"),
     )
-    objects.run = run_create(user=user, experiment=objects.experiment, name=f"{prefix}-trial",
+    objects.run = run_create(actor=user, experiment=objects.experiment, name=f"{prefix}-trial",
                              tags={"kit": f"{prefix}-kit-v2"})
     if private:
         for obj in (objects.dataset, objects.experiment, objects.model, objects.endpoint):

@@ -87,10 +87,10 @@ def test_a_decimal_comma_latin1_export_is_read_and_trained_as_numbers(api, datas
     from apps.experiments.models import Artifact
     from apps.experiments.services import experiment_create, training_job_create
 
-    experiment = experiment_create(user=scientist, name="qc-de", description="")
-    job = training_job_create(user=scientist, experiment=experiment, dataset_version=version,
+    experiment = experiment_create(actor=scientist, name="qc-de", description="")
+    job = training_job_create(actor=scientist, experiment=experiment, dataset_version=version,
                               estimator="logistic_regression", hyperparameters={})
-    assert tasks.run_training_job.run(job.pk) == "finished"
+    assert tasks.training_job_run.run(job.pk) == "finished"
     with open_artifact(Artifact.objects.get(run=job.run, path="model/model.skops").file) as handle:
         pipeline = loads(handle.read())
     transformer = pipeline.named_steps["preprocess"]

@@ -22,7 +22,7 @@ from apps.experiments.api import serializers as s
 from apps.experiments.filtersets import ExperimentFilter, RunFilter, TrainingJobFilter
 from apps.experiments.models import Experiment, Run, TrainingJob
 
-# What run_log_batch accepts as a metric key (services.tracking.KEY_RE).
+# What run_log_batch accepts as a metric key (services.validation.KEY_RE).
 METRIC_KEY_PATTERN = r"[A-Za-z0-9_\-. :/]{1,250}"
 
 
@@ -35,12 +35,12 @@ def _experiment_from(request, data) -> Experiment:
 def _dataset_version(request, pk):
     if pk is None:
         return None
-    from apps.datasets.models import DatasetVersion
+    from apps.datasets.selectors import dataset_version_get
 
-    version = DatasetVersion.objects.select_related("dataset").filter(pk=pk).first()
-    if version is None:
+    try:
+        return dataset_version_get(user=request.user, pk=pk)
+    except NotFound:
         raise NotFound("Dataset version not found.", details={"dataset_version_id": pk})
-    return version
 
 
 class ExperimentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -62,7 +62,7 @@ class ExperimentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     def create(self, request):
         data = s.ExperimentCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        experiment = services.experiment_create(user=request.user, **data.validated_data)
+        experiment = services.experiment_create(actor=request.user, **data.validated_data)
         experiment.run_count = 0
         return Response(s.ExperimentSerializer(experiment).data, status=status.HTTP_201_CREATED)
 
@@ -70,7 +70,7 @@ class ExperimentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     def partial_update(self, request, pk=None):
         data = s.ExperimentUpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        experiment = services.experiment_update(user=request.user, experiment=self.get_object(),
+        experiment = services.experiment_update(actor=request.user, experiment=self.get_object(),
                                                 **data.validated_data)
         return Response(s.ExperimentSerializer(experiment).data)
 
@@ -108,7 +108,7 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         if values.get("parent_run_id") is not None:
             parent = selectors.run_get(user=request.user, pk=values["parent_run_id"])
         run = services.run_create(
-            user=request.user, experiment=experiment, name=values["name"], parent=parent,
+            actor=request.user, experiment=experiment, name=values["name"], parent=parent,
             dataset_version=_dataset_version(request, values.get("dataset_version_id")),
             source_version=values["source_version"], note=values["note"], tags=values["tags"],
             start_time=values.get("start_time"),
@@ -120,7 +120,7 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
     def partial_update(self, request, pk=None):
         data = s.RunUpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        services.run_update(user=request.user, run=self.get_object(), **data.validated_data)
+        services.run_update(actor=request.user, run=self.get_object(), **data.validated_data)
         return Response(s.RunSerializer(selectors.run_get(user=request.user, pk=pk)).data)
 
     @extend_schema(request=s.LogBatchSerializer, responses=s.LogBatchResultSerializer)
@@ -129,7 +129,7 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         body = request.data
         if not isinstance(body, dict):
             raise ValidationFailed("Expected a JSON object with metrics, params and tags.")
-        result = services.run_log_batch(user=request.user, run_id=pk, metrics=body.get("metrics") or [],
+        result = services.run_log_batch(actor=request.user, run_id=pk, metrics=body.get("metrics") or [],
                                         params=body.get("params") or [], tags=body.get("tags") or [])
         return Response(result.as_dict())
 
@@ -139,7 +139,7 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         data = s.RunFinishSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         run = selectors.run_get(user=request.user, pk=pk)
-        services.run_finish(user=request.user, run=run, **data.validated_data)
+        services.run_finish(actor=request.user, run=run, **data.validated_data)
         return Response(s.RunSerializer(selectors.run_get(user=request.user, pk=pk)).data)
 
     @extend_schema(methods=["GET"], request=None, responses=s.ArtifactSerializer(many=True))
@@ -156,7 +156,7 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         data.is_valid(raise_exception=True)
         upload = data.validated_data["file"]
         path = data.validated_data.get("path") or posixpath.basename(upload.name or "")
-        artifact = services.artifact_log(user=request.user, run=run, fileobj=upload, path=path,
+        artifact = services.artifact_log(actor=request.user, run=run, fileobj=upload, path=path,
                                          content_type=getattr(upload, "content_type", "") or "")
         return Response(s.ArtifactSerializer(artifact).data, status=status.HTTP_201_CREATED)
 
@@ -237,7 +237,7 @@ class TrainingJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
         experiment = _experiment_from(request, values)
         version = _dataset_version(request, values["dataset_version_id"])
         job = services.training_job_create(
-            user=request.user, experiment=experiment, dataset_version=version, estimator=values["estimator"],
+            actor=request.user, experiment=experiment, dataset_version=version, estimator=values["estimator"],
             target_column=values["target_column"], task=values.get("task"),
             hyperparameters=values["hyperparameters"], split=request.data.get("split"),
             cv_folds=values["cv_folds"], search=values.get("search"), run_name=values["run_name"],
@@ -248,5 +248,5 @@ class TrainingJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
     @extend_schema(request=None, responses=s.TrainingJobSerializer)
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
-        job = services.training_job_cancel(user=request.user, job=self.get_object())
+        job = services.training_job_cancel(actor=request.user, job=self.get_object())
         return Response(s.TrainingJobSerializer(selectors.training_job_get(user=request.user, pk=job.pk)).data)

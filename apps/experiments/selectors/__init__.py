@@ -12,14 +12,16 @@ from apps.experiments.selectors.tracking import (
     experiment_list,
     metric_history,
     metric_keys,
+    metric_keys_with_history,
     overview_card,
     run_children,
     run_get,
     run_list,
+    run_list_by_ids,
     visible_experiment_ids,
     with_summary,
 )
-from apps.experiments.selectors.training import training_job_get, training_job_list
+from apps.experiments.selectors.training_jobs import training_job_get, training_job_list
 
 __all__ = [
     "HISTORY_EXACT_LIMIT",
@@ -33,11 +35,13 @@ __all__ = [
     "experiment_list",
     "metric_history",
     "metric_keys",
+    "metric_keys_with_history",
     "overview_card",
     "run_children",
     "run_get",
     "run_lineage",
     "run_list",
+    "run_list_by_ids",
     "run_search",
     "run_search_queryset",
     "training_job_get",

@@ -30,7 +30,7 @@ from django.db.models.functions import Left
 
 from apps.core.errors import ValidationFailed
 from apps.experiments.models import VALUE_INDEX_PREFIX, LatestMetric, Param, Run, RunTag
-from apps.experiments.search import (
+from apps.experiments.run_filter import (
     ATTRIBUTE,
     METRIC,
     PARAM,

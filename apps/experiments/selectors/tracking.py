@@ -41,9 +41,11 @@ HISTORY_CACHE_SECONDS = 24 * 3600
 
 # --- Experiments --------------------------------------------------------------------
 
-def experiment_list(*, user) -> QuerySet:
+def experiment_list(*, user, perm: str | None = None) -> QuerySet:
+    """Experiments the user may view (or do ``perm`` on, e.g.
+    ``experiments.change_experiment`` for those they may train in)."""
     qs = Experiment.objects.select_related("owner").annotate(run_count=Count("runs"))
-    return filter_visible(user, qs)
+    return filter_visible(user, qs, perm)
 
 
 def experiment_get(*, user, pk) -> Experiment:
@@ -92,6 +94,16 @@ def run_get(*, user, pk, perm: str = "experiments.view_experiment") -> Run:
         require_perm(user, perm, run.experiment)
     attach_details([run])
     return run
+
+
+def run_list_by_ids(*, user, ids: list[int]) -> list[Run]:
+    """The runs of ``ids`` the user may see, in the order of ``ids``, with
+    their summary and details (unknown and hidden ids are left out)."""
+    qs = with_summary(Run.objects.filter(pk__in=ids).select_related("user", "experiment"))
+    runs = list(filter_visible(user, qs, via="experiment"))
+    order = {pk: index for index, pk in enumerate(ids)}
+    runs.sort(key=lambda run: order[run.pk])
+    return attach_details(runs)
 
 
 def with_summary(qs: QuerySet) -> QuerySet:
@@ -185,6 +197,12 @@ def artifact_get(*, run: Run, path: str) -> Artifact:
 
 def metric_keys(*, run: Run) -> list[str]:
     return list(LatestMetric.objects.filter(run=run).order_by("key").values_list("key", flat=True))
+
+
+def metric_keys_with_history(*, runs) -> list[str]:
+    """The metric keys, sorted, that ``runs`` logged beyond step 0 (the ones
+    worth a history chart). ``runs`` were read through a selector."""
+    return sorted(set(LatestMetric.objects.filter(run__in=runs, step__gt=0).values_list("key", flat=True)))
 
 
 def metric_history(*, run: Run, key: str, max_points: int | None = None) -> dict:
@@ -316,10 +334,12 @@ __all__ = [
     "experiment_list",
     "metric_history",
     "metric_keys",
+    "metric_keys_with_history",
     "overview_card",
     "run_children",
     "run_get",
     "run_list",
+    "run_list_by_ids",
     "visible_experiment_ids",
     "with_summary",
 ]

@@ -11,7 +11,7 @@ def scientist(make_user):
 def experiment(scientist):
     from apps.experiments.services import experiment_create
 
-    return experiment_create(user=scientist, name="qc-model", description="library-prep QC")
+    return experiment_create(actor=scientist, name="qc-model", description="library-prep QC")
 
 
 @pytest.fixture
@@ -20,7 +20,7 @@ def make_run(scientist, experiment):
 
     def _make(exp=None, user=None, **kwargs):
         with transaction.atomic():
-            return run_create(user=user or scientist, experiment=exp or experiment, **kwargs)
+            return run_create(actor=user or scientist, experiment=exp or experiment, **kwargs)
 
     return _make
 

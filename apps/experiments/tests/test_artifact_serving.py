@@ -142,6 +142,6 @@ def test_quota_counts_the_bytes_of_the_file_not_what_the_client_claims(scientist
     settings.RUN_ARTIFACT_QUOTA_BYTES = 10
     run = make_run()
     with pytest.raises(ApplicationError) as caught:
-        artifact_log(user=scientist, run=run, fileobj=io.BytesIO(b"0123456789A"), path="big.bin")
+        artifact_log(actor=scientist, run=run, fileobj=io.BytesIO(b"0123456789A"), path="big.bin")
     assert caught.value.code == "artifact_quota_exceeded"
     assert stored_run_files(run.pk) == []

@@ -4,7 +4,7 @@ named "trial 2 of 3", the job header agreeing with its progress."""
 import pytest
 from django.test import Client
 
-from apps.experiments.services import training_job_create, training_search_start
+from apps.experiments.services import hyperparameter_search_start, training_job_create
 
 pytestmark = pytest.mark.django_db
 
@@ -19,19 +19,19 @@ def browser(scientist):
 @pytest.fixture
 def search_job(scientist, experiment, lab_version, monkeypatch):
     """A grid search over max_depth, started (three queued trials) but not run."""
-    from apps.experiments.services import training as training_services
+    from apps.experiments.services import hyperparameter_searches
 
-    monkeypatch.setattr(training_services, "_launch_chord", lambda job_id, children: None)
-    job = training_job_create(user=scientist, experiment=experiment, dataset_version=lab_version,
+    monkeypatch.setattr(hyperparameter_searches, "_launch_chord", lambda job_id, children: None)
+    job = training_job_create(actor=scientist, experiment=experiment, dataset_version=lab_version,
                               estimator="random_forest", hyperparameters={"n_estimators": 10},
                               search={"kind": "grid", "space": {"max_depth": [1, 3, None]}})
-    training_search_start(job_id=job.pk, worker="celery@trainer-1")
+    hyperparameter_search_start(job_id=job.pk, worker="celery@trainer-1")
     job.refresh_from_db()
     return job
 
 
 def test_training_job_page_shows_hyperparameters_as_a_table(browser, scientist, experiment, lab_version):
-    job = training_job_create(user=scientist, experiment=experiment, dataset_version=lab_version,
+    job = training_job_create(actor=scientist, experiment=experiment, dataset_version=lab_version,
                               estimator="random_forest", hyperparameters={"n_estimators": 20, "max_depth": 4})
     html = browser.get(f"/experiments/training/{job.pk}/").content.decode()
     table = html[html.index('id="job-hyperparameters"'):]
@@ -61,10 +61,10 @@ def test_runs_table_shows_a_search_parents_best_metrics(browser, scientist, expe
     from apps.experiments.services import run_log_batch
 
     parent = make_run(name="forest search")
-    run_log_batch(user=scientist, run_id=parent.pk, metrics=[{"key": "best_val_f1", "value": 0.875, "step": 0},
+    run_log_batch(actor=scientist, run_id=parent.pk, metrics=[{"key": "best_val_f1", "value": 0.875, "step": 0},
                                                              {"key": "best_test_f1", "value": 0.8125, "step": 0}])
     single = make_run(name="one forest")
-    run_log_batch(user=scientist, run_id=single.pk, metrics=[{"key": "test_f1", "value": 0.5, "step": 0}])
+    run_log_batch(actor=scientist, run_id=single.pk, metrics=[{"key": "test_f1", "value": 0.5, "step": 0}])
     html = browser.get(f"/experiments/{experiment.pk}/").content.decode()
     head = html[html.index('id="runs-table"'):html.index("</thead>")]
     assert 'title="metrics.test_f1"' in head and 'title="metrics.val_f1"' in head
@@ -82,7 +82,7 @@ def test_training_job_header_agrees_with_its_progress(browser, scientist, experi
 
     from apps.experiments.models import TrainingJob
 
-    job = training_job_create(user=scientist, experiment=experiment, dataset_version=lab_version,
+    job = training_job_create(actor=scientist, experiment=experiment, dataset_version=lab_version,
                               estimator="random_forest")
     queued = browser.get(f"/experiments/training/{job.pk}/").content.decode()
     assert 'id="job-status" data-progress-field="status">queued<' in queued

@@ -27,14 +27,14 @@ def lab(scientist, experiment):
     ]
     runs = {}
     for index, (name, metrics, params, tags) in enumerate(specs):
-        run = run_create(user=scientist, experiment=experiment, name=name,
+        run = run_create(actor=scientist, experiment=experiment, name=name,
                          start_time=T0 + timedelta(minutes=index))
-        run_log_batch(user=scientist, run_id=run.pk,
+        run_log_batch(actor=scientist, run_id=run.pk,
                       metrics=[{"key": k, "value": v} for k, v in metrics.items()],
                       params=[{"key": k, "value": v} for k, v in params.items()],
                       tags=[{"key": k, "value": v} for k, v in tags.items()])
         runs[name] = run
-    run_finish(user=scientist, run=runs["lr-b"], status="failed")
+    run_finish(actor=scientist, run=runs["lr-b"], status="failed")
     return runs
 
 
@@ -134,9 +134,9 @@ def test_pagination_visits_every_run_once_even_with_inserts(scientist, experimen
             # New runs arriving between pages, sorting anywhere, must not
             # shift or duplicate the runs still to come.
             for auc in (0.99, 0.5, 0.8):
-                extra = run_create(user=scientist, experiment=experiment, name=f"late-{auc}",
+                extra = run_create(actor=scientist, experiment=experiment, name=f"late-{auc}",
                                    start_time=T0 + timedelta(minutes=2, seconds=auc * 10))
-                run_log_batch(user=scientist, run_id=extra.pk, metrics=[{"key": "auc", "value": auc}],
+                run_log_batch(actor=scientist, run_id=extra.pk, metrics=[{"key": "auc", "value": auc}],
                               params=[{"key": "estimator", "value": "late"}])
         token = page.next_page_token
         if token is None:
@@ -159,11 +159,11 @@ def test_search_across_experiments_and_permission_filtering(scientist, make_user
     from apps.core.permissions import grant, make_private
 
     other_owner = make_user("Data Scientist", username="other")
-    hidden = experiment_create(user=other_owner, name="hidden")
-    hidden_run = run_create(user=other_owner, experiment=hidden, name="secret")
-    run_log_batch(user=other_owner, run_id=hidden_run.pk, metrics=[{"key": "auc", "value": 0.99}])
-    shared = experiment_create(user=other_owner, name="shared")
-    run_create(user=other_owner, experiment=shared, name="shared-run")
+    hidden = experiment_create(actor=other_owner, name="hidden")
+    hidden_run = run_create(actor=other_owner, experiment=hidden, name="secret")
+    run_log_batch(actor=other_owner, run_id=hidden_run.pk, metrics=[{"key": "auc", "value": 0.99}])
+    shared = experiment_create(actor=other_owner, name="shared")
+    run_create(actor=other_owner, experiment=shared, name="shared-run")
 
     # Lab sharing: everyone sees everything.
     assert "secret" in names(scientist, "")

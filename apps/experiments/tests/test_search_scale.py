@@ -29,13 +29,13 @@ def _rows_out_of_step():
 
 
 def test_writers_keep_experiment_id_in_step(scientist, experiment):
-    other = experiment_create(user=scientist, name="other")
+    other = experiment_create(actor=scientist, name="other")
     for exp in (experiment, other):
-        run = run_create(user=scientist, experiment=exp, name=f"in-{exp.name}", tags={"team": "qc"})
-        run_log_batch(user=scientist, run_id=run.pk, metrics=[{"key": "auc", "value": 0.5, "step": 0}],
+        run = run_create(actor=scientist, experiment=exp, name=f"in-{exp.name}", tags={"team": "qc"})
+        run_log_batch(actor=scientist, run_id=run.pk, metrics=[{"key": "auc", "value": 0.5, "step": 0}],
                       params=[{"key": "estimator", "value": "svm"}], tags=[{"key": "stage", "value": "dev"}])
         # A later batch updates the latest value and overwrites a tag.
-        run_log_batch(user=scientist, run_id=run.pk, metrics=[{"key": "auc", "value": 0.6, "step": 1}],
+        run_log_batch(actor=scientist, run_id=run.pk, metrics=[{"key": "auc", "value": 0.6, "step": 1}],
                       tags=[{"key": "stage", "value": "review"}])
         assert set(Param.objects.filter(run=run).values_list("experiment_id", flat=True)) == {exp.pk}
         assert set(LatestMetric.objects.filter(run=run).values_list("experiment_id", flat=True)) == {exp.pk}
@@ -46,8 +46,8 @@ def test_writers_keep_experiment_id_in_step(scientist, experiment):
 def test_rows_written_without_experiment_get_their_runs(scientist, experiment):
     # Writers outside the services (other apps' factories, admin, bulk
     # loads) that name only the run still store the run's experiment.
-    other = experiment_create(user=scientist, name="other")
-    run = run_create(user=scientist, experiment=other, name="r")
+    other = experiment_create(actor=scientist, name="other")
+    run = run_create(actor=scientist, experiment=other, name="r")
     LatestMetric.objects.create(run=run, key="auc", value=0.9, step=0, timestamp=timezone.now())
     RunTag.objects.update_or_create(run=run, key="worker", defaults={"value": "w1"})
     Param.objects.bulk_create([Param(run_id=run.pk, key="a", value="1")])
@@ -63,9 +63,9 @@ def test_rows_written_without_experiment_get_their_runs(scientist, experiment):
 def many_runs(scientist, experiment):
     def _make(count, start=0):
         for index in range(start, start + count):
-            run = run_create(user=scientist, experiment=experiment, name=f"run-{index}",
+            run = run_create(actor=scientist, experiment=experiment, name=f"run-{index}",
                              start_time=T0 + timedelta(minutes=index))
-            run_log_batch(user=scientist, run_id=run.pk,
+            run_log_batch(actor=scientist, run_id=run.pk,
                           metrics=[{"key": "auc", "value": 0.5 + index / 100}, {"key": "loss", "value": 1.0}],
                           params=[{"key": "estimator", "value": "random_forest" if index % 2 else "svm"}],
                           tags=[{"key": "team", "value": "qc"}])
@@ -116,9 +116,9 @@ def test_search_response_matches_the_run_serializer(client_for, scientist, exper
 
     many_runs(3)
     parent = Run.objects.get(name="run-0")
-    child = run_create(user=scientist, experiment=experiment, name="child", parent=parent, note="n",
+    child = run_create(actor=scientist, experiment=experiment, name="child", parent=parent, note="n",
                        source_version="abc")
-    run_finish(user=scientist, run=child, status="failed")
+    run_finish(actor=scientist, run=child, status="failed")
     runs = attach_details(list(Run.objects.select_related("user").order_by("id")))
     assert run_payloads(runs) == RunSerializer(runs, many=True).data
     assert list(run_payloads(runs)[0]) == RunSerializer.Meta.fields
@@ -134,12 +134,12 @@ def test_search_scoped_through_the_sort_join_never_shows_hidden_runs(scientist, 
     from apps.core.permissions import make_private
 
     owner = make_user("Data Scientist", username="owner")
-    hidden = experiment_create(user=owner, name="hidden")
-    shared = experiment_create(user=owner, name="shared")
+    hidden = experiment_create(actor=owner, name="hidden")
+    shared = experiment_create(actor=owner, name="shared")
     make_private(hidden)
     for exp in (hidden, shared):
-        run = run_create(user=owner, experiment=exp, name=f"in-{exp.name}")
-        run_log_batch(user=owner, run_id=run.pk, metrics=[{"key": "auc", "value": 0.9}])
+        run = run_create(actor=owner, experiment=exp, name=f"in-{exp.name}")
+        run_log_batch(actor=owner, run_id=run.pk, metrics=[{"key": "auc", "value": 0.9}])
     LatestMetric.objects.filter(run__experiment=hidden).update(experiment_id=shared.pk)  # out of step on purpose
     for filter_string in ("metrics.auc > 0", ""):
         page = run_search(user=scientist, filter_string=filter_string, order_by=["metrics.auc DESC"])

@@ -133,7 +133,7 @@ def test_non_finite_values_are_refused_clearly(experiment, scientist, make_run):
 
     run = make_run()
     with pytest.raises(ValidationFailed) as caught:
-        run_log_batch(user=scientist, run_id=run.pk, metrics=[{"key": "loss", "value": float("nan")}])
+        run_log_batch(actor=scientist, run_id=run.pk, metrics=[{"key": "loss", "value": float("nan")}])
     assert caught.value.details["reason"] == "non_finite"
 
 
@@ -176,7 +176,7 @@ def test_finishing_publishes_an_event(experiment, scientist, make_run, django_ca
     try:
         run = make_run()
         with django_capture_on_commit_callbacks(execute=True):
-            run_finish(user=scientist, run=run, status="finished")
+            run_finish(actor=scientist, run=run, status="finished")
     finally:
         events.unsubscribe("experiments.run.finished", handler)
     assert seen == [("experiments.run.finished", {"run_id": run.pk, "status": "finished"})]
@@ -258,7 +258,7 @@ def test_list_endpoints_have_fixed_query_counts(api, experiment, make_run, djang
 
     for i in range(3):
         run = make_run(name=f"r{i}")
-        run_log_batch(user=scientist, run_id=run.pk, metrics=[{"key": "m", "value": i}],
+        run_log_batch(actor=scientist, run_id=run.pk, metrics=[{"key": "m", "value": i}],
                       params=[{"key": "p", "value": str(i)}], tags=[{"key": "t", "value": "x"}])
 
     def count_for(path):
@@ -275,7 +275,7 @@ def test_list_endpoints_have_fixed_query_counts(api, experiment, make_run, djang
     baseline_experiments = count_for("/api/v1/experiments/")
     for i in range(3, 8):
         run = make_run(name=f"r{i}")
-        run_log_batch(user=scientist, run_id=run.pk, metrics=[{"key": "m", "value": i}],
+        run_log_batch(actor=scientist, run_id=run.pk, metrics=[{"key": "m", "value": i}],
                       params=[{"key": "p", "value": str(i)}])
     with django_assert_num_queries(baseline_runs):
         assert len(api.get("/api/v1/runs/").json()["results"]) == 8

@@ -15,11 +15,11 @@ from apps.experiments import tasks
 from apps.experiments.choices import JobStatus, RunStatus
 from apps.experiments.models import Artifact, LatestMetric, Metric, Param, Run, RunTag, TrainingJob
 from apps.experiments.services import (
+    hyperparameter_search_finish,
+    hyperparameter_search_start,
     training_job_cancel,
     training_job_create,
     training_jobs_reap,
-    training_search_finish,
-    training_search_start,
 )
 
 pytestmark = pytest.mark.django_db
@@ -89,10 +89,10 @@ def test_viewer_cannot_submit(client_for, make_user, experiment, lab_version):
 
 
 def test_task_function_trains_evaluates_and_stores_everything(scientist, experiment, lab_version):
-    job = training_job_create(user=scientist, experiment=experiment, dataset_version=lab_version,
+    job = training_job_create(actor=scientist, experiment=experiment, dataset_version=lab_version,
                               estimator="gradient_boosting", hyperparameters={"n_estimators": 15},
                               cv_folds=3)
-    assert tasks.run_training_job.run(job.pk) == "finished"
+    assert tasks.training_job_run.run(job.pk) == "finished"
     job.refresh_from_db()
     assert job.status == JobStatus.FINISHED and job.progress == 1.0 and job.finished_at
     run = job.run
@@ -129,13 +129,13 @@ def test_task_function_trains_evaluates_and_stores_everything(scientist, experim
     assert len(test_indices) == 60 and len(set(test_indices)) == 60
     assert json.loads(read("plots/roc_curve.json"))["data"][0]["type"] == "scatter"
     # Running the task again does nothing: the job is no longer queued.
-    assert tasks.run_training_job.run(job.pk) == "skipped"
+    assert tasks.training_job_run.run(job.pk) == "skipped"
 
 
 def test_regression_job(scientist, experiment, lab_version):
-    job = training_job_create(user=scientist, experiment=experiment, dataset_version=lab_version,
+    job = training_job_create(actor=scientist, experiment=experiment, dataset_version=lab_version,
                               estimator="ridge", target_column="turnaround_hours", task="regression")
-    tasks.run_training_job.run(job.pk)
+    tasks.training_job_run.run(job.pk)
     job.refresh_from_db()
     assert job.status == JobStatus.FINISHED, job.error
     latest = set(LatestMetric.objects.filter(run=job.run).values_list("key", flat=True))
@@ -146,9 +146,9 @@ def test_regression_job(scientist, experiment, lab_version):
 
 def test_training_failure_fails_job_and_run_with_the_reason(scientist, experiment, lab_version):
     # sample_id is unique per row: 300 "classes" are refused as a label.
-    job = training_job_create(user=scientist, experiment=experiment, dataset_version=lab_version,
+    job = training_job_create(actor=scientist, experiment=experiment, dataset_version=lab_version,
                               estimator="logistic_regression", target_column="sample_id", task="classification")
-    assert tasks.run_training_job.run(job.pk) == "failed"
+    assert tasks.training_job_run.run(job.pk) == "failed"
     job.refresh_from_db()
     run = Run.objects.get(pk=job.run_id)
     assert job.status == JobStatus.FAILED and "300 classes" in job.error
@@ -157,15 +157,15 @@ def test_training_failure_fails_job_and_run_with_the_reason(scientist, experimen
 
 
 def test_cancelling_a_queued_job_kills_its_run_and_the_task_skips_it(scientist, experiment, lab_version):
-    job = training_job_create(user=scientist, experiment=experiment, dataset_version=lab_version,
+    job = training_job_create(actor=scientist, experiment=experiment, dataset_version=lab_version,
                               estimator="random_forest")
-    training_job_cancel(user=scientist, job=job)
+    training_job_cancel(actor=scientist, job=job)
     job.refresh_from_db()
     assert job.status == JobStatus.CANCELLED
     run = Run.objects.get(pk=job.run_id)
     assert run.status == RunStatus.KILLED and "Cancelled by sci" in run.status_reason
-    assert tasks.run_training_job.run(job.pk) == "skipped"
-    assert training_job_cancel(user=scientist, job=job).status == JobStatus.CANCELLED
+    assert tasks.training_job_run.run(job.pk) == "skipped"
+    assert training_job_cancel(actor=scientist, job=job).status == JobStatus.CANCELLED
 
 
 def test_cancel_through_the_api(api, experiment, lab_version):
@@ -176,19 +176,19 @@ def test_cancel_through_the_api(api, experiment, lab_version):
 
 
 def test_a_cancel_observed_at_a_checkpoint_stops_training(scientist, experiment, lab_version, monkeypatch):
-    from apps.experiments.services import training as training_services
+    from apps.experiments.services import training_execution
 
-    job = training_job_create(user=scientist, experiment=experiment, dataset_version=lab_version,
+    job = training_job_create(actor=scientist, experiment=experiment, dataset_version=lab_version,
                               estimator="random_forest", hyperparameters={"n_estimators": 10})
-    real_progress = training_services._progress
+    real_progress = training_execution._progress
 
     def progress_then_cancel(job_id, fraction, message):
         if fraction >= 0.5:
-            training_job_cancel(user=scientist, job=TrainingJob.objects.get(pk=job_id))
+            training_job_cancel(actor=scientist, job=TrainingJob.objects.get(pk=job_id))
         real_progress(job_id, fraction, message)
 
-    monkeypatch.setattr(training_services, "_progress", progress_then_cancel)
-    tasks.run_training_job.run(job.pk)
+    monkeypatch.setattr(training_execution, "_progress", progress_then_cancel)
+    tasks.training_job_run.run(job.pk)
     job.refresh_from_db()
     assert job.status == JobStatus.CANCELLED
     assert Run.objects.get(pk=job.run_id).status == RunStatus.KILLED
@@ -196,13 +196,13 @@ def test_a_cancel_observed_at_a_checkpoint_stops_training(scientist, experiment,
 
 
 def test_reaper_fails_jobs_whose_worker_went_silent(scientist, experiment, lab_version):
-    job = training_job_create(user=scientist, experiment=experiment, dataset_version=lab_version,
+    job = training_job_create(actor=scientist, experiment=experiment, dataset_version=lab_version,
                               estimator="random_forest")
     beat = timezone.now() - timedelta(minutes=10)
     TrainingJob.objects.filter(pk=job.pk).update(status=JobStatus.RUNNING, started_at=beat, heartbeat_at=beat,
                                                  worker="w1@host")
     Run.objects.filter(pk=job.run_id).update(status=RunStatus.RUNNING)
-    fresh = training_job_create(user=scientist, experiment=experiment, dataset_version=lab_version,
+    fresh = training_job_create(actor=scientist, experiment=experiment, dataset_version=lab_version,
                                 estimator="random_forest")
     TrainingJob.objects.filter(pk=fresh.pk).update(status=JobStatus.RUNNING, started_at=timezone.now(),
                                                    heartbeat_at=timezone.now())
@@ -220,29 +220,29 @@ def test_reaper_fails_jobs_whose_worker_went_silent(scientist, experiment, lab_v
 
 
 def test_search_creates_children_and_records_the_best(scientist, experiment, lab_version, monkeypatch):
-    from apps.experiments.services import training as training_services
+    from apps.experiments.services import hyperparameter_searches
 
     launched = []
-    monkeypatch.setattr(training_services, "_launch_chord", lambda job_id, children: launched.append(children))
-    job = training_job_create(user=scientist, experiment=experiment, dataset_version=lab_version,
+    monkeypatch.setattr(hyperparameter_searches, "_launch_chord", lambda job_id, children: launched.append(children))
+    job = training_job_create(actor=scientist, experiment=experiment, dataset_version=lab_version,
                               estimator="random_forest", hyperparameters={"n_estimators": 10},
                               search={"kind": "grid", "space": {"max_depth": [1, 3, None]}})
     from django.db import transaction
 
     with transaction.atomic():
         pass
-    children = training_search_start(job_id=job.pk, worker="w@h")
+    children = hyperparameter_search_start(job_id=job.pk, worker="w@h")
     assert len(children) == 3
     job.refresh_from_db()
     assert job.status == JobStatus.RUNNING
     for child_id in children:
-        tasks.run_training_job.run(child_id)
+        tasks.training_job_run.run(child_id)
     child_runs = Run.objects.filter(parent_id=job.run_id)
     assert child_runs.count() == 3 and set(child_runs.values_list("status", flat=True)) == {"finished"}
     depths = sorted(TrainingJob.objects.filter(parent=job).values_list("hyperparameters__max_depth", flat=True),
                     key=str)
     assert depths == [1, 3, None]
-    finished = training_search_finish(job_id=job.pk)
+    finished = hyperparameter_search_finish(job_id=job.pk)
     assert finished.status == JobStatus.FINISHED
     scores = dict(LatestMetric.objects.filter(run__parent_id=job.run_id, key="val_roc_auc")
                   .values_list("run_id", "value"))
@@ -254,7 +254,7 @@ def test_search_creates_children_and_records_the_best(scientist, experiment, lab
     assert {"search/summary.json", "plots/search_results.json"} <= set(
         Artifact.objects.filter(run_id=job.run_id).values_list("path", flat=True))
     assert Run.objects.get(pk=job.run_id).status == RunStatus.FINISHED
-    detail = training_services.TrainingJob.objects.get(pk=job.pk)
+    detail = hyperparameter_searches.TrainingJob.objects.get(pk=job.pk)
     assert detail.progress == 1.0
 
 

@@ -27,7 +27,7 @@ def runs(scientist, make_run):
     for index, (estimator, auc) in enumerate([("random_forest", 0.91), ("logistic_regression", 0.72),
                                               ("random_forest", 0.83)]):
         run = make_run(name=f"r{index}")
-        run_log_batch(user=scientist, run_id=run.pk,
+        run_log_batch(actor=scientist, run_id=run.pk,
                       metrics=[{"key": "test_roc_auc", "value": auc},
                                *[{"key": "loss", "value": 1.0 / (s + 1), "step": s} for s in range(20)]],
                       params=[{"key": "estimator", "value": estimator}, {"key": "max_depth", "value": str(index)}])
@@ -72,7 +72,7 @@ def test_run_page_shows_params_metrics_charts_and_plot_previews(browser_client, 
     import io
 
     run = runs[0]
-    artifact_log(user=scientist, run=run, fileobj=io.BytesIO(b'{"data": [], "layout": {}}'),
+    artifact_log(actor=scientist, run=run, fileobj=io.BytesIO(b'{"data": [], "layout": {}}'),
                  path="plots/roc_curve.json")
     page = browser_client.get(reverse("experiments:run", args=[run.pk])).content.decode()
     assert "random_forest" in page and "test_roc_auc" in page
@@ -86,9 +86,9 @@ def test_run_page_shows_params_metrics_charts_and_plot_previews(browser_client, 
 def test_compare_across_experiments(browser_client, scientist, runs):
     from apps.experiments.services import experiment_create, run_create
 
-    other = experiment_create(user=scientist, name="other-experiment")
-    foreign = run_create(user=scientist, experiment=other, name="foreign")
-    run_log_batch(user=scientist, run_id=foreign.pk, metrics=[{"key": "test_roc_auc", "value": 0.5}],
+    other = experiment_create(actor=scientist, name="other-experiment")
+    foreign = run_create(actor=scientist, experiment=other, name="foreign")
+    run_log_batch(actor=scientist, run_id=foreign.pk, metrics=[{"key": "test_roc_auc", "value": 0.5}],
                   params=[{"key": "estimator", "value": "svm"}, {"key": "C", "value": "2.0"}])
     ids = f"{runs[0].pk},{runs[1].pk},{foreign.pk}"
     page = browser_client.get(reverse("experiments:compare"), {"runs": ids}).content.decode()
@@ -161,7 +161,7 @@ def test_a_million_point_history_charts_quickly(browser_client, scientist, make_
     from django.db import transaction
 
     from apps.experiments.services import run_finish
-    from apps.experiments.services.tracking import _append_history
+    from apps.experiments.services.metrics import _append_history
 
     run = make_run()
     start = datetime(2026, 1, 1, tzinfo=UTC)
@@ -170,7 +170,7 @@ def test_a_million_point_history_charts_quickly(browser_client, scientist, make_
                 for i in range(chunk * 100_000, (chunk + 1) * 100_000)]
         with transaction.atomic():
             _append_history(run.pk, rows)
-    run_log_batch(user=scientist, run_id=run.pk, metrics=[{"key": "loss", "value": 0.5, "step": 1_000_000}])
+    run_log_batch(actor=scientist, run_id=run.pk, metrics=[{"key": "loss", "value": 0.5, "step": 1_000_000}])
     url = reverse("experiments:metric-chart", args=[run.pk])
     began = time.perf_counter()
     figure = browser_client.get(url, {"key": "loss", "max_points": 1000}).json()
@@ -184,7 +184,7 @@ def test_a_million_point_history_charts_quickly(browser_client, scientist, make_
     history = selectors.metric_history(run=run, key="loss", max_points=1000)
     assert history["method"] == "minmax+lttb" and history["total"] == 1_000_001
     # An ended run's histories are cached: the next chart costs nothing.
-    run_finish(user=scientist, run=run, status="finished")
+    run_finish(actor=scientist, run=run, status="finished")
     browser_client.get(url, {"key": "loss", "max_points": 1000})
     began = time.perf_counter()
     again = browser_client.get(url, {"key": "loss", "max_points": 1000}).json()
@@ -208,9 +208,9 @@ def test_a_finished_run_with_a_model_links_to_registering_it(browser_client, cli
     run = runs[0]
     url = reverse("experiments:run", args=[run.pk])
     assert 'id="register-model"' not in browser_client.get(url).content.decode()  # no model yet
-    artifact_log(user=scientist, run=run, fileobj=io.BytesIO(b"model bytes"), path="model/model.skops")
+    artifact_log(actor=scientist, run=run, fileobj=io.BytesIO(b"model bytes"), path="model/model.skops")
     assert 'id="register-model"' not in browser_client.get(url).content.decode()  # still running
-    run_finish(user=scientist, run=run, status="finished")
+    run_finish(actor=scientist, run=run, status="finished")
     page = browser_client.get(url).content.decode()
     assert f'{reverse("registry:register_from_run")}?run={run.pk}' in page
     client.force_login(make_user("Viewer", username="looker"))  # may look, may not register

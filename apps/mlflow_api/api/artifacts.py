@@ -21,7 +21,7 @@ from apps.core.errors import NotFound, PayloadTooLarge
 from apps.core.storage import open_artifact
 from apps.core.usercontent import user_content_response
 from apps.experiments import selectors, services
-from apps.experiments.services.tracking import require_run_write
+from apps.experiments.services import require_run_write
 from apps.mlflow_api.api.runs import get_run
 from apps.mlflow_api.authentication import AUTHENTICATION_CLASSES
 from apps.mlflow_api.errors import mlflow_exception_handler, not_found
@@ -74,7 +74,7 @@ class ArtifactView(APIView):
         require_run_write(request.user, run)  # before reading a byte of the body
         spool = _spool_body(request, _upload_limit())
         with spool:
-            services.artifact_log(user=request.user, run=run, fileobj=spool, path=inner,
+            services.artifact_log(actor=request.user, run=run, fileobj=spool, path=inner,
                                   content_type=request.content_type.split(";")[0] if request.content_type else "")
         return Response({})
 

@@ -33,7 +33,7 @@ def create(request, fields):
     name = fields.str("name", required=True)
     tags = _tags(fields)
     description = tags.pop(convert.NOTE_TAG, "")
-    experiment = services.experiment_create(user=request.user, name=name, description=description, tags=tags)
+    experiment = services.experiment_create(actor=request.user, name=name, description=description, tags=tags)
     return {"experiment_id": str(experiment.pk)}
 
 
@@ -71,7 +71,7 @@ def update(request, fields):
     experiment = get_experiment(request.user, fields.str("experiment_id", required=True))
     new_name = fields.str("new_name")
     if new_name:
-        services.experiment_rename(user=request.user, experiment=experiment, name=new_name)
+        services.experiment_rename(actor=request.user, experiment=experiment, name=new_name)
     return {}
 
 
@@ -80,9 +80,9 @@ def set_tag(request, fields):
     key = fields.str("key", required=True)
     value = fields.get("value", "")
     if key == convert.NOTE_TAG:
-        services.experiment_update(user=request.user, experiment=experiment, description=str(value))
+        services.experiment_update(actor=request.user, experiment=experiment, description=str(value))
     else:
-        services.experiment_tag_set(user=request.user, experiment=experiment, key=key, value=value)
+        services.experiment_tag_set(actor=request.user, experiment=experiment, key=key, value=value)
     return {}
 
 

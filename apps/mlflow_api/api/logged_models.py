@@ -17,7 +17,7 @@ import re
 
 from apps.experiments import services
 from apps.experiments.selectors import visible_experiment_ids
-from apps.experiments.services.tracking import require_run_write
+from apps.experiments.services import require_run_write
 from apps.mlflow_api import convert
 from apps.mlflow_api.api.runs import get_run
 from apps.mlflow_api.errors import RESOURCE_ALREADY_EXISTS, MlflowError, invalid, not_found
@@ -104,13 +104,13 @@ def set_tags(request, fields, model_id: str):
     tags = [{"key": _tag_prefix(name) + str(t.get("key")), "value": t.get("value", "")}
             for t in fields.list("tags") if isinstance(t, dict)]
     if tags:
-        services.run_log_batch(user=request.user, run_id=run.pk, tags=tags)
+        services.run_log_batch(actor=request.user, run_id=run.pk, tags=tags)
     return {}
 
 
 def delete_tag(request, fields, model_id: str, key: str):
     run, name = parse_model_id(request.user, model_id)
-    services.run_tag_delete(user=request.user, run_id=run.pk, key=_tag_prefix(name) + key)
+    services.run_tag_delete(actor=request.user, run_id=run.pk, key=_tag_prefix(name) + key)
     return {}
 
 

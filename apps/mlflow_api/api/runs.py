@@ -59,7 +59,7 @@ def create(request, fields):
     tags.pop(convert.RUN_NAME_TAG, None)
     if parent_id:
         parent = get_run(request.user, parent_id)
-    run = services.run_create(user=request.user, experiment=experiment, name=name, parent=parent, tags=tags,
+    run = services.run_create(actor=request.user, experiment=experiment, name=name, parent=parent, tags=tags,
                               start_time=fields.int("start_time"))
     return {"run": run_body(selectors.run_get(user=request.user, pk=run.pk))}
 
@@ -76,12 +76,12 @@ def update(request, fields):
     status = fields.str("status").upper()
     name = fields.get("run_name")
     if name is not None:
-        services.run_update(user=request.user, run=run, name=str(name))
+        services.run_update(actor=request.user, run=run, name=str(name))
     if status and status not in convert.FROM_MLFLOW_STATUS:
         raise invalid(f"Invalid status {status!r}.")
     target = convert.FROM_MLFLOW_STATUS.get(status)
     if target in (RunStatus.FINISHED, RunStatus.FAILED, RunStatus.KILLED):
-        services.run_finish(user=request.user, run=run, status=target, end_time=fields.int("end_time"))
+        services.run_finish(actor=request.user, run=run, status=target, end_time=fields.int("end_time"))
     elif target is not None and target != run.status:
         raise invalid(f"Run {run.pk} is {convert.TO_MLFLOW_STATUS[run.status]}; a run cannot be set back to "
                       f"{status}.")
@@ -106,7 +106,7 @@ def _apply_run_name_tag(request, run_id, tags: list[dict]) -> list[dict]:
     for tag in tags:
         if tag.get("key") == convert.RUN_NAME_TAG:
             run = get_run(request.user, run_id)
-            services.run_update(user=request.user, run=run, name=str(tag.get("value", "")))
+            services.run_update(actor=request.user, run=run, name=str(tag.get("value", "")))
         elif tag.get("key") != convert.PARENT_RUN_TAG:
             kept.append(tag)
     return kept
@@ -125,7 +125,7 @@ def log_batch(request, fields):
         raise not_found(f"Run with id={run_id!r} not found.")
     with transaction.atomic():
         tags = _apply_run_name_tag(request, run_id, tags)
-        services.run_log_batch(user=request.user, run_id=int(run_id), metrics=metrics, params=params, tags=tags)
+        services.run_log_batch(actor=request.user, run_id=int(run_id), metrics=metrics, params=params, tags=tags)
     return {}
 
 
@@ -142,7 +142,7 @@ def log_metric(request, fields):
         metric["timestamp"] = fields.int("timestamp")
     if not str(run_id).isdigit():
         raise not_found(f"Run with id={run_id!r} not found.")
-    services.run_log_batch(user=request.user, run_id=int(run_id), metrics=[metric])
+    services.run_log_batch(actor=request.user, run_id=int(run_id), metrics=[metric])
     return {}
 
 
@@ -150,7 +150,7 @@ def log_param(request, fields):
     run_id = fields.str("run_id") or fields.str("run_uuid", required=True)
     if not str(run_id).isdigit():
         raise not_found(f"Run with id={run_id!r} not found.")
-    services.run_log_batch(user=request.user, run_id=int(run_id),
+    services.run_log_batch(actor=request.user, run_id=int(run_id),
                            params=[{"key": fields.get("key"), "value": fields.get("value")}])
     return {}
 
@@ -162,13 +162,13 @@ def set_tag(request, fields):
     with transaction.atomic():
         tags = _apply_run_name_tag(request, run_id, [{"key": fields.get("key"), "value": fields.get("value", "")}])
         if tags:
-            services.run_log_batch(user=request.user, run_id=int(run_id), tags=tags)
+            services.run_log_batch(actor=request.user, run_id=int(run_id), tags=tags)
     return {}
 
 
 def delete_tag(request, fields):
     run = get_run(request.user, fields.str("run_id", required=True))
-    services.run_tag_delete(user=request.user, run_id=run.pk, key=fields.str("key", required=True))
+    services.run_tag_delete(actor=request.user, run_id=run.pk, key=fields.str("key", required=True))
     return {}
 
 
@@ -225,7 +225,7 @@ def log_inputs(request, fields):
     if not str(run_id).isdigit():
         raise not_found(f"Run with id={run_id!r} not found.")
     if tags:
-        services.run_log_batch(user=request.user, run_id=int(run_id), tags=tags)
+        services.run_log_batch(actor=request.user, run_id=int(run_id), tags=tags)
     return {}
 
 

@@ -129,7 +129,7 @@ def platform_holdout(version: ModelVersion) -> Holdout:
     """The rows the platform scores ``version`` on (see the module docstring);
     raises :class:`HoldoutUnavailable` saying why there are none."""
     from apps.datasets.selectors import dataset_version_read_frame
-    from apps.experiments.training import TrainingSpec, holdout_positions, target_labels
+    from apps.experiments.fitting import TrainingSpec, holdout_positions, target_labels
 
     model = version.registered_model
     if model.evaluation_dataset_version_id is not None:

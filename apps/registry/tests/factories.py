@@ -99,7 +99,7 @@ SPLIT = {"test_size": 0.25, "validation_size": 0.0, "stratify": True}
 def platform_split(frame: pd.DataFrame, *, seed: int = 0) -> tuple[list[int], list[int]]:
     """(train, test) row positions as a platform training job with ``SPLIT``
     and ``seed`` makes them (the registry recomputes the test rows)."""
-    from apps.experiments.training import TrainingSpec, holdout_positions
+    from apps.experiments.fitting import TrainingSpec, holdout_positions
 
     spec = TrainingSpec(task="classification", estimator="logistic_regression", hyperparameters={}, target=TARGET,
                         feature_spec={}, schema={}, seed=seed, **SPLIT)

@@ -1,6 +1,7 @@
 """Training a scikit-learn pipeline on a dataset frame and evaluating it.
 
-No Django in here: the service (``services/training.py``) loads the data,
+No Django in here: the worker's service
+(``services/training_execution.py``) loads the data,
 passes ``Hooks`` for progress and metric logging, and stores what
 ``train`` returns. The pipeline is the dataset's compiled feature spec
 (``apps.datasets.features.build_preprocessor``) followed by the estimator,
@@ -32,8 +33,8 @@ import numpy as np
 import pandas as pd
 
 from apps.experiments import estimators as est
+from apps.experiments.fitting.evaluation import evaluate, iteration_metrics, plots
 
-ITERATION_LOG_LIMIT = 2000  # iterations logged per staged estimator (evenly spaced beyond this)
 MIN_ROWS = 20
 
 
@@ -102,55 +103,6 @@ def split_positions(y: pd.Series, *, task: str, test_size: float, validation_siz
     return np.sort(train), np.sort(val), np.sort(test)
 
 
-# --- Metrics ------------------------------------------------------------------------
-
-def classification_metrics(y_true, proba: np.ndarray, classes: list, *, prefix: str) -> dict[str, float]:
-    from sklearn import metrics as m
-
-    classes_arr = np.asarray(classes)
-    predicted = classes_arr[np.argmax(proba, axis=1)]
-    y_true = np.asarray(y_true)
-    out = {f"{prefix}_accuracy": m.accuracy_score(y_true, predicted)}
-    if len(classes) == 2:
-        positive = classes[1]
-        kwargs = {"average": "binary", "pos_label": positive, "zero_division": 0}
-        out[f"{prefix}_precision"] = m.precision_score(y_true, predicted, **kwargs)
-        out[f"{prefix}_recall"] = m.recall_score(y_true, predicted, **kwargs)
-        out[f"{prefix}_f1"] = m.f1_score(y_true, predicted, **kwargs)
-        if len(set(y_true.tolist())) == 2:
-            out[f"{prefix}_roc_auc"] = m.roc_auc_score(y_true == positive, proba[:, 1])
-    else:
-        kwargs = {"average": "weighted", "zero_division": 0}
-        out[f"{prefix}_precision"] = m.precision_score(y_true, predicted, **kwargs)
-        out[f"{prefix}_recall"] = m.recall_score(y_true, predicted, **kwargs)
-        out[f"{prefix}_f1"] = m.f1_score(y_true, predicted, **kwargs)
-        if len(set(y_true.tolist())) == len(classes):
-            out[f"{prefix}_roc_auc"] = m.roc_auc_score(y_true, proba, multi_class="ovr", average="weighted",
-                                                       labels=classes_arr)
-    out[f"{prefix}_log_loss"] = m.log_loss(y_true, np.clip(proba, 1e-15, 1.0), labels=classes_arr)
-    return {k: float(v) for k, v in out.items() if math.isfinite(float(v))}
-
-
-def regression_metrics(y_true, predicted, *, prefix: str) -> dict[str, float]:
-    from sklearn import metrics as m
-
-    y_true = np.asarray(y_true, dtype=float)
-    predicted = np.asarray(predicted, dtype=float)
-    out = {
-        f"{prefix}_rmse": math.sqrt(m.mean_squared_error(y_true, predicted)),
-        f"{prefix}_mae": m.mean_absolute_error(y_true, predicted),
-    }
-    if len(y_true) > 1:
-        out[f"{prefix}_r2"] = m.r2_score(y_true, predicted)
-    return {k: float(v) for k, v in out.items() if math.isfinite(float(v))}
-
-
-def _evaluate(pipeline, X, y, *, task: str, prefix: str) -> dict[str, float]:
-    if task == est.CLASSIFICATION:
-        return classification_metrics(y, pipeline.predict_proba(X), list(pipeline.classes_), prefix=prefix)
-    return regression_metrics(y, pipeline.predict(X), prefix=prefix)
-
-
 # --- Helpers ------------------------------------------------------------------------
 
 def json_safe(value):
@@ -197,44 +149,6 @@ def _labels(y: pd.Series, task: str) -> pd.Series:
     return y.astype(str).astype(object)
 
 
-def _thin(steps: int) -> set[int]:
-    if steps <= ITERATION_LOG_LIMIT:
-        return set(range(steps))
-    return {round(i) for i in np.linspace(0, steps - 1, ITERATION_LOG_LIMIT)}
-
-
-def _iteration_metrics(pipeline, X_eval, y_eval, *, task: str, classes: list | None) -> list[dict]:
-    """Per-iteration metrics of a boosting model from staged predictions on
-    the evaluation split, plus the training loss the estimator recorded."""
-    from sklearn import metrics as m
-
-    model = pipeline[-1]
-    points: list[dict] = []
-    if len(y_eval) == 0 or not hasattr(model, "staged_predict"):
-        return points
-    transformed = pipeline[:-1].transform(X_eval)
-    if task == est.CLASSIFICATION:
-        staged = model.staged_predict_proba(transformed)
-        key = "iteration_val_log_loss"
-        classes_arr = np.asarray(classes)
-        y_true = np.asarray(y_eval)
-        values = [m.log_loss(y_true, np.clip(p, 1e-15, 1.0), labels=classes_arr) for p in staged]
-    else:
-        staged = model.staged_predict(transformed)
-        key = "iteration_val_rmse"
-        y_true = np.asarray(y_eval, dtype=float)
-        values = [math.sqrt(m.mean_squared_error(y_true, p)) for p in staged]
-    keep = _thin(len(values))
-    points.extend({"key": key, "value": float(v), "step": i + 1} for i, v in enumerate(values)
-                  if i in keep and math.isfinite(v))
-    train_loss = getattr(model, "train_score_", None)
-    if train_loss is not None and len(train_loss):
-        keep = _thin(len(train_loss))
-        points.extend({"key": "iteration_train_loss", "value": float(v), "step": i + 1}
-                      for i, v in enumerate(train_loss) if i in keep and math.isfinite(float(v)))
-    return points
-
-
 def _cross_validate(make_pipeline, X, y, *, task: str, folds: int, seed: int, stratify: bool,
                     hooks: Hooks, start: float, end: float) -> dict[str, float]:
     from sklearn.model_selection import KFold, StratifiedKFold
@@ -250,7 +164,7 @@ def _cross_validate(make_pipeline, X, y, *, task: str, folds: int, seed: int, st
         hooks.progress(start + (end - start) * fold / folds, f"Cross-validation fold {fold + 1} of {folds}")
         pipeline = make_pipeline()
         pipeline.fit(X.iloc[fit_idx], y.iloc[fit_idx])
-        scores = _evaluate(pipeline, X.iloc[eval_idx], y.iloc[eval_idx], task=task, prefix="cv")
+        scores = evaluate(pipeline, X.iloc[eval_idx], y.iloc[eval_idx], task=task, prefix="cv")
         hooks.log_metrics([{"key": k, "value": v, "step": fold} for k, v in scores.items()])
         for key, value in scores.items():
             per_fold.setdefault(key, []).append(value)
@@ -260,81 +174,6 @@ def _cross_validate(make_pipeline, X, y, *, task: str, folds: int, seed: int, st
         summary[f"{key}_std"] = float(np.std(values))
     hooks.log_metrics([{"key": k, "value": v, "step": 0} for k, v in summary.items()])
     return summary
-
-
-# --- Plots --------------------------------------------------------------------------
-
-def _plots(pipeline, X_test, y_test, *, task: str, classes: list | None) -> dict[str, dict]:
-    import plotly.graph_objects as go
-    from sklearn import metrics as m
-
-    from apps.core.charts import figure_dict
-
-    plots: dict[str, dict] = {}
-    if task == est.CLASSIFICATION:
-        proba = pipeline.predict_proba(X_test)
-        classes_arr = np.asarray(classes)
-        predicted = classes_arr[np.argmax(proba, axis=1)]
-        y_true = np.asarray(y_test)
-        matrix = m.confusion_matrix(y_true, predicted, labels=classes_arr)
-        names = [str(c) for c in classes]
-        fig = go.Figure(go.Heatmap(z=matrix, x=names, y=names, colorscale="Blues", text=matrix,
-                                   texttemplate="%{text}", hovertemplate="true %{y}, predicted %{x}: %{z}"))
-        fig.update_layout(title="Confusion matrix (test split)", xaxis_title="predicted", yaxis_title="true",
-                          yaxis_autorange="reversed")
-        plots["plots/confusion_matrix.json"] = figure_dict(fig, height=380)
-        fig = go.Figure()
-        targets = [classes[1]] if len(classes) == 2 else list(classes)
-        for label in targets:
-            column = list(classes).index(label)
-            truth = y_true == label
-            if truth.all() or not truth.any():
-                continue
-            fpr, tpr, _ = m.roc_curve(truth, proba[:, column])
-            auc = m.auc(fpr, tpr)
-            fig.add_trace(go.Scatter(x=fpr, y=tpr, mode="lines", name=f"{label} (AUC {auc:.3f})"))
-        fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="chance",
-                                 line={"dash": "dash", "color": "#999"}))
-        fig.update_layout(title="ROC curve (test split)", xaxis_title="false positive rate",
-                          yaxis_title="true positive rate")
-        plots["plots/roc_curve.json"] = figure_dict(fig, height=380)
-    else:
-        predicted = pipeline.predict(X_test)
-        y_true = np.asarray(y_test, dtype=float)
-        residuals = y_true - predicted
-        fig = go.Figure(go.Scattergl(x=predicted, y=residuals, mode="markers", marker={"size": 5, "opacity": 0.6},
-                                     name="residual"))
-        fig.add_hline(y=0, line_dash="dash", line_color="#999")
-        fig.update_layout(title="Residuals (test split)", xaxis_title="predicted", yaxis_title="actual - predicted")
-        plots["plots/residuals.json"] = figure_dict(fig, height=380)
-    importance = _feature_importance(pipeline)
-    if importance:
-        names, values = zip(*importance, strict=True)
-        fig = go.Figure(go.Bar(x=list(values)[::-1], y=list(names)[::-1], orientation="h"))
-        fig.update_layout(title="Feature importance", xaxis_title="importance",
-                          margin={"l": 220})
-        plots["plots/feature_importance.json"] = figure_dict(fig, height=max(300, 22 * len(names) + 120))
-    return plots
-
-
-def _feature_importance(pipeline, top: int = 25) -> list[tuple[str, float]]:
-    """Impurity importances of tree ensembles, or absolute coefficients of
-    linear models, against the transformed feature names."""
-    model = pipeline[-1]
-    values = getattr(model, "feature_importances_", None)
-    if values is None and getattr(model, "coef_", None) is not None:
-        coef = np.asarray(model.coef_)
-        values = np.abs(coef).mean(axis=0) if coef.ndim > 1 else np.abs(coef)
-    if values is None:
-        return []
-    try:
-        names = [str(n) for n in pipeline[:-1].get_feature_names_out()]
-    except (AttributeError, ValueError):
-        names = [f"x{i}" for i in range(len(values))]
-    if len(names) != len(values):
-        return []
-    order = np.argsort(values)[::-1][:top]
-    return [(names[i], float(values[i])) for i in order]
 
 
 # --- Training -----------------------------------------------------------------------
@@ -414,13 +253,13 @@ def train(frame: pd.DataFrame, spec: TrainingSpec, hooks: Hooks | None = None) -
     classes = list(pipeline.classes_) if spec.task == est.CLASSIFICATION else None
 
     hooks.progress(0.75, "Evaluating")
-    iterations = _iteration_metrics(pipeline, X_val if len(val_pos) else X_test, y_val if len(val_pos) else y_test,
+    iterations = iteration_metrics(pipeline, X_val if len(val_pos) else X_test, y_val if len(val_pos) else y_test,
                                     task=spec.task, classes=classes)
     for start in range(0, len(iterations), 1000):
         hooks.log_metrics(iterations[start:start + 1000])
-    metrics.update(_evaluate(pipeline, X_test, y_test, task=spec.task, prefix="test"))
+    metrics.update(evaluate(pipeline, X_test, y_test, task=spec.task, prefix="test"))
     if len(val_pos):
-        metrics.update(_evaluate(pipeline, X_val, y_val, task=spec.task, prefix="val"))
+        metrics.update(evaluate(pipeline, X_val, y_val, task=spec.task, prefix="val"))
     hooks.log_metrics([{"key": k, "value": v, "step": 0} for k, v in metrics.items()
                        if not k.startswith("cv_")])
 
@@ -445,7 +284,7 @@ def train(frame: pd.DataFrame, spec: TrainingSpec, hooks: Hooks | None = None) -
                                   labels=np.asarray(classes))
         artifacts["evaluation/confusion_matrix.json"] = _json_bytes({"labels": classes, "matrix": matrix,
                                                                      "rows": "true", "columns": "predicted"})
-    for path, figure in _plots(pipeline, X_test, y_test, task=spec.task, classes=classes).items():
+    for path, figure in plots(pipeline, X_test, y_test, task=spec.task, classes=classes).items():
         artifacts[path] = json.dumps(figure, separators=(",", ":")).encode()
     return TrainingOutcome(pipeline=pipeline, metrics=metrics, artifacts=artifacts, classes=json_safe(classes),
                            rows={"train": len(train_pos), "validation": len(val_pos), "test": len(test_pos),
@@ -457,11 +296,9 @@ __all__ = [
     "TrainingError",
     "TrainingOutcome",
     "TrainingSpec",
-    "classification_metrics",
     "holdout_positions",
     "input_example",
     "json_safe",
-    "regression_metrics",
     "split_positions",
     "target_labels",
     "train",

@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from apps.experiments.search import (
+from apps.experiments.run_filter import (
     And,
     Comparison,
     FilterSyntaxError,
