@@ -7,6 +7,5 @@ router.register("models", views.RegisteredModelViewSet, basename="registry-model
 router.register(rf"models/(?P<name>{views.NAME_PATTERN})/versions", views.ModelVersionViewSet,
                 basename="registry-model-version")
 router.register("transition-requests", views.TransitionRequestViewSet, basename="registry-transition-request")
-router.register("webhooks", views.WebhookViewSet, basename="registry-webhook")
 
 urlpatterns = router.urls

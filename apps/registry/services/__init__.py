@@ -1,9 +1,9 @@
 """Writes of the model registry, split by subdomain and re-exported here:
 ``from apps.registry import services; services.transition_request_approve(...)``.
 
-Other apps rely on ``webhooks_emit`` (deliver their own events, e.g.
-serving's deployment events, to registry webhooks) and on the domain events
-listed in ``apps.registry.choices.RegistryEvent``."""
+Other apps rely on the domain events listed in
+``apps.registry.choices.RegistryEvent`` (published through
+``apps.core.events``, which also delivers them to webhooks)."""
 
 from apps.registry.services.approvals import (
     transition_request_approve,
@@ -33,22 +33,9 @@ from apps.registry.services.versions import (
     model_version_update,
     model_version_upload,
 )
-from apps.registry.services.webhooks import (
-    DeliveryOutcome,
-    backoff_seconds,
-    webhook_delivery_attempt,
-    webhook_delivery_sweep,
-    webhook_send_test,
-    webhook_subscription_create,
-    webhook_subscription_delete,
-    webhook_subscription_update,
-    webhooks_emit,
-)
 
 __all__ = [
     "NO_HOLDOUT",
-    "DeliveryOutcome",
-    "backoff_seconds",
     "clean_quality_gates",
     "evaluation_rows",
     "gates_fingerprint",
@@ -70,11 +57,4 @@ __all__ = [
     "transition_request_create",
     "transition_request_reevaluate",
     "transition_request_reject",
-    "webhook_delivery_attempt",
-    "webhook_delivery_sweep",
-    "webhook_send_test",
-    "webhook_subscription_create",
-    "webhook_subscription_delete",
-    "webhook_subscription_update",
-    "webhooks_emit",
 ]
