@@ -8,10 +8,9 @@ import json
 
 import pytest
 
-from apps.core.models import AuditEvent
+from apps.core.models import AuditEvent, WebhookDelivery
+from apps.core.webhooks import signing
 from apps.experiments.models import TrainingJob
-from apps.registry import signing
-from apps.registry.models import WebhookDelivery
 from apps.registry.tests.receiver import Receiver
 
 pytestmark = [pytest.mark.worker, pytest.mark.slow, pytest.mark.django_db(transaction=True)]

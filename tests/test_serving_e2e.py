@@ -8,10 +8,10 @@ import json
 
 import pytest
 
+from apps.core.models import WebhookDelivery
 from apps.core.services import api_key_create
+from apps.core.webhooks import signing
 from apps.experiments.models import TrainingJob
-from apps.registry import signing
-from apps.registry.models import WebhookDelivery
 from apps.registry.tests.receiver import Receiver
 from apps.serving.models import Deployment, Feedback, PredictionLog
 

@@ -219,3 +219,15 @@ def test_any_apps_published_event_reaches_matching_webhooks(admin, model, make_u
         assert json.loads(deliveries()[0].body).keys() == {"id", "event", "created_at", "data"}
     finally:
         events.unsubscribe("experiments.run.finished", handler)
+
+
+def test_signing_is_hmac_sha256_of_the_body():
+    import hashlib
+    import hmac
+
+    body = b'{"event":"x"}'
+    expected = "sha256=" + hmac.new(b"key-123", body, hashlib.sha256).hexdigest()
+    assert signing.sign(body, "key-123") == expected
+    assert signing.verify(body, "key-123", expected)
+    assert not signing.verify(body + b" ", "key-123", expected)
+    assert not signing.verify(body, "key-123", expected.replace("sha256=", "sha1="))

@@ -7,9 +7,8 @@ import pytest
 from django.utils import timezone
 
 from apps.core.errors import Conflict, InvalidState, NotFound, PermissionDenied, ValidationFailed
-from apps.core.models import AuditEvent
+from apps.core.models import AuditEvent, WebhookDelivery, WebhookSubscription
 from apps.registry.choices import Stage
-from apps.registry.models import WebhookDelivery, WebhookSubscription
 from apps.serving import logbuffer, services
 from apps.serving.models import Deployment, PredictionLog
 from apps.serving.runtime import runtime
