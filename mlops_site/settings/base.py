@@ -371,7 +371,7 @@ WEBHOOK_RETRY_BACKOFF_SECONDS = env.float("WEBHOOK_RETRY_BACKOFF_SECONDS", defau
 WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=5.0)
 # Hosts (exact names or IP literals) webhooks may reach although they are on
 # loopback, private or link-local addresses; every other host must resolve to
-# public addresses only (apps.registry.outbound).
+# public addresses only (apps.core.webhooks.outbound).
 WEBHOOK_ALLOWED_HOSTS = env.list("WEBHOOK_ALLOWED_HOSTS", default=[])
 
 # Model files (apps.core.modelio) may only instantiate the exact classes the
