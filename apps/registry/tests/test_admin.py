@@ -187,6 +187,10 @@ def test_webhook_admin(people, registered):
     deliveries = client.get("/admin/core/webhookdelivery/").content.decode()
     assert "webhook.test" in deliveries
     assert staff(people.qa).get("/admin/core/webhooksubscription/add/").status_code == 403
+    # The admin pages moved with the facility; the registry's old links lead there.
+    moved = client.get(f"/admin/registry/webhooksubscription/{subscription.pk}/change/?x=1")
+    assert moved.status_code == 301
+    assert moved["Location"] == f"/admin/core/webhooksubscription/{subscription.pk}/change/?x=1"
 
 
 def test_webhook_response_bodies_are_shown_to_admins_only(people):
