@@ -9,9 +9,9 @@ import json
 import pytest
 
 from apps.core.models import AuditEvent, WebhookDelivery
+from apps.core.tests.receiver import Receiver
 from apps.core.webhooks import signing
 from apps.experiments.models import TrainingJob
-from apps.registry.tests.receiver import Receiver
 
 pytestmark = [pytest.mark.worker, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
