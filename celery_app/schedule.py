@@ -17,10 +17,10 @@ BEAT_SCHEDULE = {
         "schedule": timedelta(minutes=1),
         "options": {"queue": "default"},
     },
-    # Registry: webhook deliveries owed a send whose task was lost; the
-    # database, not the broker, is the record of what is owed.
-    "registry-webhook-delivery-sweep": {
-        "task": "apps.registry.tasks.webhook_delivery_sweep",
+    # Core (webhooks facility): deliveries owed a send whose task was lost;
+    # the database, not the broker, is the record of what is owed.
+    "core-webhook-delivery-sweep": {
+        "task": "apps.core.tasks.webhook_delivery_sweep",
         "schedule": timedelta(minutes=1),
         "options": {"queue": "default", "expires": 55},
     },

@@ -2,6 +2,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import Resolver404, include, path, re_path, resolve
 from django.views.decorators.csrf import csrf_exempt
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from apps.core.errors import json_error_response
@@ -11,6 +12,9 @@ admin.site.site_title = "TracSeq MLOps admin"
 admin.site.index_title = "Approvals, users and records"
 
 urlpatterns = [
+    # Webhooks moved from the registry to core (apps.core.webhooks): old admin links still work.
+    re_path(r"^admin/registry/(?P<rest>webhook(?:subscription|delivery|attempt)/.*)$",
+            RedirectView.as_view(url="/admin/core/%(rest)s", permanent=True, query_string=True)),
     path("admin/", admin.site.urls),
     path("api/v1/", include("mlops_site.api_router")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -35,7 +35,8 @@ class Seeded:
 
 def seed_api_objects() -> Seeded:
     from apps.core.services import api_key_create, user_ensure
-    from apps.registry.services import promotion_request_create, webhook_subscription_create
+    from apps.core.webhooks.services import webhook_subscription_create
+    from apps.registry.services import promotion_request_create
     from apps.registry.tests import factories as registry_factories
     from apps.serving.tests import factories as serving_factories
 

@@ -7,10 +7,9 @@ import json
 
 import pytest
 
-from apps.core.models import AuditEvent
-from apps.registry import signing
-from apps.registry.models import WebhookDelivery
-from apps.registry.tests.receiver import Receiver
+from apps.core.models import AuditEvent, WebhookDelivery
+from apps.core.tests.receiver import Receiver
+from apps.core.webhooks import signing
 
 pytestmark = [pytest.mark.worker, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

@@ -7,10 +7,10 @@ import json
 
 import pytest
 
+from apps.core.models import WebhookDelivery
 from apps.core.services import api_key_create
-from apps.registry import signing
-from apps.registry.models import WebhookDelivery
-from apps.registry.tests.receiver import Receiver
+from apps.core.tests.receiver import Receiver
+from apps.core.webhooks import signing
 from apps.serving.models import Deployment, Feedback, PredictionLog
 
 SECRET = "serving-e2e-webhook-secret-0123456789"

@@ -223,3 +223,7 @@ class AuditEventAdmin(ObjectPermissionAdminMixin, ReadOnlyAdminMixin, admin.Mode
                 audit_object_id=Cast("pk", CharField())).values("audit_object_id")
             about_visible |= Q(object_type=model._meta.label_lower, object_id__in=visible_ids)
         return queryset.filter(about_visible)
+
+
+# The webhooks facility keeps its admin in its own package.
+from apps.core.webhooks import admin as webhooks_admin  # noqa: E402, F401

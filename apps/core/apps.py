@@ -6,18 +6,23 @@ class CoreConfig(AppConfig):
     label = "core"
     verbose_name = "Core: users, API keys, audit trail"
 
+    # Webhook targets are configured by Admins only (who hold every
+    # permission): the platform sends requests to them from the lab network.
     # Model permissions each role holds, declared by every app the same way
     # (see apps.core.roles). Codenames are "<app_label>.<codename>".
     role_permissions = {
         "Viewer": ["core.view_user", "core.add_apikey", "core.view_apikey", "core.delete_apikey"],
         "Data Scientist": ["core.view_user", "core.add_apikey", "core.view_apikey", "core.delete_apikey"],
-        "ML Engineer": ["core.view_user", "core.add_apikey", "core.view_apikey", "core.delete_apikey"],
+        "ML Engineer": ["core.view_user", "core.add_apikey", "core.view_apikey", "core.delete_apikey",
+                        "core.view_webhooksubscription", "core.view_webhookdelivery"],
         "Approver": [
             "core.view_user",
             "core.add_apikey",
             "core.view_apikey",
             "core.delete_apikey",
             "core.view_auditevent",
+            "core.view_webhooksubscription",
+            "core.view_webhookdelivery",
         ],
     }
 

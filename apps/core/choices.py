@@ -9,3 +9,19 @@ class Role(models.TextChoices):
     ML_ENGINEER = "ML Engineer", "ML Engineer"
     APPROVER = "Approver", "Approver"
     ADMIN = "Admin", "Admin"
+
+
+class DeliveryStatus(models.TextChoices):
+    """Where one webhook delivery stands (apps.core.webhooks)."""
+
+    PENDING = "pending", "Pending"
+    RETRYING = "retrying", "Retrying"
+    # An attempt holds the delivery until ``next_attempt_at``; past it the
+    # sender is presumed dead and the sweep sends again.
+    SENDING = "sending", "Sending"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+# Sent by the "send test event" button to one subscription only.
+WEBHOOK_TEST_EVENT = "webhook.test"

@@ -7,6 +7,19 @@ one handler is logged and does not stop the others.
 
 Event names are ``<app>.<entity>.<happened>``, e.g.
 ``registry.model_version.stage_changed``; the payload is JSON-safe.
+
+Outside the process, events reach webhooks (``apps.core.webhooks``):
+``publish`` writes a delivery for each matching subscription in the
+publisher's transaction, so a change and the deliveries announcing it commit
+or roll back together. ``subject`` (a model instance) scopes the event to one
+object, for subscriptions scoped to it; ``envelope`` adds top-level keys to
+the webhook body. ``webhooks=False`` keeps an event in-process (an internal
+twin of an event already sent under another name).
+
+Notifications (the inbox, ``apps.core.services.notifications_send``) are
+in-process subscribers: the dashboard subscribes its receivers in
+``DashboardConfig.ready()`` with ``subscribe(name, handler)`` — exact names,
+or ``subscribe("*", handler)`` and a prefix test for a family of events.
 """
 
 from __future__ import annotations
@@ -15,7 +28,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable
 
-from django.db import transaction
+from django.db import models, transaction
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +50,14 @@ def unsubscribe(event: str, handler: Handler) -> None:
         target.remove(handler)
 
 
-def publish(event: str, payload: dict) -> None:
+def publish(event: str, payload: dict, *, subject: models.Model | None = None, envelope: dict | None = None,
+            webhooks: bool = True) -> None:
+    """Announce ``event``: webhook deliveries now (in the caller's
+    transaction), in-process subscribers after commit."""
+    if webhooks:
+        from apps.core.webhooks.delivery import webhooks_emit
+
+        webhooks_emit(event=event, payload=payload, subject=subject, envelope=envelope)
     transaction.on_commit(lambda: dispatch(event, payload))
 
 

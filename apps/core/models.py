@@ -138,3 +138,11 @@ class NotificationPreference(models.Model):
 
     def __str__(self):
         return f"{self.user_id}: email {'on' if self.email else 'off'}"
+
+
+# The webhooks facility keeps its models in its own package; importing them
+# here registers them with the core app.
+from apps.core.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription  # noqa: E402
+
+__all__ = ["ApiKey", "AuditEvent", "Notification", "NotificationPreference", "User", "WebhookAttempt",
+           "WebhookDelivery", "WebhookSubscription"]

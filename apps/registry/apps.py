@@ -6,8 +6,6 @@ class RegistryConfig(AppConfig):
     label = "registry"
     verbose_name = "Model registry"
 
-    # Webhook targets are configured by Admins only (who hold every
-    # permission): the platform sends requests to them from the lab network.
     role_permissions = {
         "Viewer": ["registry.view_registeredmodel", "registry.view_modelversion",
                    "registry.view_promotionrequest", "registry.view_modelalias", "registry.view_stagetransition"],
@@ -19,14 +17,10 @@ class RegistryConfig(AppConfig):
         ],
         "ML Engineer": [
             "registry.rollback_registeredmodel",
-            "registry.view_webhooksubscription",
-            "registry.view_webhookdelivery",
         ],
         "Approver": [
             "registry.approve_registeredmodel",
             "registry.rollback_registeredmodel",
-            "registry.view_webhooksubscription",
-            "registry.view_webhookdelivery",
         ],
     }
 
@@ -37,9 +31,14 @@ class RegistryConfig(AppConfig):
 
     def ready(self):
         from apps.core import lineage, navigation
+        from apps.core.webhooks import subjects
         from apps.registry.lineage import PROVIDER
+        from apps.registry.models import RegisteredModel
 
         navigation.register("Models", "registry:list", order=30)
         lineage.register(PROVIDER)
+        # Webhooks scoped to one model: "registered_model": "<name>" in the API.
+        subjects.register(key="registered_model", model=RegisteredModel, lookup="name",
+                          help_text="A model name; empty for every model.")
         navigation.register("Approvals", "registry:approvals", order=31,
                             permission="registry.approve_registeredmodel")

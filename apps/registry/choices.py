@@ -40,21 +40,10 @@ class TransitionKind(models.TextChoices):
     ROLLBACK = "rollback", "Rollback"
 
 
-class DeliveryStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    RETRYING = "retrying", "Retrying"
-    # An attempt holds the delivery until ``next_attempt_at``; past it the
-    # sender is presumed dead and the sweep sends again.
-    SENDING = "sending", "Sending"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"
-
-
 class RegistryEvent(models.TextChoices):
-    """Domain events the registry publishes (apps.core.events) and delivers to
-    webhooks. Webhooks also carry events of higher apps (serving sends its
-    deployment events through ``webhooks_emit``), so subscriptions are not
-    limited to this list."""
+    """Domain events the registry publishes (apps.core.events), which the
+    webhooks facility also delivers. Webhooks carry events of other apps too,
+    so subscriptions are not limited to this list."""
 
     VERSION_CREATED = "registry.model_version.created", "Version created"
     PROMOTION_REQUEST_CREATED = "registry.promotion_request.created", "Promotion requested"
@@ -70,5 +59,3 @@ class RegistryEvent(models.TextChoices):
 # Published once the demo models exist, so the serving demo can start; not a
 # webhook event anyone subscribes to on purpose.
 DEMO_READY_EVENT = "registry.demo.ready"
-# Sent by the "send test event" button to one subscription only.
-WEBHOOK_TEST_EVENT = "webhook.test"

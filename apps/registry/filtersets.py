@@ -1,7 +1,7 @@
 import django_filters
 
 from apps.registry.choices import PromotionStage, RequestStatus, Stage
-from apps.registry.models import ModelVersion, PromotionRequest, WebhookDelivery
+from apps.registry.models import ModelVersion, PromotionRequest
 
 
 class PromotionRequestFilter(django_filters.FilterSet):
@@ -20,9 +20,3 @@ class ModelVersionFilter(django_filters.FilterSet):
     class Meta:
         model = ModelVersion
         fields = ["stage", "approval_status"]
-
-
-class WebhookDeliveryFilter(django_filters.FilterSet):
-    class Meta:
-        model = WebhookDelivery
-        fields = ["status", "event"]

@@ -1,12 +1,11 @@
-import uuid
 
 from django.conf import settings
+from django.contrib.contenttypes.fields import GenericRelation
 from django.db import models
 from django.db.models import Q
 
 from apps.registry.choices import (
     ApprovalStatus,
-    DeliveryStatus,
     ModelTaskType,
     PromotionStage,
     RequestStatus,
@@ -44,6 +43,9 @@ class RegisteredModel(models.Model):
     latest_version = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Webhook subscriptions scoped to this model (apps.core.webhooks); they go with it.
+    webhooks = GenericRelation("core.WebhookSubscription", content_type_field="subject_type",
+                               object_id_field="subject_id")
 
     class Meta:
         ordering = ["name"]
@@ -169,77 +171,3 @@ class StageTransition(models.Model):
 
     def __str__(self):
         return f"{self.version}: {self.from_stage} → {self.to_stage}"
-
-
-class WebhookSubscription(models.Model):
-    """An HTTP endpoint told about registry events (and, through
-    ``webhooks_emit``, serving events), for one registered model or for all.
-    Configured by administrators only: the platform makes requests to these
-    URLs from inside the lab network."""
-
-    name = models.CharField(max_length=100)
-    url = models.URLField(max_length=500)
-    registered_model = models.ForeignKey(RegisteredModel, null=True, blank=True, on_delete=models.CASCADE,
-                                         related_name="webhooks", help_text="Empty: every model.")
-    # Event names to deliver; an empty list means every event.
-    events = models.JSONField(default=list, blank=True)
-    # Kept in clear because signing needs it; shown to the creator once.
-    secret = models.CharField(max_length=128)
-    is_active = models.BooleanField(default=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        ordering = ["name", "id"]
-
-    def __str__(self):
-        return self.name
-
-    def wants(self, event: str) -> bool:
-        return self.is_active and (not self.events or event in self.events)
-
-
-class WebhookDelivery(models.Model):
-    """One event sent to one subscription: the exact signed body, and its
-    outcome after every attempt."""
-
-    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    subscription = models.ForeignKey(WebhookSubscription, on_delete=models.CASCADE, related_name="deliveries")
-    event = models.CharField(max_length=100, db_index=True)
-    # The raw JSON body, signed and sent byte for byte the same on every retry.
-    body = models.TextField()
-    status = models.CharField(max_length=20, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING,
-                              db_index=True)
-    attempt_count = models.PositiveIntegerField(default=0)
-    last_status_code = models.PositiveIntegerField(null=True, blank=True)
-    last_error = models.TextField(blank=True)
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    completed_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-        verbose_name_plural = "webhook deliveries"
-
-    def __str__(self):
-        return f"{self.event} → {self.subscription} ({self.status})"
-
-
-class WebhookAttempt(models.Model):
-    """One HTTP attempt of a delivery: what came back and how long it took."""
-
-    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="attempts")
-    number = models.PositiveIntegerField()
-    status_code = models.PositiveIntegerField(null=True, blank=True)
-    response_time_ms = models.FloatField(null=True, blank=True)
-    error = models.TextField(blank=True)
-    response_excerpt = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["delivery", "number"]
-        constraints = [models.UniqueConstraint(fields=["delivery", "number"], name="webhook_attempt_number_unique")]
-
-    def __str__(self):
-        return f"attempt {self.number} of {self.delivery_id}: {self.status_code or self.error[:40]}"

@@ -16,8 +16,6 @@ from apps.registry.models import (
     PromotionRequest,
     RegisteredModel,
     StageTransition,
-    WebhookDelivery,
-    WebhookSubscription,
 )
 
 VIA_MODEL = "registered_model"
@@ -223,39 +221,6 @@ def gate_metrics(*, registered_model: RegisteredModel) -> list[str]:
         if isinstance(name, str) and name and name not in found:
             found.append(name)
     return found
-
-
-# --- Webhooks ----------------------------------------------------------------------
-
-def webhook_list(*, user, registered_model: RegisteredModel | None = None):
-    """Subscriptions the user may see: needs the webhook view capability;
-    per-model ones also need the model to be visible."""
-    if not has_perm(user, "registry.view_webhooksubscription"):
-        return WebhookSubscription.objects.none()
-    visible_models = filter_visible(user, RegisteredModel.objects.all()).values("pk")
-    qs = WebhookSubscription.objects.filter(Q(registered_model__isnull=True) | Q(registered_model__in=visible_models))
-    if registered_model is not None:
-        qs = qs.filter(Q(registered_model__isnull=True) | Q(registered_model=registered_model))
-    return qs.select_related("registered_model", "created_by").order_by("name", "id")
-
-
-def webhook_get(*, user, pk: int) -> WebhookSubscription:
-    found = webhook_list(user=user).filter(pk=pk).first()
-    if found is None:
-        raise NotFound("Webhook not found.")
-    return found
-
-
-def webhook_delivery_list(*, user, subscription: WebhookSubscription | None = None,
-                          registered_model: RegisteredModel | None = None):
-    """Deliveries the user may see; of one ``subscription`` when given (which
-    the caller got through ``webhook_get``, so it is visible already)."""
-    if subscription is not None:
-        qs = WebhookDelivery.objects.filter(subscription=subscription)
-    else:
-        subscriptions = webhook_list(user=user, registered_model=registered_model)
-        qs = WebhookDelivery.objects.filter(subscription__in=subscriptions.values("pk"))
-    return qs.select_related("subscription").prefetch_related("attempts").order_by("-created_at", "-id")
 
 
 # --- Overview -----------------------------------------------------------------------

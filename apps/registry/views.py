@@ -16,6 +16,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 from apps.core.errors import ApplicationError
 from apps.core.permissions import has_perm, is_admin
 from apps.core.selectors import audit_events_for
+from apps.core.webhooks import selectors as webhook_selectors
+from apps.core.webhooks import services as webhook_services
 from apps.registry import charts, quality, selectors, services
 from apps.registry.choices import RequestStatus
 from apps.registry.forms import (
@@ -73,8 +75,8 @@ def model_detail(request, name: str):
     metric_keys = [k for k in sorted({k for v in versions for k in v.metrics if k.startswith("test_")})
                    if quality.base_metric(k) not in gate_bases][:4]
     runs = selectors.version_runs(versions=versions, user=request.user)
-    webhooks = list(selectors.webhook_list(user=request.user, registered_model=model))
-    deliveries = list(selectors.webhook_delivery_list(user=request.user, registered_model=model)[:20])
+    webhooks = list(webhook_selectors.webhook_list(user=request.user, subject=model))
+    deliveries = list(webhook_selectors.webhook_delivery_list(user=request.user, subject=model)[:20])
     return render(request, "registry/detail.html", {
         "model": model,
         "versions": versions,
@@ -94,7 +96,7 @@ def model_detail(request, name: str):
             "quality_gates": json.dumps(model.quality_gates, indent=2),
             "evaluation_dataset_version": model.evaluation_dataset_version_id,
             "evaluation_target": model.evaluation_target}),
-        "can_manage_webhooks": has_perm(request.user, "registry.change_webhooksubscription"),
+        "can_manage_webhooks": has_perm(request.user, "core.change_webhooksubscription"),
         "webhooks": webhooks,
         "deliveries": deliveries,
         "rollback_form": RollbackForm(),
@@ -367,9 +369,11 @@ def set_gates(request, name: str):
 
 @require_POST
 def send_test_event(request, pk: int):
+    """The "Send test event" button of the model page's webhooks (the
+    facility is core's: apps.core.webhooks)."""
     try:
-        subscription = selectors.webhook_get(user=request.user, pk=pk)
-        delivery = services.webhook_send_test(subscription=subscription, actor=request.user)
+        subscription = webhook_selectors.webhook_get(user=request.user, pk=pk)
+        delivery = webhook_services.webhook_send_test(subscription=subscription, actor=request.user)
     except ApplicationError as exc:
         _fail(request, exc)
     else:

@@ -322,7 +322,7 @@ SPECTACULAR_SETTINGS = {
                             "StrategyEnum": "apps.serving.choices.Strategy",
                             "PromotionStageEnum": "apps.registry.choices.PromotionStage",
                             "PromotionRequestStatusEnum": "apps.registry.choices.RequestStatus",
-                            "WebhookDeliveryStatusEnum": "apps.registry.choices.DeliveryStatus",
+                            "WebhookDeliveryStatusEnum": "apps.core.choices.DeliveryStatus",
                             "TaskTypeEnum": "apps.registry.choices.ModelTaskType",
                             "RunStatusEnum": "apps.experiments.choices.RunStatus",
                             "TrainingJobStatusEnum": "apps.experiments.choices.JobStatus",
@@ -368,14 +368,14 @@ DEMO_ADMIN_PASSWORD = env.str("DEMO_ADMIN_PASSWORD", default="")
 MLOPS_CI = env.bool("MLOPS_CI", default=False)
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
-# Webhook deliveries (apps.registry): attempts per delivery, the first retry
+# Webhook deliveries (apps.core.webhooks): attempts per delivery, the first retry
 # delay in seconds (doubled after each failure) and the HTTP timeout.
 WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=6)
 WEBHOOK_RETRY_BACKOFF_SECONDS = env.float("WEBHOOK_RETRY_BACKOFF_SECONDS", default=30.0)
 WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=5.0)
 # Hosts (exact names or IP literals) webhooks may reach although they are on
 # loopback, private or link-local addresses; every other host must resolve to
-# public addresses only (apps.registry.outbound).
+# public addresses only (apps.core.webhooks.outbound).
 WEBHOOK_ALLOWED_HOSTS = env.list("WEBHOOK_ALLOWED_HOSTS", default=[])
 
 # Model files (apps.core.modelio) may only instantiate the exact classes the

@@ -23,7 +23,7 @@ from django.utils import timezone
 from guardian.models import UserObjectPermission
 
 from apps.core.admin import ObjectPermissionAdminMixin
-from apps.core.models import ApiKey, AuditEvent
+from apps.core.models import ApiKey, AuditEvent, WebhookDelivery, WebhookSubscription
 from apps.core.permissions import grant_on_create, make_private
 from apps.core.services import audit_record
 
@@ -63,8 +63,6 @@ def build_world(owner, tag: str) -> dict:
         PromotionRequest,
         RegisteredModel,
         StageTransition,
-        WebhookDelivery,
-        WebhookSubscription,
     )
     from apps.serving.models import Deployment, Endpoint, Feedback, PredictionLog, TrafficSplit
 
@@ -91,7 +89,7 @@ def build_world(owner, tag: str) -> dict:
         transition = StageTransition.objects.create(version=version, from_stage="none", to_stage="staging",
                                                     kind="approval", actor=owner)
         webhook = WebhookSubscription.objects.create(name=f"lims-{tag}", url="http://127.0.0.1:9/hook",
-                                                     registered_model=model, secret="s" * 32, created_by=owner)
+                                                     subject=model, secret="s" * 32, created_by=owner)
         delivery = WebhookDelivery.objects.create(subscription=webhook, event="webhook.test", body="{}")
         deployment = Deployment.objects.create(endpoint=endpoint, model_version=version, created_by=owner,
                                                status="deploying", rollout_state="progressing",
@@ -278,17 +276,17 @@ def test_raw_id_lookup_pop_up_does_not_offer_private_objects(world):
 
 
 def test_foreign_key_choices_leave_out_private_objects(world):
-    from apps.registry.models import RegisteredModel, WebhookSubscription
+    from apps.registry.models import ModelVersion, RegisteredModel
 
-    model_admin = admin.site._registry[WebhookSubscription]
+    model_admin = admin.site._registry[ModelVersion]
     request = RequestFactory().get("/admin/")
     request.user = world.staff
-    field = model_admin.formfield_for_foreignkey(WebhookSubscription._meta.get_field("registered_model"), request)
+    field = model_admin.formfield_for_foreignkey(ModelVersion._meta.get_field("registered_model"), request)
     offered = set(field.queryset.values_list("pk", flat=True))
     assert world.shared["registry.RegisteredModel"].pk in offered
     assert world.private["registry.RegisteredModel"].pk not in offered
     request.user = world.boss
-    field = model_admin.formfield_for_foreignkey(WebhookSubscription._meta.get_field("registered_model"), request)
+    field = model_admin.formfield_for_foreignkey(ModelVersion._meta.get_field("registered_model"), request)
     assert set(field.queryset.values_list("pk", flat=True)) == set(RegisteredModel.objects.values_list("pk",
                                                                                                        flat=True))
 

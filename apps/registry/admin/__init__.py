@@ -1,8 +1,8 @@
 """The registry in the Django admin, where QA managers work: a pending-first
 list of promotion requests with approve/reject actions (an intermediate
 page asks for the comment and shows gate results and the metric comparison
-with Production), rollback as an action on registered models, and webhook
-subscriptions with their delivery log. Every write goes through the same
+with Production), and rollback as an action on registered models (webhook subscriptions and
+their delivery log are in core's admin, apps.core.webhooks.admin). Every write goes through the same
 services as the API, so four eyes, gates and audit hold here too."""
 
 from apps.registry.admin.promotions import DecisionForm, PendingFirstStatusFilter, PromotionRequestAdmin
@@ -13,12 +13,6 @@ from apps.registry.admin.registered_models import (
     RollbackForm,
     StageTransitionAdmin,
     StageTransitionInline,
-)
-from apps.registry.admin.webhooks import (
-    WebhookAttemptInline,
-    WebhookDeliveryAdmin,
-    WebhookSubscriptionAdmin,
-    WebhookSubscriptionForm,
 )
 
 __all__ = [
@@ -31,8 +25,4 @@ __all__ = [
     "RollbackForm",
     "StageTransitionAdmin",
     "StageTransitionInline",
-    "WebhookAttemptInline",
-    "WebhookDeliveryAdmin",
-    "WebhookSubscriptionAdmin",
-    "WebhookSubscriptionForm",
 ]

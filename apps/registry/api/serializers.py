@@ -2,20 +2,15 @@ import json
 
 from django.core.validators import RegexValidator
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.core.api.fields import MAX_NUMBER, IdField
-from apps.core.permissions import is_admin
 from apps.registry.choices import PromotionStage
 from apps.registry.models import (
     ModelAlias,
     ModelVersion,
     PromotionRequest,
     RegisteredModel,
-    WebhookAttempt,
-    WebhookDelivery,
-    WebhookSubscription,
 )
 
 
@@ -56,9 +51,6 @@ class RegisteredModelSerializer(serializers.ModelSerializer):
 # What registered_model_create accepts (a slug), stated here so the schema shows it.
 MODEL_NAME = RegexValidator(r"^[a-z0-9](?:[a-z0-9_-]{0,98}[a-z0-9])?$",
                             "Lower-case letters, digits, hyphens and underscores, e.g. sample-qc.")
-
-
-WEBHOOK_URL = RegexValidator(r"^https?://[^/\s?#]+", "Only http and https URLs with a host are allowed.")
 
 
 class RegisteredModelCreateSerializer(serializers.Serializer):
@@ -213,88 +205,3 @@ class ApproveSerializer(serializers.Serializer):
 
 class RejectSerializer(serializers.Serializer):
     comment = serializers.CharField()
-
-
-# --- Webhooks -----------------------------------------------------------------------------
-
-class WebhookSubscriptionSerializer(serializers.ModelSerializer):
-    registered_model = serializers.SerializerMethodField()
-    created_by = serializers.CharField(source="created_by.username", read_only=True)
-
-    class Meta:
-        model = WebhookSubscription
-        fields = ["id", "name", "url", "registered_model", "events", "is_active", "created_by", "created_at",
-                  "updated_at"]
-        read_only_fields = fields
-
-    def get_registered_model(self, obj) -> str | None:
-        return obj.registered_model.name if obj.registered_model_id else None
-
-
-class WebhookCreatedSerializer(WebhookSubscriptionSerializer):
-    secret = serializers.CharField(read_only=True, help_text="The signing secret. Shown once; store it now.")
-
-    class Meta(WebhookSubscriptionSerializer.Meta):
-        fields = [*WebhookSubscriptionSerializer.Meta.fields, "secret"]
-        read_only_fields = fields
-
-
-@extend_schema_field({"type": "array", "items": {"type": "string", "pattern": r"^[a-z0-9_]+(\.[a-z0-9_]+)+$"}})
-class EventListField(serializers.JSONField):
-    pass
-
-
-class WebhookCreateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=100)
-    url = serializers.CharField(max_length=500, validators=[WEBHOOK_URL],
-                                help_text="http:// or https:// only; redirects are not followed.")
-    registered_model = serializers.CharField(required=False, allow_null=True, default=None,
-                                             help_text="A model name; empty for every model.")
-    events = EventListField(required=False, default=list, help_text="Event names; empty for every event.")
-    secret = serializers.CharField(required=False, allow_blank=True, default="", write_only=True,
-                                   help_text="At least 16 characters; generated when empty.")
-    is_active = serializers.BooleanField(required=False, default=True)
-
-
-class WebhookUpdateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=100, required=False)
-    url = serializers.CharField(max_length=500, required=False, validators=[WEBHOOK_URL])
-    events = EventListField(required=False)
-    secret = serializers.CharField(required=False, write_only=True)
-    is_active = serializers.BooleanField(required=False)
-
-
-class WebhookAttemptSerializer(serializers.ModelSerializer):
-    response_excerpt = serializers.CharField(
-        read_only=True, help_text="The first 2 KB of the response; Admins only (absent for other users).")
-
-    class Meta:
-        model = WebhookAttempt
-        fields = ["number", "status_code", "response_time_ms", "error", "response_excerpt", "created_at"]
-        read_only_fields = fields
-
-    def _show_response_bodies(self) -> bool:
-        # What a receiver answered may carry anything from inside its
-        # network: only Admins, who choose the targets, read it. Decided once
-        # per response (the context is shared by every nested serializer).
-        if "show_response_bodies" not in self.context:
-            request = self.context.get("request")
-            self.context["show_response_bodies"] = request is not None and is_admin(request.user)
-        return self.context["show_response_bodies"]
-
-    def to_representation(self, instance):
-        data = super().to_representation(instance)
-        if not self._show_response_bodies():
-            data.pop("response_excerpt", None)
-        return data
-
-
-class WebhookDeliverySerializer(serializers.ModelSerializer):
-    attempts = WebhookAttemptSerializer(many=True, read_only=True)
-    subscription = serializers.IntegerField(source="subscription_id", read_only=True)
-
-    class Meta:
-        model = WebhookDelivery
-        fields = ["id", "uuid", "subscription", "event", "status", "attempt_count", "last_status_code",
-                  "last_error", "next_attempt_at", "created_at", "completed_at", "body", "attempts"]
-        read_only_fields = fields

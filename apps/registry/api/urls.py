@@ -9,6 +9,5 @@ router.register(rf"models/(?P<name>{views.NAME_PATTERN})/versions", views.ModelV
 router.register("promotion-requests", views.PromotionRequestViewSet, basename="registry-promotion-request")
 # The MLflow-style name of the same resource, kept as an alias.
 router.register("transition-requests", views.TransitionRequestViewSet, basename="registry-transition-request")
-router.register("webhooks", views.WebhookViewSet, basename="registry-webhook")
 
 urlpatterns = router.urls

@@ -1,5 +1,5 @@
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
@@ -12,8 +12,8 @@ from apps.core.storage import open_artifact
 from apps.core.usercontent import user_content_response
 from apps.registry import selectors, services
 from apps.registry.api import serializers as s
-from apps.registry.filtersets import ModelVersionFilter, PromotionRequestFilter, WebhookDeliveryFilter
-from apps.registry.models import ModelVersion, PromotionRequest, RegisteredModel, WebhookSubscription
+from apps.registry.filtersets import ModelVersionFilter, PromotionRequestFilter
+from apps.registry.models import ModelVersion, PromotionRequest, RegisteredModel
 from apps.registry.uploadhandlers import ModelFileUploadHandler
 
 # The older, MLflow-style name of promotion requests, kept as an alias path.
@@ -300,61 +300,3 @@ class TransitionRequestViewSet(PromotionRequestViewSet):
     """``/transition-requests/``: the MLflow-style name of
     ``/promotion-requests/``, kept so that existing clients keep working."""
 
-
-class WebhookViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
-    """Webhook subscriptions, per model or global. Configured by Admins; the
-    secret is returned once, at creation. Each delivery is signed
-    (``X-Mlops-Signature: sha256=<HMAC-SHA256 of the body>``) and retried with
-    exponential backoff; ``deliveries`` lists every attempt."""
-
-    queryset = WebhookSubscription.objects.none()
-    serializer_class = s.WebhookSubscriptionSerializer
-    lookup_value_regex = ID_PATTERN
-
-    def get_queryset(self):
-        return selectors.webhook_list(user=self.request.user)
-
-    def get_object(self):
-        return selectors.webhook_get(user=self.request.user, pk=int(self.kwargs["pk"]))
-
-    @extend_schema(request=s.WebhookCreateSerializer, responses={201: s.WebhookCreatedSerializer})
-    def create(self, request):
-        data = s.WebhookCreateSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        fields = dict(data.validated_data)
-        model_name = fields.pop("registered_model")
-        model = selectors.registered_model_get(user=request.user, name=model_name) if model_name else None
-        subscription = services.webhook_subscription_create(actor=request.user, registered_model=model, **fields)
-        body = s.WebhookSubscriptionSerializer(subscription).data | {"secret": subscription.secret}
-        return _created(body)
-
-    @extend_schema(request=s.WebhookUpdateSerializer, responses=s.WebhookSubscriptionSerializer)
-    def partial_update(self, request, pk=None):
-        data = s.WebhookUpdateSerializer(data=request.data, partial=True)
-        data.is_valid(raise_exception=True)
-        subscription = services.webhook_subscription_update(subscription=self.get_object(), actor=request.user,
-                                                            **data.validated_data)
-        return Response(s.WebhookSubscriptionSerializer(subscription).data)
-
-    def destroy(self, request, pk=None):
-        services.webhook_subscription_delete(subscription=self.get_object(), actor=request.user)
-        return Response(status=status.HTTP_204_NO_CONTENT)
-
-    @extend_schema(request=None, responses={202: s.WebhookDeliverySerializer}, summary="Send a test event")
-    @action(detail=True, methods=["post"])
-    def test(self, request, pk=None):
-        delivery = services.webhook_send_test(subscription=self.get_object(), actor=request.user)
-        return Response(s.WebhookDeliverySerializer(delivery, context=self.get_serializer_context()).data,
-                        status=status.HTTP_202_ACCEPTED)
-
-    @extend_schema(responses=s.WebhookDeliverySerializer(many=True),
-                   parameters=[OpenApiParameter("status", str), OpenApiParameter("event", str)],
-                   summary="Deliveries of this webhook, newest first, with every attempt")
-    @action(detail=True, methods=["get"])
-    def deliveries(self, request, pk=None):
-        queryset = WebhookDeliveryFilter(
-            request.query_params,
-            queryset=selectors.webhook_delivery_list(user=request.user, subscription=self.get_object())).qs
-        page = self.paginate_queryset(queryset)
-        return self.get_paginated_response(
-            s.WebhookDeliverySerializer(page, many=True, context=self.get_serializer_context()).data)

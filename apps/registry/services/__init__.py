@@ -1,9 +1,9 @@
 """Writes of the model registry, split by subdomain and re-exported here:
 ``from apps.registry import services; services.promotion_request_approve(...)``.
 
-Other apps rely on ``webhooks_emit`` (deliver their own events, e.g.
-serving's deployment events, to registry webhooks) and on the domain events
-listed in ``apps.registry.choices.RegistryEvent``."""
+Other apps rely on the domain events listed in
+``apps.registry.choices.RegistryEvent`` (published through
+``apps.core.events``, which also delivers them to webhooks)."""
 
 from apps.registry.services.gates import (
     NO_HOLDOUT,
@@ -37,22 +37,9 @@ from apps.registry.services.versions import (
     model_version_update,
     model_version_upload,
 )
-from apps.registry.services.webhooks import (
-    DeliveryOutcome,
-    backoff_seconds,
-    webhook_delivery_attempt,
-    webhook_delivery_sweep,
-    webhook_send_test,
-    webhook_subscription_create,
-    webhook_subscription_delete,
-    webhook_subscription_update,
-    webhooks_emit,
-)
 
 __all__ = [
     "NO_HOLDOUT",
-    "DeliveryOutcome",
-    "backoff_seconds",
     "clean_quality_gates",
     "evaluation_rows",
     "gates_fingerprint",
@@ -74,11 +61,4 @@ __all__ = [
     "registered_model_create",
     "registered_model_rollback",
     "registered_model_update",
-    "webhook_delivery_attempt",
-    "webhook_delivery_sweep",
-    "webhook_send_test",
-    "webhook_subscription_create",
-    "webhook_subscription_delete",
-    "webhook_subscription_update",
-    "webhooks_emit",
 ]

@@ -5,12 +5,13 @@ webhook subscriptions."""
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth.models import Permission
+from django.contrib.contenttypes.models import ContentType
 from django.test import Client
 
-from apps.core.models import AuditEvent
+from apps.core.models import AuditEvent, WebhookAttempt, WebhookSubscription
+from apps.core.webhooks import services as webhook_services
 from apps.registry import services
 from apps.registry.choices import RequestStatus, Stage
-from apps.registry.models import WebhookSubscription
 from apps.registry.tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -170,32 +171,36 @@ def test_gate_settings_are_validated_in_the_admin(people, registered):
 
 def test_webhook_admin(people, registered):
     client = staff(people.admin)
-    refused = client.post("/admin/registry/webhooksubscription/add/", {
+    refused = client.post("/admin/core/webhooksubscription/add/", {
         "name": "bad", "url": "ftp://example.org/", "events": "[]", "is_active": "on"})
     assert refused.status_code == 200 and "http" in refused.content.decode()
-    created = client.post("/admin/registry/webhooksubscription/add/", {
-        "name": "lims", "url": "http://127.0.0.1:9/hook", "registered_model": registered.pk,
+    created = client.post("/admin/core/webhooksubscription/add/", {
+        "name": "lims", "url": "http://127.0.0.1:9/hook",
+        "subject_type": ContentType.objects.get_for_model(registered).pk, "subject_id": registered.pk,
         "events": '["registry.promotion_request.approved"]', "is_active": "on"}, follow=True)
     subscription = WebhookSubscription.objects.get(name="lims")
+    assert subscription.subject == registered
     assert subscription.secret in created.content.decode()  # shown once
-    client.post("/admin/registry/webhooksubscription/", {"action": "send_test_event",
+    client.post("/admin/core/webhooksubscription/", {"action": "send_test_event",
                                                          ACTION_CHECKBOX_NAME: [subscription.pk]})
     assert subscription.deliveries.get().event == "webhook.test"
-    deliveries = client.get("/admin/registry/webhookdelivery/").content.decode()
+    deliveries = client.get("/admin/core/webhookdelivery/").content.decode()
     assert "webhook.test" in deliveries
-    assert staff(people.qa).get("/admin/registry/webhooksubscription/add/").status_code == 403
+    assert staff(people.qa).get("/admin/core/webhooksubscription/add/").status_code == 403
+    # The admin pages moved with the facility; the registry's old links lead there.
+    moved = client.get(f"/admin/registry/webhooksubscription/{subscription.pk}/change/?x=1")
+    assert moved.status_code == 301
+    assert moved["Location"] == f"/admin/core/webhooksubscription/{subscription.pk}/change/?x=1"
 
 
 def test_webhook_response_bodies_are_shown_to_admins_only(people):
     """What a receiver answered can be anything inside the network it sits
     in; only Admins, who configure the targets, read it."""
-    from apps.registry.models import WebhookAttempt
-
-    hook = services.webhook_subscription_create(actor=people.admin, name="lims", url="http://127.0.0.1:9/h")
-    delivery = services.webhook_send_test(subscription=hook, actor=people.admin)
+    hook = webhook_services.webhook_subscription_create(actor=people.admin, name="lims", url="http://127.0.0.1:9/h")
+    delivery = webhook_services.webhook_send_test(subscription=hook, actor=people.admin)
     WebhookAttempt.objects.create(delivery=delivery, number=1, status_code=500,
                                   response_excerpt="internal-body-7f3a9c")
-    url = f"/admin/registry/webhookdelivery/{delivery.pk}/change/"
+    url = f"/admin/core/webhookdelivery/{delivery.pk}/change/"
     # Approvers are staff and see deliveries; this one may see attempts too.
     people.qa.user_permissions.add(Permission.objects.get(codename="view_webhookattempt"))
     approver_page = staff(people.qa).get(url)

@@ -10,6 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from apps.core import modelio
 from apps.core.models import AuditEvent
+from apps.core.webhooks import services as webhook_services
 from apps.registry import services
 from apps.registry.choices import Stage
 from apps.registry.models import ModelVersion
@@ -299,12 +300,11 @@ def test_upload_size_limit_is_the_model_limit(sci, settings):
 
 @pytest.mark.parametrize("count", [2, 6])
 def test_webhook_lists_have_pinned_query_counts(people, client_for, django_assert_num_queries, count):
-    from apps.core.models import User
-    from apps.registry.models import WebhookAttempt
+    from apps.core.models import User, WebhookAttempt
 
-    hook = services.webhook_subscription_create(actor=people.admin, name="lims", url="http://127.0.0.1:9/h")
+    hook = webhook_services.webhook_subscription_create(actor=people.admin, name="lims", url="http://127.0.0.1:9/h")
     for index in range(count):
-        delivery = services.webhook_send_test(subscription=hook, actor=people.admin)
+        delivery = webhook_services.webhook_send_test(subscription=hook, actor=people.admin)
         WebhookAttempt.objects.create(delivery=delivery, number=1, status_code=500 + index, response_time_ms=3.0)
     api = client_for(User.objects.get(pk=people.engineer.pk))
     api.get("/api/v1/webhooks/")  # warm the content-type cache
@@ -317,10 +317,10 @@ def test_webhook_lists_have_pinned_query_counts(people, client_for, django_asser
 
 
 def test_webhook_response_bodies_are_shown_to_admins_only(people, client_for):
-    from apps.registry.models import WebhookAttempt
+    from apps.core.models import WebhookAttempt
 
-    hook = services.webhook_subscription_create(actor=people.admin, name="lims", url="http://127.0.0.1:9/h")
-    delivery = services.webhook_send_test(subscription=hook, actor=people.admin)
+    hook = webhook_services.webhook_subscription_create(actor=people.admin, name="lims", url="http://127.0.0.1:9/h")
+    delivery = webhook_services.webhook_send_test(subscription=hook, actor=people.admin)
     WebhookAttempt.objects.create(delivery=delivery, number=1, status_code=500,
                                   response_excerpt="internal-body-7f3a9c")
     url = f"/api/v1/webhooks/{hook.pk}/deliveries/"

@@ -7,7 +7,7 @@ import pytest
 from sklearn import metrics as skm
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
-from apps.registry import quality, signing
+from apps.registry import quality
 
 
 def test_normalize_fills_defaults_and_keeps_rules():
@@ -99,15 +99,3 @@ def test_signature_checks():
     assert quality.column_mismatch(["a", "b"], ["b", "a"]) == []
     problems = quality.column_mismatch(["a", "c"], ["a", "b"])
     assert "lacks: b" in problems[0] and "does not use: c" in problems[1]
-
-
-def test_signing_is_hmac_sha256_of_the_body():
-    import hashlib
-    import hmac
-
-    body = b'{"event":"x"}'
-    expected = "sha256=" + hmac.new(b"key-123", body, hashlib.sha256).hexdigest()
-    assert signing.sign(body, "key-123") == expected
-    assert signing.verify(body, "key-123", expected)
-    assert not signing.verify(body + b" ", "key-123", expected)
-    assert not signing.verify(body, "key-123", expected.replace("sha256=", "sha1="))

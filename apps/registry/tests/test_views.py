@@ -8,6 +8,7 @@ from django.test import Client
 from django.urls import reverse
 
 from apps.core.models import AuditEvent
+from apps.core.webhooks import services as webhook_services
 from apps.registry import services
 from apps.registry.choices import RequestStatus, Stage
 from apps.registry.models import PromotionRequest
@@ -144,8 +145,8 @@ def test_alias_form_and_webhook_test_button(people, two_versions):
     assert "<code>challenger</code>" in page
 
     registered = two_versions[0].registered_model
-    hook = services.webhook_subscription_create(actor=people.admin, name="lims", url="http://127.0.0.1:9/h",
-                                                registered_model=registered)
+    hook = webhook_services.webhook_subscription_create(actor=people.admin, name="lims", url="http://127.0.0.1:9/h",
+                                                subject=registered)
     admin = browser(people.admin)
     detail = admin.get(reverse("registry:detail", args=["sample-qc"])).content.decode()
     assert "Send test event" in detail and "lims" in detail

@@ -37,10 +37,10 @@ HEALTH_WINDOW = timedelta(minutes=5)
 # --- Helpers ---------------------------------------------------------------------------
 
 def _emit_webhook(deployment: Deployment, event: str, payload: dict) -> None:
-    from apps.registry.services import webhooks_emit
-
-    webhooks_emit(event=f"deployment.{event}", registered_model=deployment.model_version.registered_model,
-                  payload=payload)
+    """``deployment.<kind>``, scoped to the deployed model: what webhooks
+    receive (the in-process twin is ``serving.deployment.<kind>``)."""
+    model = deployment.model_version.registered_model
+    events.publish(f"deployment.{event}", payload, subject=model, envelope={"registered_model": model.name})
 
 
 def deployment_payload(deployment: Deployment, **extra) -> dict:
@@ -66,7 +66,8 @@ def _record(deployment: Deployment, *, kind: str, actor, message: str, before: d
     if webhook:
         _emit_webhook(deployment, kind, deployment_payload(deployment, message=message, **(data or {})))
     if kind in PUBLISHED_KINDS:
-        events.publish(f"serving.deployment.{kind}", deployment_payload(deployment, message=message, **(data or {})))
+        events.publish(f"serving.deployment.{kind}", deployment_payload(deployment, message=message, **(data or {})),
+                       webhooks=False)
 
 
 def rollout_queue() -> str:

@@ -76,10 +76,9 @@ def endpoint_announce_stale(*, endpoint: Endpoint, current: ModelVersion | None,
         "transition_id": transition_id, "reason": reason,
     }
     audit_record(actor=actor, action=STALE_EVENT, target=endpoint, after=payload, message=reason)
-    from apps.registry.services import webhooks_emit
-
-    webhooks_emit(event=STALE_EVENT, registered_model=model, payload=payload)
-    events.publish(f"serving.{STALE_EVENT}", payload)
+    # Webhooks hear of it as ``endpoint.stale_version``; the apps above as ``serving.endpoint.stale_version``.
+    events.publish(STALE_EVENT, payload, subject=model, envelope={"registered_model": model.name})
+    events.publish(f"serving.{STALE_EVENT}", payload, webhooks=False)
     return True
 
 

@@ -8,9 +8,8 @@ import pytest
 from django.utils import timezone
 
 from apps.core import events
-from apps.core.models import AuditEvent
+from apps.core.models import AuditEvent, WebhookDelivery, WebhookSubscription
 from apps.registry.choices import Stage
-from apps.registry.models import WebhookDelivery, WebhookSubscription
 from apps.serving import services
 from apps.serving.models import Deployment, PredictionLog
 from apps.serving.tests.factories import deploy, make_endpoint, make_model_version

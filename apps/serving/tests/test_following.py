@@ -7,9 +7,9 @@ import json
 import pytest
 from django.db import transaction
 
-from apps.core.models import AuditEvent
+from apps.core.models import AuditEvent, WebhookDelivery, WebhookSubscription
 from apps.registry.choices import Stage, TransitionKind
-from apps.registry.models import StageTransition, WebhookDelivery, WebhookSubscription
+from apps.registry.models import StageTransition
 from apps.registry.services.stages import lock_model, move_to_stage
 from apps.serving import handlers, services
 from apps.serving.api.serializers import EndpointSerializer

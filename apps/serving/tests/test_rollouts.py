@@ -5,8 +5,8 @@ tick as the rollouts worker would (the worker itself: test_rollout_worker.py).""
 import pytest
 
 from apps.core.errors import InvalidState, ValidationFailed
+from apps.core.models import WebhookDelivery, WebhookSubscription
 from apps.registry.choices import Stage
-from apps.registry.models import WebhookDelivery, WebhookSubscription
 from apps.serving import logbuffer, services
 from apps.serving.runtime import runtime
 from apps.serving.tests.factories import (

@@ -6,11 +6,10 @@ import json
 import pytest
 from django.db import transaction
 
-from apps.registry import services, signing
-from apps.registry.choices import DeliveryStatus
-from apps.registry.models import WebhookDelivery
-from apps.registry.tests.factories import make_model
-from apps.registry.tests.receiver import Receiver
+from apps.core.choices import DeliveryStatus
+from apps.core.models import WebhookDelivery
+from apps.core.tests.receiver import Receiver
+from apps.core.webhooks import services, signing
 
 SECRET = "worker-test-secret-0123456789"
 
@@ -22,12 +21,12 @@ def test_worker_delivers_with_retries(worker_factory, make_user):
     worker = worker_factory("webhooks", queues="default", concurrency=1,
                             extra_env={"WEBHOOK_RETRY_BACKOFF_SECONDS": "0.5", "WEBHOOK_MAX_ATTEMPTS": "4"})
     admin = make_user("Admin", username="hooks")
-    model = make_model(make_user("Data Scientist", username="owner"), name="hooked")
+    model = make_user("Data Scientist", username="hooked")
     with Receiver([500, 502, 200]) as receiver:
-        services.webhook_subscription_create(actor=admin, name="lims", url=receiver.url, registered_model=model,
+        services.webhook_subscription_create(actor=admin, name="lims", url=receiver.url, subject=model,
                                              secret=SECRET)
         with transaction.atomic():
-            services.webhooks_emit(event="registry.alias.moved", registered_model=model,
+            services.webhooks_emit(event="registry.alias.moved", subject=model,
                                    payload={"alias": "champion", "version": 3})
         delivery = worker.wait_for(
             lambda: WebhookDelivery.objects.filter(status=DeliveryStatus.SUCCEEDED).first(),
@@ -53,15 +52,15 @@ def test_a_retry_lost_with_the_broker_is_sent_by_the_sweep(worker_factory, make_
 
     from django.utils import timezone
 
-    from apps.registry.tasks import webhook_delivery_sweep
+    from apps.core.tasks import webhook_delivery_sweep
 
     admin = make_user("Admin", username="hooks")
-    model = make_model(make_user("Data Scientist", username="owner"), name="hooked")
+    model = make_user("Data Scientist", username="hooked")
     with Receiver([200]) as receiver:
-        services.webhook_subscription_create(actor=admin, name="lims", url=receiver.url, registered_model=model,
+        services.webhook_subscription_create(actor=admin, name="lims", url=receiver.url, subject=model,
                                              secret=SECRET)
         with django_capture_on_commit_callbacks(execute=False):  # the task never reaches the broker
-            services.webhooks_emit(event="registry.alias.moved", registered_model=model, payload={"version": 4})
+            services.webhooks_emit(event="registry.alias.moved", subject=model, payload={"version": 4})
         WebhookDelivery.objects.update(status=DeliveryStatus.RETRYING, attempt_count=1, last_status_code=503,
                                        next_attempt_at=timezone.now() - timedelta(minutes=2))
         worker = worker_factory("webhooks", queues="default", concurrency=1)

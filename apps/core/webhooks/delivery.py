@@ -1,11 +1,11 @@
-"""Webhooks: subscriptions, the outbox of deliveries, and one signed HTTP
-attempt at a time.
+"""Webhook deliveries: the outbox, and one signed HTTP attempt at a time.
 
-``webhooks_emit`` writes one delivery row per interested subscription in the
-caller's transaction (so a rolled-back change sends nothing) and enqueues the
-sending after commit. The Celery task ``deliver_webhook`` calls
-``webhook_delivery_attempt`` and retries with exponential backoff while the
-receiver fails with a network error, a 5xx, 408 or 429.
+``webhooks_emit`` (called by ``apps.core.events.publish``) writes one
+delivery row per interested subscription in the publisher's transaction (so
+a rolled-back change sends nothing) and enqueues ``webhook_delivery_send``
+after commit. That task calls ``webhook_delivery_attempt`` and retries with
+exponential backoff while the receiver fails with a network error, a 5xx,
+408 or 429.
 
 The database, not the broker, is the record of what is owed: every minute
 ``webhook_delivery_sweep`` (beat) re-sends deliveries whose first task never
@@ -13,43 +13,32 @@ ran, whose retry is overdue, or whose sender died mid-attempt, so a worker or
 broker restart loses no delivery. An attempt first claims its row (status
 ``sending`` until a lease ends), so a sweep and a Celery retry arriving
 together send once.
-
-Targets are configured by administrators only (the Admin role holds the
-webhook permissions): the platform sends requests from inside the lab
-network, so who may point it at a URL matters. Only http and https URLs to
-public addresses are accepted (see ``apps.registry.outbound``), checked when
-the subscription is saved and again, on the resolved address, at each send;
-redirects are never followed.
 """
 
 from __future__ import annotations
 
 import json
-import re
-import secrets
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
-from urllib.parse import urlsplit
 
 import urllib3
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from apps.core.errors import ValidationFailed
+from apps.core.choices import WEBHOOK_TEST_EVENT, DeliveryStatus
 from apps.core.permissions import require_perm
-from apps.core.services import audit_record, snapshot
-from apps.registry import outbound, signing
-from apps.registry.choices import WEBHOOK_TEST_EVENT, DeliveryStatus
-from apps.registry.models import RegisteredModel, WebhookAttempt, WebhookDelivery, WebhookSubscription
+from apps.core.services import audit_record
+from apps.core.webhooks import outbound, signing
+from apps.core.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
+from apps.core.webhooks.subjects import describe, subject_filter
+from apps.core.webhooks.subscriptions import EVENT_NAME, allowed_hosts
 
-EVENT_NAME = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)+$")
 TERMINAL = (DeliveryStatus.SUCCEEDED, DeliveryStatus.FAILED)
-SUBSCRIPTION_AUDIT_FIELDS = ["name", "url", "registered_model", "events", "is_active"]
 RESPONSE_EXCERPT_BYTES = 2048
 MAX_BACKOFF_SECONDS = 3600.0
 # How long an attempt holds its delivery: far above the task's time limit, so
@@ -75,168 +64,64 @@ def _timeout() -> float:
     return float(getattr(settings, "WEBHOOK_TIMEOUT_SECONDS", 5.0))
 
 
-def _allowed_hosts() -> list[str]:
-    return list(getattr(settings, "WEBHOOK_ALLOWED_HOSTS", []) or [])
-
-
 def backoff_seconds(attempts_made: int) -> float:
     """Delay before the next attempt: the base, doubled after each failure, capped at an hour."""
     return min(_backoff_base() * 2 ** max(attempts_made - 1, 0), MAX_BACKOFF_SECONDS)
 
 
-# --- Subscriptions ----------------------------------------------------------------
-
-def _clean_url(url: str) -> str:
-    url = (url or "").strip()
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValidationFailed("A webhook URL must be an http:// or https:// URL with a host.",
-                               details={"fields": {"url": ["Only http and https URLs are allowed."]}})
-    if parts.username or parts.password:
-        raise ValidationFailed("Put credentials in the signature secret, not in the webhook URL.",
-                               details={"fields": {"url": ["Credentials in the URL are not allowed."]}})
-    try:
-        parts.port  # noqa: B018 (a bad port raises here, not at the first send)
-        outbound.check_url(url, allowed_hosts=_allowed_hosts())
-    except ValueError:
-        raise ValidationFailed("The webhook URL has an invalid port.",
-                               details={"fields": {"url": ["Invalid port."]}}) from None
-    except outbound.DestinationRefused as exc:
-        raise ValidationFailed(f"Webhooks only go to public addresses: {exc}",
-                               details={"fields": {"url": ["Not a public address."]}}) from None
-    return url
-
-
-def _clean_events(events) -> list[str]:
-    if events is None:
-        return []
-    if not isinstance(events, (list, tuple)) or not all(isinstance(e, str) for e in events):
-        raise ValidationFailed("events must be a list of event names.")
-    bad = [e for e in events if not EVENT_NAME.match(e)]
-    if bad:
-        raise ValidationFailed(f"Not event names: {', '.join(bad)} (expected e.g. registry.model_version.created).",
-                               details={"fields": {"events": bad}})
-    return sorted(set(events))
-
-
-def webhook_subscription_create(
-    *, actor, name: str, url: str, registered_model: RegisteredModel | None = None, events=None,
-    secret: str = "", is_active: bool = True,
-) -> WebhookSubscription:
-    """Subscribe ``url`` to events of one model (or of all when
-    ``registered_model`` is None). Without a ``secret`` one is generated; the
-    caller shows it once."""
-    require_perm(actor, "registry.add_webhooksubscription")
-    if registered_model is not None:
-        require_perm(actor, "registry.view_registeredmodel", registered_model)
-    name = (name or "").strip()
-    if not name:
-        raise ValidationFailed("A webhook needs a name.", details={"fields": {"name": ["Required."]}})
-    if secret and len(secret) < 16:
-        raise ValidationFailed("A webhook secret must have at least 16 characters.",
-                               details={"fields": {"secret": ["Too short."]}})
-    with transaction.atomic():
-        subscription = WebhookSubscription.objects.create(
-            name=name[:100], url=_clean_url(url), registered_model=registered_model,
-            events=_clean_events(events), secret=secret or secrets.token_urlsafe(32),
-            is_active=is_active, created_by=actor,
-        )
-        audit_record(actor=actor, action="webhook.created", target=subscription,
-                     after=snapshot(subscription, SUBSCRIPTION_AUDIT_FIELDS))
-    return subscription
-
-
-def webhook_subscription_update(*, subscription: WebhookSubscription, actor, **changes) -> WebhookSubscription:
-    """Change name, url, events, is_active or secret of a subscription."""
-    require_perm(actor, "registry.change_webhooksubscription")
-    allowed = {"name", "url", "events", "is_active", "secret"}
-    if unknown := set(changes) - allowed:
-        raise ValidationFailed(f"Cannot change {', '.join(sorted(unknown))} of a webhook.")
-    with transaction.atomic():
-        subscription = WebhookSubscription.objects.select_for_update().get(pk=subscription.pk)
-        before = snapshot(subscription, SUBSCRIPTION_AUDIT_FIELDS)
-        if "name" in changes:
-            if not (changes["name"] or "").strip():
-                raise ValidationFailed("A webhook needs a name.")
-            subscription.name = changes["name"].strip()[:100]
-        if "url" in changes:
-            subscription.url = _clean_url(changes["url"])
-        if "events" in changes:
-            subscription.events = _clean_events(changes["events"])
-        if "is_active" in changes:
-            subscription.is_active = bool(changes["is_active"])
-        if changes.get("secret"):
-            if len(changes["secret"]) < 16:
-                raise ValidationFailed("A webhook secret must have at least 16 characters.")
-            subscription.secret = changes["secret"]
-        subscription.save()
-        after = snapshot(subscription, SUBSCRIPTION_AUDIT_FIELDS)
-        audit_record(actor=actor, action="webhook.updated", target=subscription, before=before, after=after,
-                     message="secret rotated" if changes.get("secret") else "")
-    return subscription
-
-
-def webhook_subscription_delete(*, subscription: WebhookSubscription, actor) -> None:
-    require_perm(actor, "registry.delete_webhooksubscription")
-    with transaction.atomic():
-        audit_record(actor=actor, action="webhook.deleted", target=subscription,
-                     before=snapshot(subscription, SUBSCRIPTION_AUDIT_FIELDS))
-        subscription.delete()
-
-
 # --- Emitting -------------------------------------------------------------------------
 
-def _body(*, delivery_uuid, event: str, registered_model: RegisteredModel | None, payload: dict) -> str:
-    envelope = {
+def _body(*, delivery_uuid, event: str, envelope: dict | None, payload: dict) -> str:
+    body = {
+        **(envelope or {}),
         "id": str(delivery_uuid),
         "event": event,
         "created_at": timezone.now(),
-        "registered_model": registered_model.name if registered_model is not None else None,
         "data": payload,
     }
-    return json.dumps(envelope, cls=DjangoJSONEncoder, separators=(",", ":"), sort_keys=True)
+    return json.dumps(body, cls=DjangoJSONEncoder, separators=(",", ":"), sort_keys=True)
 
 
-def _queue_delivery(*, subscription: WebhookSubscription, event: str, registered_model, payload: dict):
-    from apps.registry.tasks import deliver_webhook
+def _queue_delivery(*, subscription: WebhookSubscription, event: str, envelope: dict | None, payload: dict):
+    from apps.core.tasks import webhook_delivery_send
 
     delivery = WebhookDelivery(subscription=subscription, event=event)
-    delivery.body = _body(delivery_uuid=delivery.uuid, event=event, registered_model=registered_model,
-                          payload=payload)
+    delivery.body = _body(delivery_uuid=delivery.uuid, event=event, envelope=envelope, payload=payload)
     delivery.save()
-    transaction.on_commit(partial(deliver_webhook.delay, delivery.pk))
+    transaction.on_commit(partial(webhook_delivery_send.delay, delivery.pk))
     return delivery
 
 
-def webhooks_emit(*, event: str, registered_model: RegisteredModel | None, payload: dict) -> None:
-    """Deliver ``event`` to every active subscription that wants it: those of
-    ``registered_model`` and the global ones. Call it inside the transaction
-    of the change (the deliveries then exist exactly when the change does);
-    outside one it commits on its own. Any app may emit its own event names
-    (e.g. serving's deployment events)."""
+def webhooks_emit(*, event: str, payload: dict, subject: models.Model | None = None,
+                  envelope: dict | None = None) -> int:
+    """Deliver ``event`` to every active subscription that wants it: those
+    scoped to ``subject`` and the unscoped ones. ``envelope`` adds top-level
+    keys to the body next to ``id``, ``event``, ``created_at`` and ``data``
+    (the registry's ``registered_model``). Runs inside the publisher's
+    transaction (the deliveries then exist exactly when the change does);
+    outside one it commits on its own. Returns how many were queued.
+    Publishers call ``apps.core.events.publish``, which calls this."""
     if not EVENT_NAME.match(event):
         raise ValueError(f"not an event name: {event!r}")
-    subscriptions = WebhookSubscription.objects.filter(is_active=True)
-    if registered_model is None:
-        subscriptions = subscriptions.filter(registered_model__isnull=True)
-    else:
-        subscriptions = subscriptions.filter(Q(registered_model__isnull=True) | Q(registered_model=registered_model))
-    wanted = [s for s in subscriptions if s.wants(event)]
+    scope = Q(**subject_filter(None))
+    if subject is not None:
+        scope |= Q(**subject_filter(subject))
+    wanted = [s for s in WebhookSubscription.objects.filter(scope, is_active=True) if s.wants(event)]
     if not wanted:
-        return
+        return 0
     with transaction.atomic():
         for subscription in wanted:
-            _queue_delivery(subscription=subscription, event=event, registered_model=registered_model,
-                            payload=payload)
+            _queue_delivery(subscription=subscription, event=event, envelope=envelope, payload=payload)
+    return len(wanted)
 
 
 def webhook_send_test(*, subscription: WebhookSubscription, actor) -> WebhookDelivery:
     """Send a ``webhook.test`` event to this subscription alone (the "send
     test event" button), whatever events it is filtered to."""
-    require_perm(actor, "registry.change_webhooksubscription")
+    require_perm(actor, "core.change_webhooksubscription")
     with transaction.atomic():
         delivery = _queue_delivery(
-            subscription=subscription, event=WEBHOOK_TEST_EVENT, registered_model=subscription.registered_model,
+            subscription=subscription, event=WEBHOOK_TEST_EVENT, envelope=describe(subscription),
             payload={"message": "Test event from TracSeq MLOps.", "subscription": subscription.name,
                      "sent_by": actor.get_username()},
         )
@@ -275,7 +160,7 @@ def _post(subscription: WebhookSubscription, delivery: WebhookDelivery) -> _Resp
     start = time.perf_counter()
     try:
         result = outbound.post_pinned(subscription.url, body=body, headers=headers, timeout=_timeout(),
-                                      allowed_hosts=_allowed_hosts(), excerpt_bytes=RESPONSE_EXCERPT_BYTES)
+                                      allowed_hosts=allowed_hosts(), excerpt_bytes=RESPONSE_EXCERPT_BYTES)
     except outbound.DestinationRefused as exc:
         return _Response(error=f"Refused: {exc}"[:1000], retryable=False)
     except (OSError, urllib3.exceptions.HTTPError, ValueError) as exc:
@@ -357,11 +242,11 @@ def webhook_delivery_sweep(*, limit: int = SWEEP_BATCH) -> list[tuple[int, str]]
     new one whose task never ran, a retry past its time (its Celery retry
     was lost with a worker or broker), an attempt whose sender died
     (``sending`` past its lease). Each is stamped ``sending`` with a
-    hand-out lease and sent by a ``deliver_webhook`` task carrying the stamp,
+    hand-out lease and sent by a ``webhook_delivery_send`` task carrying the stamp,
     after commit. Safe to run concurrently: rows another sweep holds are
     skipped, and a row changed since it was read is not handed out.
     Returns (delivery id, stamp) pairs."""
-    from apps.registry.tasks import deliver_webhook
+    from apps.core.tasks import webhook_delivery_send
 
     now = timezone.now()
     due = (Q(status=DeliveryStatus.PENDING, created_at__lte=now - timedelta(seconds=PENDING_GRACE_SECONDS))
@@ -380,6 +265,6 @@ def webhook_delivery_sweep(*, limit: int = SWEEP_BATCH) -> list[tuple[int, str]]
             if claimed:
                 handed_out.append((pk, lease.isoformat()))
         for pk, stamp in handed_out:
-            transaction.on_commit(partial(deliver_webhook.apply_async, args=(pk,), kwargs={"claim": stamp},
+            transaction.on_commit(partial(webhook_delivery_send.apply_async, args=(pk,), kwargs={"claim": stamp},
                                           expires=DISPATCH_LEASE_SECONDS))
     return handed_out

@@ -10,11 +10,11 @@ import socket
 import pytest
 from django.db import transaction
 
+from apps.core.choices import DeliveryStatus
 from apps.core.errors import ValidationFailed
-from apps.registry import outbound, services
-from apps.registry.choices import DeliveryStatus
-from apps.registry.models import WebhookDelivery, WebhookSubscription
-from apps.registry.tests.receiver import Receiver
+from apps.core.models import WebhookDelivery, WebhookSubscription
+from apps.core.tests.receiver import Receiver
+from apps.core.webhooks import outbound, services
 
 pytestmark = pytest.mark.django_db
 

@@ -1,6 +1,9 @@
 """Webhooks against a real HTTP server on 127.0.0.1: signed bodies, retries
 with exponential backoff after 5xx, every attempt logged, scheme checks,
-model/event filtering and the transactional outbox."""
+subject/event filtering (names and prefixes), the transactional outbox, and
+any app's domain event reaching webhooks through ``events.publish``.
+
+The subject of these tests is a user: the facility scopes to any object."""
 
 import json
 import socket
@@ -9,12 +12,11 @@ import pytest
 from django.db import transaction
 from django.test import override_settings
 
+from apps.core.choices import DeliveryStatus
 from apps.core.errors import PermissionDenied, ValidationFailed
-from apps.registry import services, signing
-from apps.registry.choices import DeliveryStatus
-from apps.registry.models import WebhookDelivery
-from apps.registry.tests.factories import make_model
-from apps.registry.tests.receiver import Receiver
+from apps.core.models import WebhookDelivery
+from apps.core.tests.receiver import Receiver
+from apps.core.webhooks import services, signing
 
 pytestmark = pytest.mark.django_db
 
@@ -28,12 +30,13 @@ def admin(make_user):
 
 @pytest.fixture
 def model(make_user):
-    return make_model(make_user("Data Scientist", username="owner1"), name="hooked")
+    return make_user("Data Scientist", username="hooked")
 
 
 def emit(model, event="registry.model_version.created", payload=None):
     with transaction.atomic():
-        services.webhooks_emit(event=event, registered_model=model, payload=payload or {"version": 1})
+        services.webhooks_emit(event=event, subject=model, envelope={"registered_model": model.username},
+                               payload=payload or {"version": 1})
 
 
 def deliveries():
@@ -44,7 +47,7 @@ def deliveries():
 def test_signed_delivery_retries_after_500s_and_logs_every_attempt(admin, model, django_capture_on_commit_callbacks):
     with Receiver([500, 503, 200]) as receiver:
         sub = services.webhook_subscription_create(actor=admin, name="lims", url=receiver.url,
-                                                   registered_model=model, secret=SECRET)
+                                                   subject=model, secret=SECRET)
         with django_capture_on_commit_callbacks(execute=False) as callbacks:
             emit(model, payload={"version": 7})
         assert len(callbacks) == 1  # the Celery enqueue, deferred to commit
@@ -126,11 +129,11 @@ def test_only_admins_configure_webhooks(make_user):
             services.webhook_subscription_create(actor=make_user(role), name="x", url="http://127.0.0.1:9/")
 
 
-def test_subscriptions_filter_by_model_and_event(admin, model, make_user):
-    other = make_model(make_user("Data Scientist"), name="other-model")
+def test_subscriptions_filter_by_subject_and_event(admin, model, make_user):
+    other = make_user("Data Scientist", username="other-model")
     everything = services.webhook_subscription_create(actor=admin, name="all", url="http://127.0.0.1:9/a")
     only_this = services.webhook_subscription_create(actor=admin, name="this", url="http://127.0.0.1:9/b",
-                                                     registered_model=model)
+                                                     subject=model)
     approvals = services.webhook_subscription_create(
         actor=admin, name="approvals", url="http://127.0.0.1:9/c",
         events=["registry.promotion_request.approved", "serving.deployment.started"])
@@ -149,13 +152,13 @@ def test_subscriptions_filter_by_model_and_event(admin, model, make_user):
         ("serving.deployment.started", "all"), ("serving.deployment.started", "this"),
         ("serving.deployment.started", "approvals"),
     ])
-    assert everything.events == [] and only_this.registered_model == model and approvals.events
+    assert everything.events == [] and only_this.subject == model and approvals.events
 
 
 def test_a_rolled_back_change_sends_nothing(admin, model):
     services.webhook_subscription_create(actor=admin, name="all", url="http://127.0.0.1:9/a")
     with pytest.raises(RuntimeError), transaction.atomic():
-        services.webhooks_emit(event="registry.model_version.created", registered_model=model, payload={})
+        services.webhooks_emit(event="registry.model_version.created", subject=model, payload={})
         raise RuntimeError("the change failed")
     assert deliveries() == []
 
@@ -173,3 +176,58 @@ def test_send_test_event_reaches_a_filtered_subscription(admin, model):
 def test_event_names_are_checked(admin):
     with pytest.raises(ValidationFailed):
         services.webhook_subscription_create(actor=admin, name="x", url="http://127.0.0.1:9/", events=["Not An Event"])
+
+
+def test_a_prefix_names_a_family_of_events(admin, model):
+    family = services.webhook_subscription_create(actor=admin, name="registry", url="http://127.0.0.1:9/a",
+                                                  events=["registry.promotion.*", "deployment.*"])
+    emit(model, "registry.promotion.requested")
+    emit(model, "registry.promotion_request.approved")  # not under "registry.promotion."
+    emit(model, "deployment.started")
+    emit(model, "registry.alias.moved")
+    assert sorted(d.event for d in deliveries()) == ["deployment.started", "registry.promotion.requested"]
+    assert family.wants("registry.promotion.x.y") and not family.wants("registry.promotionx")
+
+
+@pytest.mark.parametrize("bad", ["registry*", "*.moved", "registry.*.moved", "*", "registry.", "Registry.*"])
+def test_prefixes_have_one_syntax(admin, bad):
+    with pytest.raises(ValidationFailed):
+        services.webhook_subscription_create(actor=admin, name="x", url="http://127.0.0.1:9/", events=[bad])
+
+
+def test_any_apps_published_event_reaches_matching_webhooks(admin, model, make_user,
+                                                            django_capture_on_commit_callbacks):
+    from apps.core import events
+
+    heard = []
+
+    def handler(event, payload):
+        heard.append(payload)
+
+    events.subscribe("experiments.run.finished", handler)
+    try:
+        services.webhook_subscription_create(actor=admin, name="all", url="http://127.0.0.1:9/a")
+        services.webhook_subscription_create(actor=admin, name="this", url="http://127.0.0.1:9/b", subject=model)
+        other = make_user("Viewer", username="someone-else")
+        with django_capture_on_commit_callbacks(execute=False), transaction.atomic():
+            events.publish("experiments.run.finished", {"run_id": 3}, subject=model)
+            events.publish("experiments.run.finished", {"run_id": 4}, subject=other)
+            events.publish("experiments.run.finished", {"run_id": 5}, webhooks=False)
+            # Written in the publisher's transaction, before any commit.
+            got = sorted((d.subscription.name, json.loads(d.body)["data"]["run_id"]) for d in deliveries())
+        assert got == [("all", 3), ("all", 4), ("this", 3)]
+        assert json.loads(deliveries()[0].body).keys() == {"id", "event", "created_at", "data"}
+    finally:
+        events.unsubscribe("experiments.run.finished", handler)
+
+
+def test_signing_is_hmac_sha256_of_the_body():
+    import hashlib
+    import hmac
+
+    body = b'{"event":"x"}'
+    expected = "sha256=" + hmac.new(b"key-123", body, hashlib.sha256).hexdigest()
+    assert signing.sign(body, "key-123") == expected
+    assert signing.verify(body, "key-123", expected)
+    assert not signing.verify(body + b" ", "key-123", expected)
+    assert not signing.verify(body, "key-123", expected.replace("sha256=", "sha1="))

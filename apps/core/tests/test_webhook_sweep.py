@@ -3,23 +3,47 @@
 mid-attempt) are sent again, once, however many sweeps and stale tasks
 run."""
 
+import threading
 from datetime import timedelta
 
 import pytest
-from django.db import transaction
+from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
-from apps.registry import services, tasks
-from apps.registry.choices import DeliveryStatus
-from apps.registry.models import WebhookDelivery
-from apps.registry.services import webhooks as webhook_services
-from apps.registry.tests.factories import make_model
-from apps.registry.tests.receiver import Receiver
-from apps.registry.tests.test_concurrency import run_together
+from apps.core import tasks
+from apps.core.choices import DeliveryStatus
+from apps.core.models import WebhookDelivery
+from apps.core.tests.receiver import Receiver
+from apps.core.webhooks import delivery as webhook_services
+from apps.core.webhooks import services
 from celery_app import app as celery_app
 from celery_app.schedule import BEAT_SCHEDULE
 
 SECRET = "sweep-test-secret-0123456789"
+
+
+def run_together(*calls):
+    """Run each call in its own thread (own DB connection), released at once
+    by a barrier; returns (results, errors) in call order."""
+    barrier = threading.Barrier(len(calls))
+    results, errors = [None] * len(calls), [None] * len(calls)
+
+    def worker(index, call):
+        try:
+            barrier.wait(timeout=30)
+            results[index] = call()
+        except Exception as exc:  # collected and asserted on by the test
+            errors[index] = exc
+        finally:
+            close_old_connections()
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(i, c)) for i, c in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return results, errors
 
 
 @pytest.fixture(autouse=True)
@@ -34,14 +58,14 @@ def admin(make_user):
 
 @pytest.fixture
 def model(make_user):
-    return make_model(make_user("Data Scientist", username="owner1"), name="hooked")
+    return make_user("Data Scientist", username="hooked")
 
 
 def lost_delivery(admin, model, url, django_capture_on_commit_callbacks, **state) -> WebhookDelivery:
     """A delivery whose task never reached a worker (the enqueue is dropped), in ``state``."""
-    services.webhook_subscription_create(actor=admin, name="lims", url=url, registered_model=model, secret=SECRET)
+    services.webhook_subscription_create(actor=admin, name="lims", url=url, subject=model, secret=SECRET)
     with django_capture_on_commit_callbacks(execute=False), transaction.atomic():
-        services.webhooks_emit(event="registry.alias.moved", registered_model=model, payload={"v": 1})
+        services.webhooks_emit(event="registry.alias.moved", subject=model, payload={"v": 1})
     delivery = WebhookDelivery.objects.get()
     if state:
         WebhookDelivery.objects.filter(pk=delivery.pk).update(**state)
@@ -54,8 +78,8 @@ def sweep_and_run(django_capture_on_commit_callbacks) -> list:
         tasks.webhook_delivery_sweep()
     results = []
     for callback in callbacks:
-        assert callback.func == tasks.deliver_webhook.apply_async
-        results.append(tasks.deliver_webhook.apply(args=callback.keywords["args"],
+        assert callback.func == tasks.webhook_delivery_send.apply_async
+        results.append(tasks.webhook_delivery_send.apply(args=callback.keywords["args"],
                                                    kwargs=callback.keywords["kwargs"]).get())
     return results
 
@@ -128,14 +152,14 @@ def test_concurrent_sweeps_hand_out_each_delivery_once(admin, model, django_capt
                                                        monkeypatch):
     # Outside a test transaction the emit's tasks really go to the broker, where a
     # worker another test started could take one while the sweeps run: keep them here.
-    from apps.registry import tasks
+    from apps.core import tasks
 
-    monkeypatch.setattr(tasks.deliver_webhook, "apply_async", lambda *args, **kwargs: None)
+    monkeypatch.setattr(tasks.webhook_delivery_send, "apply_async", lambda *args, **kwargs: None)
     services.webhook_subscription_create(actor=admin, name="lims", url="http://127.0.0.1:9/x",
-                                         registered_model=model, secret=SECRET)
+                                         subject=model, secret=SECRET)
     with django_capture_on_commit_callbacks(execute=False):
         for n in range(40):
-            services.webhooks_emit(event="registry.alias.moved", registered_model=model, payload={"n": n})
+            services.webhooks_emit(event="registry.alias.moved", subject=model, payload={"n": n})
     WebhookDelivery.objects.update(status=DeliveryStatus.RETRYING,
                                    next_attempt_at=timezone.now() - timedelta(minutes=1))
     results, errors = run_together(*[services.webhook_delivery_sweep for _ in range(4)])
@@ -145,9 +169,9 @@ def test_concurrent_sweeps_hand_out_each_delivery_once(admin, model, django_capt
 
 
 def test_the_sweep_runs_every_minute_on_the_default_queue():
-    entry = BEAT_SCHEDULE["registry-webhook-delivery-sweep"]
+    entry = BEAT_SCHEDULE["core-webhook-delivery-sweep"]
     assert entry["task"] == tasks.webhook_delivery_sweep.name
     assert entry["task"] in celery_app.tasks
     assert entry["options"]["queue"] == "default"
     assert entry["schedule"] <= timedelta(minutes=1)
-    assert tasks.deliver_webhook.time_limit < webhook_services.SEND_LEASE_SECONDS
+    assert tasks.webhook_delivery_send.time_limit < webhook_services.SEND_LEASE_SECONDS

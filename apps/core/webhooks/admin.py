@@ -1,4 +1,5 @@
-"""Webhook subscriptions and their delivery log."""
+"""Webhook subscriptions and their delivery log in the Django admin
+(imported by ``apps/core/admin.py``)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,8 @@ from django.contrib import admin, messages
 from apps.core.admin import ObjectPermissionAdminMixin, ReadOnlyAdminMixin
 from apps.core.errors import ApplicationError
 from apps.core.permissions import has_perm, is_admin
-from apps.registry import selectors, services
-from apps.registry.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
-from apps.registry.services.webhooks import _clean_events, _clean_url
+from apps.core.webhooks import selectors, services
+from apps.core.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
 
 
 class WebhookSubscriptionForm(forms.ModelForm):
@@ -19,17 +19,30 @@ class WebhookSubscriptionForm(forms.ModelForm):
 
     class Meta:
         model = WebhookSubscription
-        fields = ["name", "url", "registered_model", "events", "is_active"]
+        fields = ["name", "url", "subject_type", "subject_id", "events", "is_active"]
 
     def clean_url(self):
         try:
-            return _clean_url(self.cleaned_data["url"])
+            return services.clean_url(self.cleaned_data["url"])
         except ApplicationError as exc:
             raise forms.ValidationError(exc.message)
 
+    def clean(self):
+        cleaned = super().clean()
+        subject_type, subject_id = cleaned.get("subject_type"), cleaned.get("subject_id")
+        self.subject = None
+        if (subject_type is None) != (subject_id is None):
+            raise forms.ValidationError("Give both the object's type and its id, or neither (every object).")
+        if subject_type is not None:
+            model = subject_type.model_class()
+            self.subject = model.objects.filter(pk=subject_id).first() if model is not None else None
+            if self.subject is None:
+                raise forms.ValidationError("No such object.")
+        return cleaned
+
     def clean_events(self):
         try:
-            return _clean_events(self.cleaned_data["events"])
+            return services.clean_events(self.cleaned_data["events"])
         except ApplicationError as exc:
             raise forms.ValidationError(exc.message)
 
@@ -56,13 +69,17 @@ class WebhookSubscriptionAdmin(ObjectPermissionAdminMixin, admin.ModelAdmin):
     the subscription is created."""
 
     form = WebhookSubscriptionForm
-    list_display = ["name", "url", "registered_model", "events", "is_active", "last_delivery"]
+    list_display = ["name", "url", "subject", "events", "is_active", "last_delivery"]
     list_filter = ["is_active"]
     actions = ["send_test_event"]
 
     def visible_queryset(self, request, queryset, *, action: str = "view"):
         # Global subscriptions carry no object to check; the selector knows the rule.
         return queryset.filter(pk__in=selectors.webhook_list(user=request.user).values("pk"))
+
+    def get_readonly_fields(self, request, obj=None):
+        # The scope is chosen once, at creation (the service does not move a subscription).
+        return ["subject_type", "subject_id"] if obj is not None else []
 
     @admin.display(description="Last delivery")
     def last_delivery(self, obj):
@@ -74,10 +91,10 @@ class WebhookSubscriptionAdmin(ObjectPermissionAdminMixin, admin.ModelAdmin):
         if change:
             services.webhook_subscription_update(
                 subscription=obj, actor=request.user,
-                **{name: data[name] for name in form.changed_data if name != "registered_model"})
+                **{name: data[name] for name in form.changed_data if name not in ("subject_type", "subject_id")})
             return
         created = services.webhook_subscription_create(
-            actor=request.user, name=data["name"], url=data["url"], registered_model=data["registered_model"],
+            actor=request.user, name=data["name"], url=data["url"], subject=form.subject,
             events=data["events"], is_active=data["is_active"])
         obj.pk = created.pk
         obj.secret = created.secret
@@ -88,7 +105,7 @@ class WebhookSubscriptionAdmin(ObjectPermissionAdminMixin, admin.ModelAdmin):
         services.webhook_subscription_delete(subscription=obj, actor=request.user)
 
     def has_test_permission(self, request):
-        return has_perm(request.user, "registry.change_webhooksubscription")
+        return has_perm(request.user, "core.change_webhooksubscription")
 
     @admin.action(description="Send a test event", permissions=["test"])
     def send_test_event(self, request, queryset):
