@@ -1,6 +1,6 @@
 """Reads of the experiments app, split by subdomain and re-exported here."""
 
-from apps.experiments.selectors.lineage import run_lineage
+from apps.experiments.selectors.lineage import run_lineage, run_registered_versions
 from apps.experiments.selectors.run_search import SearchError, SearchPage, run_search, run_search_queryset
 from apps.experiments.selectors.tracking import (
     HISTORY_EXACT_LIMIT,
@@ -38,6 +38,7 @@ __all__ = [
     "run_get",
     "run_lineage",
     "run_list",
+    "run_registered_versions",
     "run_search",
     "run_search_queryset",
     "training_job_get",

@@ -49,3 +49,19 @@ def run_lineage(*, run: Run, user) -> dict:
 
 
 __all__ = ["run_lineage"]
+
+
+def run_registered_versions(*, runs: list[Run], user) -> dict[int, list[dict]]:
+    """For a page of runs: the registry versions registered from each that
+    ``user`` may see, as ``{run_id: [{"model", "version", "stage"}]}`` (one
+    query, newest version first)."""
+    ModelVersion = reverse_related(Run, "model_versions")
+    if ModelVersion is None or not runs:
+        return {}
+    versions, _ = split_visible(user, ModelVersion.objects.filter(source_run__in=[run.pk for run in runs])
+                                .select_related("registered_model").order_by("-pk"), limit=500)
+    registered: dict[int, list[dict]] = {}
+    for mv in versions:
+        registered.setdefault(mv.source_run_id, []).append(
+            {"model": mv.registered_model.name, "version": mv.version, "stage": mv.stage})
+    return registered
