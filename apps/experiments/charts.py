@@ -167,10 +167,13 @@ def parallel_coordinates_figure(*, runs: list, metric: str) -> dict | None:
                                      "colorbar": {"title": {"text": _text(truncate_label(metric))},
                                                   "thickness": 12}}))
     annotations = []
+    # The chart sits in half a card: the more axes, the shorter their names.
+    limit = max(8, min(14, 60 // len(axes)))
     for x, axis in zip(xs, axes, strict=True):
         fig.add_shape(type="line", x0=x, x1=x, y0=0, y1=1, line={"color": "#888", "width": 1}, layer="below")
-        annotations.append({"x": x, "y": 1.08, "text": f"<b>{_text(truncate_label(axis['label']))}</b>",
-                            "hovertext": _text(axis["label"]), "showarrow": False, "yanchor": "bottom"})
+        annotations.append({"x": x, "y": 1.08, "text": f"<b>{_text(truncate_label(axis['label'], limit))}</b>",
+                            "hovertext": _text(axis["label"]), "showarrow": False, "yanchor": "bottom",
+                            "font": {"size": 11}})
         for y, end in zip((0, 1), axis["ends"], strict=True):
             annotations.append({"x": x, "y": y, "text": _text(truncate_label(end, 12)), "showarrow": False,
                                 "xanchor": "left", "xshift": 4, "font": {"size": 10, "color": "#555"}})

@@ -33,7 +33,7 @@
     scheduled = false;
     const job = queue.shift();
     if (!job) return;
-    job();
+    try { job(); } catch (err) { window.console.error(err); }
     if (queue.length) { scheduled = true; window.requestAnimationFrame(drawNext); }
   }
   function enqueue(job) {
