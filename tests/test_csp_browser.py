@@ -35,6 +35,8 @@ def visit(page, url: str, *, wait_for: str | None = None):
     assert "nonce-" in response.headers["content-security-policy"]
     page.wait_for_load_state("networkidle")
     if wait_for:
+        # Charts are drawn when they scroll into view.
+        page.locator(wait_for.replace("[data-rendered='1']", "")).first.scroll_into_view_if_needed()
         page.wait_for_selector(wait_for, timeout=30_000)
     violations = page.evaluate("window.__cspViolations")
     assert violations == [], f"{url}: {violations}"

@@ -37,9 +37,11 @@ def test_train_from_the_form_watch_it_finish_and_compare_two_runs(
     page.click("#job-run-link")
     page.wait_for_selector("#run-status.finished")
     assert "test_roc_auc" in page.locator("#run-metrics").inner_text()
+    page.locator(".plot-preview").first.scroll_into_view_if_needed()  # drawn when in view
     page.wait_for_selector(".plot-preview[data-rendered='1']", timeout=30_000)
     assert page.locator(".plot-preview").count() >= 3  # confusion matrix, ROC curve, feature importance
-    page.wait_for_selector(".metric-chart[data-rendered='1']", timeout=30_000)  # cv_* over folds
+    page.locator(".metric-chart").first.scroll_into_view_if_needed()
+    page.wait_for_selector(".metric-chart[data-rendered='1']", timeout=30_000)  # cv_* as a bar per fold
 
     page.goto(f"/experiments/{experiment.pk}/")
     rows = page.locator("#runs-table tbody tr")

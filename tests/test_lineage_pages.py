@@ -99,6 +99,15 @@ def test_a_registered_run_links_its_versions_and_deployments_instead_of_register
     assert 'id="register-model"' not in browser_for(world["owner"]).get(url).content.decode()
 
 
+def test_the_experiment_page_names_the_version_each_run_became(world):
+    url = f"/experiments/{world['run'].experiment_id}/"
+    html = browser_for(world["colleague"]).get(url).content.decode()
+    row = html[html.index(f'data-run-id="{world["run"].pk}"'):]
+    row = row[:row.index("</tr>")]
+    assert 'registered as</span> <a href="/registry/models/sample-qc/versions/1/">sample-qc v1</a>' in row
+    assert "secret-model" not in html  # a private model is not named
+
+
 def test_an_unregistered_run_still_offers_registering(world):
     from apps.experiments.models import Run
     from apps.experiments.services import artifact_log

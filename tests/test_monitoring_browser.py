@@ -32,6 +32,7 @@ def test_compare_two_versions_from_the_page_and_read_the_report(page, browser_lo
     assert rows.count() == len(report.result["columns"])
     rin = page.locator("#drift-columns tbody tr", has_text="rin").first
     assert "ks" in rin.inner_text() and rin.locator(".badge.failed").count() == 1  # drifted
+    page.locator("#drift-chart").scroll_into_view_if_needed()  # charts draw when in view
     page.wait_for_selector("#drift-chart[data-rendered='1']", timeout=30_000)
     assert page.locator("#drift-chart .main-svg").count() >= 1
     assert "qc_pass" in page.locator("#target-drift").inner_text()

@@ -80,6 +80,7 @@ def test_approval_queue_chart_and_rollback_in_the_dashboard(page, browser_login,
     page.context.clear_cookies()
     browser_login("ops_eng")
     page.goto("/registry/models/sample-qc/")
+    page.locator("#metrics-chart").scroll_into_view_if_needed()  # charts draw when in view
     page.wait_for_selector("#metrics-chart[data-rendered='1']")
     assert page.locator("#metrics-chart .bars, #metrics-chart .trace").count() >= 1
     page.fill("#rollback-form input[name=reason]", "Berlin lab reports false fails")

@@ -62,6 +62,7 @@ def test_deploy_a_canary_from_the_page_and_watch_the_split_move(page, browser_lo
             page.goto("/serving/qc-staging/")
             split = page.locator("#split-table tbody")
             assert "sample-qc v1" in split.inner_text() and "100 %" in split.inner_text()
+            page.locator("#traffic-chart").scroll_into_view_if_needed()  # charts draw when in view
             page.wait_for_selector("#traffic-chart[data-rendered='1']")
 
             page.select_option("#id_model_version", label="sample-qc v2 (Staging)")

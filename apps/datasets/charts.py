@@ -40,19 +40,21 @@ def distribution_figures(report: dict, schema: dict) -> list[dict]:
 
 
 def missing_map_figure(report: dict) -> dict | None:
-    """Heatmap of the missing share per column (x) and block of rows (y)."""
+    """Heatmap of the missing share per column (x) and block of rows (y, by
+    row number, first row at the top). The y axis is categorical: left to
+    guess, plotly reads labels such as "1-12" as dates."""
     missing = report.get("missing_map") or {}
     if not missing.get("columns") or not missing.get("row_ranges"):
         return None
     z = [list(row) for row in zip(*missing["shares"], strict=True)]  # rows = row blocks
-    labels = [f"{start:,}-{end:,}" for start, end in missing["row_ranges"]]
+    labels = [f"rows {start:,} to {end:,}" for start, end in missing["row_ranges"]]
     fig = go.Figure(go.Heatmap(
         z=z, x=missing["columns"], y=labels, zmin=0, zmax=1, colorscale="Reds",
-        colorbar={"title": "missing"}, hovertemplate="%{x}, rows %{y}: %{z:.1%} missing<extra></extra>",
+        colorbar={"title": "missing"}, hovertemplate="%{x}, %{y}: %{z:.1%} missing<extra></extra>",
     ))
-    fig.update_layout(title="Missing values by column and row block", yaxis={"autorange": "reversed",
-                                                                             "title": "rows"},
-                      xaxis={"tickangle": -45})
+    fig.update_layout(title="Missing values by column and row block",
+                      yaxis={"type": "category", "autorange": "reversed", "title": "row number"},
+                      xaxis={"type": "category", "tickangle": -45})
     return figure_dict(fig, height=420)
 
 

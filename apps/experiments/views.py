@@ -16,7 +16,6 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from apps.core.errors import ApplicationError, NotFound
-from apps.core.middleware import csp_allow_eval
 from apps.core.permissions import has_perm
 from apps.experiments import charts, selectors, services
 from apps.experiments.choices import JobStatus, RunStatus
@@ -118,12 +117,15 @@ def experiment_detail(request, pk):
         "status": sort_link("attributes.status"),
         "start_time": sort_link("attributes.start_time"),
     }
+    registered = selectors.run_registered_versions(runs=runs, user=request.user)
     rows = [{"run": run, "metrics": [_metric_cell(run, k) for k in metric_columns],
-             "params": [run.param_map.get(k, "") for k in param_columns]} for run in runs]
+             "params": [run.param_map.get(k, "") for k in param_columns],
+             "registered": registered.get(run.pk, [])} for run in runs]
     next_url = ("?" + urlencode({"filter": filter_text, "order_by": ", ".join(order_terms), "page": next_token})
                 if next_token else "")
     return render(request, "experiments/detail.html", {
         "experiment": experiment, "form": form, "rows": rows, "columns": columns, "error": error,
+        "column_count": 5 + len(metric_columns) + len(param_columns),
         "next_url": next_url, "paged": bool(page_token), "order_by": ", ".join(order_terms),
         "filter_text": filter_text,
         "can_train": has_perm(request.user, "experiments.change_experiment", experiment),
@@ -179,7 +181,27 @@ def metric_chart(request, pk):
     return JsonResponse(figure)
 
 
-@csp_allow_eval  # the parallel-coordinates chart is WebGL only
+def _history_key(request, runs: list[Run], stepped: list[str], metric: str) -> str:
+    """The metric drawn over steps: the one asked for, else the stepped
+    metric most of the runs have (validation curves first)."""
+    if request.GET.get("history"):
+        return request.GET["history"]
+    if not stepped:
+        return metric
+    counts = selectors.metric_key_run_counts(runs=runs, keys=stepped)
+    return max(stepped, key=lambda k: (counts.get(k, 0), k.startswith("iteration_val"), k.startswith("val")))
+
+
+def _cv_key(request, cv_keys: list[str], metric: str) -> str:
+    """The cross-validation metric shown as folds: asked for, else the one of
+    the compared metric (test_roc_auc → cv_roc_auc), else the first."""
+    asked = request.GET.get("cv", "")
+    if asked in cv_keys:
+        return asked
+    base = metric.removeprefix("test_").removeprefix("val_")
+    return f"cv_{base}" if f"cv_{base}" in cv_keys else (cv_keys[0] if cv_keys else "")
+
+
 def compare(request):
     raw = request.GET.getlist("runs")
     ids = []
@@ -192,9 +214,12 @@ def compare(request):
     metric_keys = sorted({key for run in runs for key in run.metric_map})
     preferred = [k for k in ("test_roc_auc", "test_rmse", "test_accuracy") if k in metric_keys]
     metric = request.GET.get("metric") or (preferred[0] if preferred else (metric_keys[0] if metric_keys else ""))
-    stepped = selectors.metric_keys_with_history(runs=runs)
-    history_key = request.GET.get("history") or (
-        next((k for k in stepped if k.startswith("iteration_val")), None) or (stepped[0] if stepped else metric))
+    with_steps = set(selectors.metric_keys_with_history(runs=runs))
+    # Cross-validation folds are not a curve: they get a box per run instead.
+    cv_keys = sorted(k for k in with_steps | set(metric_keys) if charts.is_fold_metric(k))
+    stepped = sorted(k for k in with_steps if not charts.is_fold_metric(k))
+    history_key = _history_key(request, runs, stepped, metric)
+    cv_key = _cv_key(request, cv_keys, metric)
     param_keys = sorted({key for run in runs for key in run.param_map})
     param_rows = []
     for key in param_keys:
@@ -204,10 +229,12 @@ def compare(request):
                    if not key.startswith("iteration_")]
     overlay = charts.compare_overlay_figure(runs=runs, key=history_key) if runs and history_key else None
     parallel = charts.parallel_coordinates_figure(runs=runs, metric=metric) if runs and metric else None
+    folds = charts.cv_folds_figure(runs=runs, key=cv_key) if runs and cv_key else None
     return render(request, "experiments/compare.html", {
         "runs": runs, "missing": len(ids) - len(runs), "ids": ",".join(str(i) for i in ids),
         "metric": metric, "metric_keys": metric_keys, "history_key": history_key,
-        "history_keys": sorted(set(stepped) | set(metric_keys)), "param_rows": param_rows,
+        "history_keys": sorted(set(stepped) | {k for k in metric_keys if not charts.is_fold_metric(k)}),
+        "cv_key": cv_key, "cv_keys": cv_keys, "folds": folds, "param_rows": param_rows,
         "metric_rows": metric_rows, "overlay": overlay, "parallel": parallel,
         "differing": sum(1 for row in param_rows if row["differs"]),
     })

@@ -232,6 +232,10 @@ STATICFILES_FINDERS = [
     "django.contrib.staticfiles.finders.AppDirectoriesFinder",
     "apps.core.staticfinders.PlotlyFinder",
 ]
+# Cached for a year: names with a content hash (the manifest storage of
+# production) and plotly.js under its version's name (every setting, so the
+# 4.6 MB bundle is fetched once per version even by `make run`).
+WHITENOISE_IMMUTABLE_FILE_TEST = r"^/static/(.+\.[0-9a-f]{12}\.\w+|vendor/plotly-[0-9][\w.]*\.min\.js)$"
 
 # --- Auth -------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [

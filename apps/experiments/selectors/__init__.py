@@ -1,6 +1,6 @@
 """Reads of the experiments app, split by subdomain and re-exported here."""
 
-from apps.experiments.selectors.lineage import run_lineage
+from apps.experiments.selectors.lineage import run_lineage, run_registered_versions
 from apps.experiments.selectors.run_search import SearchError, SearchPage, run_search, run_search_queryset
 from apps.experiments.selectors.tracking import (
     HISTORY_EXACT_LIMIT,
@@ -11,6 +11,7 @@ from apps.experiments.selectors.tracking import (
     experiment_get_by_name,
     experiment_list,
     metric_history,
+    metric_key_run_counts,
     metric_keys,
     metric_keys_with_history,
     overview_card,
@@ -34,6 +35,7 @@ __all__ = [
     "experiment_get_by_name",
     "experiment_list",
     "metric_history",
+    "metric_key_run_counts",
     "metric_keys",
     "metric_keys_with_history",
     "overview_card",
@@ -42,6 +44,7 @@ __all__ = [
     "run_lineage",
     "run_list",
     "run_list_by_ids",
+    "run_registered_versions",
     "run_search",
     "run_search_queryset",
     "training_job_get",

@@ -42,4 +42,22 @@ def run_lineage(*, run: Run, user) -> dict:
     return lineage
 
 
-__all__ = ["run_lineage"]
+
+
+def run_registered_versions(*, runs: list[Run], user) -> dict[int, list[dict]]:
+    """For a page of runs: the registry versions registered from each that
+    ``user`` may see, as ``{run_id: [{"model", "version", "stage"}]}`` (one
+    query, newest version first)."""
+    model_versions = lineage_links.link(Run, "model_versions")
+    if model_versions is None or not runs:
+        return {}
+    versions, _ = model_versions.split(user, model_versions.of(Run.objects.filter(pk__in=[run.pk for run in runs]))
+                                       .order_by("-pk"), limit=500)
+    registered: dict[int, list[dict]] = {}
+    for mv in versions:
+        registered.setdefault(mv.source_run_id, []).append(
+            {"model": mv.registered_model.name, "version": mv.version, "stage": mv.stage})
+    return registered
+
+
+__all__ = ["run_lineage", "run_registered_versions"]

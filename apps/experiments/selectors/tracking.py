@@ -205,6 +205,13 @@ def metric_keys_with_history(*, runs) -> list[str]:
     return sorted(set(LatestMetric.objects.filter(run__in=runs, step__gt=0).values_list("key", flat=True)))
 
 
+def metric_key_run_counts(*, runs, keys: list[str]) -> dict[str, int]:
+    """How many of ``runs`` logged each of ``keys`` (``runs`` were read
+    through a selector): the compare page picks the curve most runs have."""
+    return dict(LatestMetric.objects.filter(run__in=runs, key__in=keys).values_list("key")
+                .annotate(count=Count("run_id", distinct=True)).order_by())
+
+
 def metric_history(*, run: Run, key: str, max_points: int | None = None) -> dict:
     """The history of one metric, oldest step first, as
     ``{"key", "points": [{"step", "value", "timestamp"}], "total", "downsampled"}``.

@@ -95,9 +95,61 @@ def test_compare_across_experiments(browser_client, scientist, runs):
     assert "other-experiment" in page and "qc-model" in page
     assert 'id="param-diff"' in page and "differs" in page
     assert 'data-plotly="overlay-fig"' in page and 'data-plotly="parallel-fig"' in page
-    parallel = json.loads(page.split('id="parallel-fig" type="application/json">')[1].split("</script>")[0])
-    labels = [d["label"] for d in parallel["data"][0]["dimensions"]]
-    assert labels[-1] == "test_roc_auc" and "estimator" in labels
+    parallel = _figure(page, "parallel-fig")
+    # SVG lines over normalised axes (no WebGL parcoords): one trace per run,
+    # axis names as annotations, truncated, in full on hover.
+    assert {trace["type"] for trace in parallel["data"]} == {"scatter"}
+    assert [t["name"] for t in parallel["data"] if t.get("showlegend") is not False] == [
+        f"r0 #{runs[0].pk}", f"r1 #{runs[1].pk}", f"foreign #{foreign.pk}"]
+    names = [a["hovertext"] for a in parallel["layout"]["annotations"] if a.get("hovertext")]
+    assert names[-1] == "test_roc_auc" and "estimator" in names
+    assert "title" not in parallel["layout"] or not parallel["layout"]["title"].get("text")
+
+
+def _figure(page: str, element_id: str) -> dict:
+    return json.loads(page.split(f'id="{element_id}" type="application/json">')[1].split("</script>", maxsplit=1)[0])
+
+
+def test_compare_draws_one_line_per_run_with_a_legend(browser_client, runs):
+    ids = ",".join(str(run.pk) for run in runs)
+    page = browser_client.get(reverse("experiments:compare"), {"runs": ids, "history": "loss"}).content.decode()
+    overlay = _figure(page, "overlay-fig")
+    assert [trace["name"] for trace in overlay["data"]] == [f"r{i} #{run.pk}" for i, run in enumerate(runs)]
+    assert overlay["layout"]["showlegend"] is True
+    assert "title" not in overlay["layout"] or not overlay["layout"]["title"].get("text")  # the card's heading is
+
+
+def test_compare_draws_cross_validation_folds_as_a_box_per_run(browser_client, scientist, runs):
+    for index, run in enumerate(runs[:2]):
+        run_log_batch(user=scientist, run_id=run.pk, metrics=[
+            *[{"key": "cv_roc_auc", "value": 0.7 + index / 10 + fold / 100, "step": fold} for fold in range(5)],
+            {"key": "cv_roc_auc_mean", "value": 0.72 + index / 10}])
+    ids = ",".join(str(run.pk) for run in runs)
+    page = browser_client.get(reverse("experiments:compare"), {"runs": ids}).content.decode()
+    folds = _figure(page, "cv-fig")
+    assert [trace["type"] for trace in folds["data"]] == ["box", "box"]
+    assert [len(trace["y"]) for trace in folds["data"]] == [5, 5]
+    assert 'id="cv-select"' in page
+    # The folds are not offered as a curve over steps.
+    overlay = _figure(page, "overlay-fig")
+    assert all(trace["name"] for trace in overlay["data"])
+    assert '<option value="cv_roc_auc"' not in page.split('id="history-select"')[1].split("</select>")[0]
+
+
+def test_a_fold_metric_on_the_run_page_is_a_bar_per_fold(browser_client, scientist, make_run):
+    run = make_run(name="cv")
+    run_log_batch(user=scientist, run_id=run.pk,
+                  metrics=[{"key": "cv_accuracy", "value": 0.8 + fold / 100, "step": fold} for fold in range(4)])
+    figure = browser_client.get(reverse("experiments:metric-chart", args=[run.pk]), {"key": "cv_accuracy"}).json()
+    assert figure["data"][0]["type"] == "bar"
+    assert figure["data"][0]["x"] == ["fold 0", "fold 1", "fold 2", "fold 3"]
+
+
+def test_the_runs_table_has_a_column_chooser_and_scrolls_inside_its_card(browser_client, runs, experiment):
+    page = browser_client.get(reverse("experiments:detail", args=[experiment.pk])).content.decode()
+    assert 'class="table-scroll"' in page and 'id="column-chooser"' in page
+    assert 'data-column="params.estimator"' in page and 'data-column="metrics.test_roc_auc"' in page
+    assert "experiments/runs-table.js" in page
 
 
 def test_compare_hides_runs_the_user_cannot_see(client, make_user, scientist, runs, experiment):
