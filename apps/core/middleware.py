@@ -2,7 +2,6 @@ import re
 import secrets
 import time
 import uuid
-from functools import wraps
 
 from django.conf import settings
 from django.contrib.auth.middleware import LoginRequiredMiddleware as DjangoLoginRequiredMiddleware
@@ -136,14 +135,15 @@ class LoginRequiredMiddleware(DjangoLoginRequiredMiddleware):
         return super().process_view(request, view_func, view_args, view_kwargs)
 
 
-def content_security_policy(nonce: str, *, inline_styles: bool = False, allow_eval: bool = False) -> str:
+def content_security_policy(nonce: str, *, inline_styles: bool = False) -> str:
     """The policy of every page and API answer: only the platform's own
     scripts and styles (plus inline ones carrying this response's nonce),
     no plugins, no framing, forms post only back here.
 
     ``inline_styles`` lets style attributes through (never scripts): DRF's
-    browsable API pages have a few in templates we do not own. ``allow_eval``
-    is for the one page with a WebGL-only chart (see ``csp_allow_eval``).
+    browsable API pages have a few in templates we do not own. No page
+    allows 'unsafe-eval': no chart uses a WebGL trace (their layer compiles
+    code with ``Function()``).
 
     Style *elements* need the nonce; style *attributes* are allowed, because
     plotly.js writes them from script (d3 ``attr("style")``) on most charts,
@@ -153,7 +153,7 @@ def content_security_policy(nonce: str, *, inline_styles: bool = False, allow_ev
     styles = "style-src 'self' 'unsafe-inline'" if inline_styles else f"style-src 'self' 'nonce-{nonce}'"
     return "; ".join((
         "default-src 'self'",
-        f"script-src 'self' 'nonce-{nonce}'" + (" 'unsafe-eval'" if allow_eval else ""),
+        f"script-src 'self' 'nonce-{nonce}'",
         styles,
         # Passive images only; Swagger UI's icons are data: SVGs in its CSS.
         "img-src 'self' data:",
@@ -184,24 +184,6 @@ class ContentSecurityPolicyMiddleware:
         if "Content-Security-Policy" not in response:
             renderer = getattr(response, "accepted_renderer", None)
             response["Content-Security-Policy"] = content_security_policy(
-                request.csp_nonce, inline_styles=getattr(renderer, "format", "") == "api",
-                allow_eval=getattr(response, "csp_allow_eval", False))
+                request.csp_nonce, inline_styles=getattr(renderer, "format", "") == "api")
         return response
 
-
-def csp_allow_eval(view):
-    """Let this page's own scripts compile code at run time ('unsafe-eval').
-
-    Only for pages whose plotly charts exist in WebGL alone (parallel
-    coordinates): its WebGL layer (regl) builds its shader code with
-    ``Function()``. Injected script still needs the nonce; what this opens is
-    eval-like sinks in the platform's own static scripts, which take no user
-    strings."""
-
-    @wraps(view)
-    def wrapped(request, *args, **kwargs):
-        response = view(request, *args, **kwargs)
-        response.csp_allow_eval = True
-        return response
-
-    return wrapped
