@@ -5,7 +5,9 @@ from types import SimpleNamespace
 
 import pytest
 
+from apps.core import events
 from apps.registry.tests import factories
+from apps.registry.tests.helpers import Published
 
 
 @pytest.fixture
@@ -54,3 +56,11 @@ def registered(people):
     for colleague in (people.lead, people.engineer):
         grant(model, perms=["change_registeredmodel"], user=colleague)
     return model
+
+
+@pytest.fixture
+def published(django_capture_on_commit_callbacks):
+    seen = Published(django_capture_on_commit_callbacks)
+    events.subscribe("*", seen)
+    yield seen
+    events.unsubscribe("*", seen)
