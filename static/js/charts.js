@@ -46,7 +46,12 @@
       return new Promise(function (resolve) {
         enqueue(function () {
           const layout = Object.assign({ margin: { t: 40, r: 20, b: 50, l: 60 } }, fig.layout || {});
-          Promise.resolve(Plotly.react(el, fig.data || [], layout, config)).then(function () {
+          // Plots stored by older training runs may name WebGL traces, which
+          // need eval (refused by the CSP): draw them as their SVG twins.
+          const data = (fig.data || []).map(function (trace) {
+            return trace.type === "scattergl" ? Object.assign({}, trace, { type: "scatter" }) : trace;
+          });
+          Promise.resolve(Plotly.react(el, data, layout, config)).then(function () {
             el.dataset.rendered = "1";
             resolve(el);
           });

@@ -13,6 +13,7 @@ import numpy as np
 from apps.experiments import estimators as est
 
 ITERATION_LOG_LIMIT = 2000  # iterations logged per staged estimator (evenly spaced beyond this)
+MAX_RESIDUAL_POINTS = 2000  # markers in the residual plot (a fixed random sample beyond this)
 
 
 def classification_metrics(y_true, proba: np.ndarray, classes: list, *, prefix: str) -> dict[str, float]:
@@ -139,8 +140,12 @@ def plots(pipeline, X_test, y_test, *, task: str, classes: list | None) -> dict[
         predicted = pipeline.predict(X_test)
         y_true = np.asarray(y_test, dtype=float)
         residuals = y_true - predicted
-        fig = go.Figure(go.Scattergl(x=predicted, y=residuals, mode="markers", marker={"size": 5, "opacity": 0.6},
-                                     name="residual"))
+        if len(residuals) > MAX_RESIDUAL_POINTS:  # SVG draws a few thousand markers quickly; a sample shows the shape
+            keep = np.sort(np.random.default_rng(0).choice(len(residuals), MAX_RESIDUAL_POINTS, replace=False))
+            predicted, residuals = np.asarray(predicted)[keep], residuals[keep]
+        # SVG, not WebGL: plotly's WebGL layer compiles code with Function(), which the pages' CSP refuses.
+        fig = go.Figure(go.Scatter(x=predicted, y=residuals, mode="markers", marker={"size": 5, "opacity": 0.6},
+                                   name="residual"))
         fig.add_hline(y=0, line_dash="dash", line_color="#999")
         fig.update_layout(title="Residuals (test split)", xaxis_title="predicted", yaxis_title="actual - predicted")
         plots["plots/residuals.json"] = figure_dict(fig, height=380)

@@ -142,6 +142,10 @@ def test_regression_job(scientist, experiment, lab_version):
     assert {"test_rmse", "test_mae", "test_r2", "val_rmse", "val_mae", "val_r2", "training_duration_s"} <= latest
     paths = set(Artifact.objects.filter(run=job.run).values_list("path", flat=True))
     assert "plots/residuals.json" in paths and "plots/confusion_matrix.json" not in paths
+    # SVG, not WebGL: plotly's WebGL layer needs eval, which the pages' CSP refuses.
+    with open_artifact(Artifact.objects.get(run=job.run, path="plots/residuals.json").file) as handle:
+        residuals = json.loads(handle.read())
+    assert {trace["type"] for trace in residuals["data"]} == {"scatter"}
 
 
 def test_training_failure_fails_job_and_run_with_the_reason(scientist, experiment, lab_version):
