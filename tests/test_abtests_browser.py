@@ -68,6 +68,9 @@ def test_create_a_test_through_the_form_start_it_and_read_the_arms_and_chart(pag
     endpoint = make_endpoint(owner=engineer, slug="qc-ab", environment="staging")
     deploy(endpoint=endpoint, version=control, actor=engineer)
 
+    # The pages hold no inline script and the chart draws under the policy: record any violation.
+    page.add_init_script('window.__csp = []; document.addEventListener("securitypolicyviolation", '
+                         'function (e) { window.__csp.push(e.violatedDirective + " " + e.blockedURI); });')
     browser_login("ab_engineer")
     page.get_by_role("link", name="A/B tests", exact=True).click()
     page.wait_for_url("**/ab-tests/")
@@ -105,4 +108,5 @@ def test_create_a_test_through_the_form_start_it_and_read_the_arms_and_chart(pag
     assert rows.nth(1).locator("td").nth(8).inner_text() == "yes"
     expect(page.locator("#lift-chart[data-rendered='1'] .legendtext").first).to_be_visible()
     assert any("lift" in text for text in page.locator("#lift-chart .legendtext").all_text_contents())
+    assert page.evaluate("window.__csp") == []
     assert page.errors == []

@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import math
 
+from django.core.cache import cache
+
 from apps.abtests.choices import PROPORTION_METRICS
 from apps.abtests.models import ABTest, ABTestArmStatistic
 from apps.abtests.stats import StatsInputError, power, sample_size_per_arm
@@ -17,6 +19,7 @@ from apps.serving.models import Endpoint
 from apps.serving.traffic import endpoint_traffic_per_day
 
 # What a proportion is assumed to be before the test has data of its own.
+TRAFFIC_CACHE_SECONDS = 300
 ASSUMED_BASELINES = {"accuracy": 0.8, "error_rate": 0.01, "positive_rate": 0.5, "review_rate": 0.1}
 
 
@@ -26,7 +29,10 @@ def sample_plan(*, endpoint: Endpoint, metric: str, mde: float, alpha: float, po
     """Units needed (per arm and in total, the smallest arm setting the pace)
     and the expected duration at the endpoint's traffic. A proportion's
     variance is p(1 - p); a mean needs its standard deviation."""
-    traffic = traffic if traffic is not None else endpoint_traffic_per_day(endpoint=endpoint)
+    if traffic is None:
+        # Counting a week of distinct units is not free on a busy endpoint: once per endpoint in 5 minutes.
+        traffic = cache.get_or_set(f"abtests:traffic:{endpoint.pk}",
+                                   lambda: endpoint_traffic_per_day(endpoint=endpoint), TRAFFIC_CACHE_SECONDS)
     plan = {"metric": metric, "mde": mde, "alpha": alpha, "power": power_target, "traffic": traffic,
             "baseline": baseline, "error": None, "per_arm": None, "total": None, "days": None}
     if baseline is None:

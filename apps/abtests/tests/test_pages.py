@@ -223,3 +223,23 @@ def test_a_foreign_next_address_is_not_followed(engineer, endpoint, versions):
                                       {"confirmed": "1", "reason": "wrong arms", "next": "https://evil.example/"})
     assert response["Location"] == f"/ab-tests/{test.pk}/"
     assert ABTest.objects.get(pk=test.pk).status == "aborted"
+
+
+def test_the_list_costs_the_same_queries_for_one_test_or_many(engineer, endpoint, versions, make_user):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = _client(engineer)
+    first = _create(endpoint, versions, engineer)
+    services.ab_test_start(ab_test=first, actor=engineer)
+    client.get("/ab-tests/")
+    with CaptureQueriesContext(connection) as one:
+        client.get("/ab-tests/")
+    services.ab_test_stop(ab_test=first, actor=engineer)
+    for _ in range(3):
+        services.ab_test_start(ab_test=_create(endpoint, versions, engineer), actor=engineer)
+        services.ab_test_stop(ab_test=ABTest.objects.filter(status="running").get(), actor=engineer)
+    with CaptureQueriesContext(connection) as many:
+        body = client.get("/ab-tests/").content.decode()
+    assert body.count("data-test=") == 4
+    assert len(many.captured_queries) == len(one.captured_queries)
