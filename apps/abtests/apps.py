@@ -16,5 +16,25 @@ class AbtestsConfig(AppConfig):
 
     def ready(self):
         from apps.core import navigation
+        from apps.serving import holders
 
+        navigation.register("A/B tests", "abtests:list", order=44)
         navigation.register("A/B calculator", "abtests:calculator", order=45)
+        holders.register(split_holder)
+
+
+def split_holder(split_id: int, user):
+    """The endpoint page's link to the test holding a split (serving's hook)."""
+    from django.urls import reverse
+
+    from apps.abtests.choices import TestStatus
+    from apps.abtests.selectors import ab_test_for_split
+    from apps.core.permissions import has_perm
+    from apps.serving.holders import SplitHolder
+
+    test = ab_test_for_split(split_id=split_id)
+    if test is None or not has_perm(user, "serving.view_endpoint", test.endpoint):
+        return None
+    may_stop = test.status == TestStatus.RUNNING and has_perm(user, "serving.deploy_endpoint", test.endpoint)
+    return SplitHolder(label=test.label, url=reverse("abtests:detail", args=[test.pk]),
+                       stop_url=reverse("abtests:action", args=[test.pk, "stop"]) if may_stop else None)

@@ -91,3 +91,44 @@ def ab_test_guardrail_breaches(*, ab_test: ABTest) -> list[dict]:
                 breaches.append({"metric": metric, "arm_index": comparison["arm_index"], "arm": comparison["arm"],
                                  "estimate": estimate, "ci": comparison.get("ci")})
     return breaches
+
+
+def verdict(results: dict) -> str:
+    """The primary metric's standing in words, for lists and banners."""
+    if (results.get("srm") or {}).get("mismatch"):
+        return "sample-ratio mismatch: assignment broken"
+    primary = results.get("primary") or {}
+    if primary.get("error"):
+        return "collecting data"
+    words = []
+    for comparison in primary.get("comparisons", []):
+        estimate = comparison.get("estimate")
+        if comparison.get("significant") and estimate is not None:
+            better = estimate * primary.get("direction", 1) > 0
+            words.append(f"{comparison['arm']} {'better' if better else 'worse'} than control")
+    return "; ".join(words) or "no significant difference yet"
+
+
+def ab_test_verdicts(*, tests: list[ABTest]) -> dict[int, str]:
+    """The current verdict of each test (its decision once concluded), with
+    one query for all the tests' statistics; ``tests`` come from
+    :func:`ab_test_list` (arms prefetched)."""
+    live = [t for t in tests if t.status not in ("draft", "pending_approval", "concluded", "aborted")]
+    stats = {(row.arm_id, row.metric): row
+             for row in ABTestArmStatistic.objects.filter(arm__ab_test__in=live)}
+    verdicts = {}
+    for test in tests:
+        if test.status == "concluded":
+            verdicts[test.pk] = (test.decision or {}).get("summary", "concluded")
+        elif test not in live:
+            verdicts[test.pk] = "not started" if test.status != "aborted" else "aborted"
+        else:
+            arms = list(test.arms.all())
+            primary = _metric_result(test, test.primary_metric, arms, stats)
+            srm = _metric_result(test, TestMetric.ERROR_RATE, arms, stats).get("srm")
+            verdicts[test.pk] = verdict({"primary": primary, "srm": srm})
+    return verdicts
+
+
+def ab_test_for_split(*, split_id: int) -> ABTest | None:
+    return ABTest.objects.filter(split_id=split_id).first()

@@ -8,15 +8,28 @@ import json
 from django.contrib import messages
 from django.http import Http404, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.utils.html import format_html
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.core.errors import ApplicationError, NotFound
 from apps.core.errors import PermissionDenied as AppPermissionDenied
 from apps.core.permissions import has_perm
-from apps.serving import charts, csvexport, selectors, services
+from apps.serving import charts, csvexport, holders, selectors, services
 from apps.serving.forms import DeployForm, EndpointForm, FollowForm, PredictionLogFilterForm, ReasonForm
 
 DEPLOYMENT_ACTIONS = ("promote", "pause", "resume", "rollback")
+
+
+def _refused(request, exc: ApplicationError) -> None:
+    """Flash a refusal; a 409 ``split_held`` links to the test that holds the traffic."""
+    split_id = (exc.details or {}).get("split_id") if exc.code == "split_held" else None
+    holder = holders.split_holder(split_id=split_id, user=request.user) if split_id else None
+    if holder is None:
+        messages.error(request, exc.message)
+        return
+    messages.error(request, format_html(
+        'The traffic of this endpoint is held by <a href="{}" id="split-holder-link">{}</a>: stop it before you '
+        "roll out, roll back or promote here.", holder.url, holder.label))
 
 
 def _endpoint_or_404(request, slug: str, perm: str = "serving.view_endpoint"):
@@ -66,10 +79,13 @@ def endpoint_detail(request, slug: str):
     serving = max((d for d in deployments if d.status in selectors.LIVE_STATUSES), default=None,
                   key=lambda d: d.traffic_weight)
     can_deploy = has_perm(request.user, "serving.deploy_endpoint", endpoint)
+    held = services.endpoint_split_held(endpoint_id=endpoint.pk)
     example = (serving.model_version.input_example[:2] if serving is not None else []) or []
     return render(request, "serving/endpoint_detail.html", {
         "endpoint": endpoint,
         "split": split,
+        "held_split": held,
+        "split_holder": holders.split_holder(split_id=held.pk, user=request.user) if held else None,
         "traffic_fig": charts.traffic_split_figure(split),
         "deployments": deployments,
         "active": active,
@@ -100,7 +116,7 @@ def endpoint_deploy(request, slug: str):
                                                strategy=form.cleaned_data["strategy"], config=form.config(),
                                                actor=request.user)
     except ApplicationError as exc:
-        messages.error(request, exc.message)
+        _refused(request, exc)
         return redirect("serving:detail", slug=slug)
     messages.success(request, f"Deployment {deployment.pk} started: health check first, then "
                               f"{deployment.get_strategy_display().lower()} rollout.")
@@ -156,7 +172,7 @@ def deployment_action(request, pk: int, action: str):
         else:
             services.deployment_rollback(deployment=deployment, actor=request.user, reason=reason)
     except ApplicationError as exc:
-        messages.error(request, exc.message)
+        _refused(request, exc)
     else:
         messages.success(request, _action_done(deployment, action))
     return redirect("serving:detail", slug=deployment.endpoint.slug)
