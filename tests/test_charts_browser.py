@@ -22,23 +22,23 @@ def compared(make_user):
     from apps.experiments.services import experiment_create, run_create, run_finish, run_log_batch
 
     scientist = make_user("Data Scientist", username="chart_scientist")
-    experiment = experiment_create(user=scientist, name="charts-qc")
+    experiment = experiment_create(actor=scientist, name="charts-qc")
     runs = []
     for index, (estimator, auc) in enumerate([("random_forest", 0.91), ("logistic_regression", 0.72),
                                               ("hist_gradient_boosting", 0.86)]):
-        run = run_create(user=scientist, experiment=experiment, name=f"{estimator} run")
+        run = run_create(actor=scientist, experiment=experiment, name=f"{estimator} run")
         metrics = [{"key": "iteration_val_loss", "value": (1 + index) / (1 + step / 100), "step": step}
                    for step in range(5000)]
         metrics.append({"key": "test_roc_auc", "value": auc})
         if index < 2:
             metrics += [{"key": "cv_roc_auc", "value": auc - 0.02 + fold / 100, "step": fold} for fold in range(5)]
         for start in range(0, len(metrics), 1000):
-            run_log_batch(user=scientist, run_id=run.pk, metrics=metrics[start:start + 1000])
-        run_log_batch(user=scientist, run_id=run.pk, params=[
+            run_log_batch(actor=scientist, run_id=run.pk, metrics=metrics[start:start + 1000])
+        run_log_batch(actor=scientist, run_id=run.pk, params=[
             {"key": "estimator", "value": estimator}, {"key": LONG_PARAM, "value": ["mean", "median", "mean"][index]},
             {"key": "class_weight_for_the_rare_failures", "value": str(index)},
             {"key": "max_depth", "value": str(3 + index)}])
-        run_finish(user=scientist, run=run, status="finished")
+        run_finish(actor=scientist, run=run, status="finished")
         runs.append(run)
     return {"scientist": scientist, "experiment": experiment, "runs": runs}
 

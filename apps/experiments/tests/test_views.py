@@ -121,7 +121,7 @@ def test_compare_draws_one_line_per_run_with_a_legend(browser_client, runs):
 
 def test_compare_draws_cross_validation_folds_as_a_box_per_run(browser_client, scientist, runs):
     for index, run in enumerate(runs[:2]):
-        run_log_batch(user=scientist, run_id=run.pk, metrics=[
+        run_log_batch(actor=scientist, run_id=run.pk, metrics=[
             *[{"key": "cv_roc_auc", "value": 0.7 + index / 10 + fold / 100, "step": fold} for fold in range(5)],
             {"key": "cv_roc_auc_mean", "value": 0.72 + index / 10}])
     ids = ",".join(str(run.pk) for run in runs)
@@ -138,7 +138,7 @@ def test_compare_draws_cross_validation_folds_as_a_box_per_run(browser_client, s
 
 def test_a_fold_metric_on_the_run_page_is_a_bar_per_fold(browser_client, scientist, make_run):
     run = make_run(name="cv")
-    run_log_batch(user=scientist, run_id=run.pk,
+    run_log_batch(actor=scientist, run_id=run.pk,
                   metrics=[{"key": "cv_accuracy", "value": 0.8 + fold / 100, "step": fold} for fold in range(4)])
     figure = browser_client.get(reverse("experiments:metric-chart", args=[run.pk]), {"key": "cv_accuracy"}).json()
     assert figure["data"][0]["type"] == "bar"
