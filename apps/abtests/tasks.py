@@ -28,4 +28,15 @@ def ab_test_ship_continue(promotion_request_id: int, approved: bool) -> str:
     return services.ab_test_ship_continue(promotion_request_id=promotion_request_id, approved=approved)
 
 
-__all__ = ["ab_test_ship_continue", "ab_test_stats_update", "ab_tests_stats_update"]
+@shared_task(bind=True, queue="default", max_retries=120, soft_time_limit=240, time_limit=300)
+def demo_seed_abtests(self) -> str:
+    """Start the demo A/B test once the serving demo is live; retries every 60 s until then."""
+    from apps.abtests import demo
+
+    outcome = demo.seed_abtests()
+    if outcome == demo.WAITING:
+        raise self.retry(countdown=60)
+    return outcome
+
+
+__all__ = ["ab_test_ship_continue", "ab_test_stats_update", "ab_tests_stats_update", "demo_seed_abtests"]
