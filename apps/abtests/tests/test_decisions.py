@@ -156,3 +156,18 @@ def test_stopping_a_test_announces_abtest_stopped_with_its_arms(engineer, runnin
     assert set(payload) == {"ab_test_id", "endpoint", "reason", "arms"}
     assert (payload["ab_test_id"], payload["endpoint"]) == (running.pk, "qc")
     assert "Guardrail broken" in payload["reason"] and [a["index"] for a in payload["arms"]] == [0, 1]
+
+
+def test_the_api_ships_a_winner_and_refuses_a_bad_config_naming_the_field(engineer, running, client_for):
+    test = _concluded_with_winner(running, engineer)
+    api = client_for(engineer)
+    bad = api.post(f"/api/v1/ab-tests/{test.pk}/ship/", {"strategy": "canary", "config": {"analysis": "vibes"}},
+                   format="json")
+    assert bad.status_code == 400 and "config.analysis" in bad.json()["error"]["details"]["fields"]
+    shipped = api.post(f"/api/v1/ab-tests/{test.pk}/ship/", {}, format="json")
+    assert shipped.status_code == 200, shipped.content
+    assert shipped.json()["decision"]["ship"]["status"] == "requested"
+    request = PromotionRequest.objects.get(pk=shipped.json()["decision"]["ship"]["promotion_request_id"])
+    assert request.target_stage == "production" and request.status == "pending"
+    again = api.post(f"/api/v1/ab-tests/{test.pk}/ship/", {}, format="json")
+    assert again.status_code == 409 and again.json()["error"]["code"] == "already_shipped"
