@@ -15,12 +15,22 @@ class AbtestsConfig(AppConfig):
     }
 
     def ready(self):
-        from apps.core import navigation
-        from apps.serving import holders
+        from apps.abtests import canary
+        from apps.abtests.services.decisions import on_promotion_decided
+        from apps.core import events, navigation
+        from apps.registry.choices import RegistryEvent
+        from apps.serving import holders, judges
 
         navigation.register("A/B tests", "abtests:list", order=44)
         navigation.register("A/B calculator", "abtests:calculator", order=45)
         holders.register(split_holder)
+
+        # A shipped winner deploys once its promotion is approved.
+        for event in (RegistryEvent.PROMOTION_REQUEST_APPROVED, RegistryEvent.PROMOTION_REQUEST_REJECTED,
+                      RegistryEvent.PROMOTION_REQUEST_CANCELLED):
+            events.subscribe(event, on_promotion_decided)
+        # Canary steps with ``analysis: "sequential"`` are judged by the A/B statistics.
+        judges.register(canary.SEQUENTIAL, canary.sequential_judge)
 
 
 def split_holder(split_id: int, user):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from django.db.models import Prefetch, QuerySet
 
 from apps.abtests.choices import PROPORTION_METRICS, TestMetric
@@ -74,12 +76,28 @@ def ab_test_results(*, ab_test: ABTest) -> dict:
             "guardrails": [by_metric[m] for m in ab_test.guardrail_metrics]}
 
 
+class _Counts(NamedTuple):
+    n: int
+    sum: float
+    sum_squares: float
+
+
+def _smoothed(row) -> _Counts:
+    """A proportion with one success and one failure added (Agresti & Caffo
+    2000), for guardrails only: a control without a single error has zero
+    variance, which would leave a failing challenger unjudged."""
+    if row.n < 2:
+        return _Counts(row.n, row.sum, row.sum_squares)
+    return _Counts(row.n + 2, row.sum + 1, row.sum_squares + 1)
+
+
 def ab_test_guardrail_breaches(*, ab_test: ABTest) -> list[dict]:
     """Guardrail metrics on which a challenger is significantly worse than the
     control, judged by the sequential test whatever the test's engine, so
     that checking after every update keeps the false-alarm rate at alpha."""
     arms = list(ab_test.arms.order_by("index"))
-    stats = {(row.arm_id, row.metric): row for row in ABTestArmStatistic.objects.filter(arm__ab_test=ab_test)}
+    stats = {(row.arm_id, row.metric): _smoothed(row) if row.metric in PROPORTION_METRICS else row
+             for row in ABTestArmStatistic.objects.filter(arm__ab_test=ab_test)}
     breaches = []
     for metric in ab_test.guardrail_metrics:
         # The absolute difference: a relative lift on a near-zero control

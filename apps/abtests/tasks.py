@@ -1,4 +1,5 @@
-"""Background work of the A/B testing app, on the ``monitoring`` queue. The
+"""Background work of the A/B testing app, on the ``monitoring`` queue (the
+deployment of a shipped winner on ``rollouts``). The
 tasks take ids, and the service locks the test row and reads past its
 cursors, so a repeated or redelivered task adds nothing twice."""
 
@@ -21,4 +22,21 @@ def ab_tests_stats_update() -> int:
     return services.ab_tests_stats_update()
 
 
-__all__ = ["ab_test_stats_update", "ab_tests_stats_update"]
+@shared_task(queue="rollouts", acks_late=True, soft_time_limit=110, time_limit=120)
+def ab_test_ship_continue(promotion_request_id: int, approved: bool) -> str:
+    """Deploy a shipped winner once its promotion is approved (or record the refusal)."""
+    return services.ab_test_ship_continue(promotion_request_id=promotion_request_id, approved=approved)
+
+
+@shared_task(bind=True, queue="default", max_retries=120, soft_time_limit=240, time_limit=300)
+def demo_seed_abtests(self) -> str:
+    """Start the demo A/B test once the serving demo is live; retries every 60 s until then."""
+    from apps.abtests import demo
+
+    outcome = demo.seed_abtests()
+    if outcome == demo.WAITING:
+        raise self.retry(countdown=60)
+    return outcome
+
+
+__all__ = ["ab_test_ship_continue", "ab_test_stats_update", "ab_tests_stats_update", "demo_seed_abtests"]

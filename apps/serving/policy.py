@@ -13,7 +13,12 @@ step started:
 * a step is only judged once it has ``min_requests`` requests. A threshold
   broken then means rollback at once (without waiting for the step to end);
   a step that ends with fewer requests is inconclusive: a canary pauses
-  (somebody must decide), a rolling update carries on.
+  (somebody must decide), a rolling update carries on;
+* a canary may also be judged *against the stable version* on the same
+  window (``analysis``, e.g. ``"sequential"``; see ``apps/serving/judges.py``):
+  a canary significantly worse than the version it replaces (error rate,
+  latency, accuracy where feedback exists) fails the step even within the
+  absolute limits. ``analysis_alpha`` (default 0.05) is that test's level.
 """
 
 from __future__ import annotations
@@ -54,10 +59,13 @@ _NUMBER_LIMITS = {
     "replicas": (1, 100, True),
     "latency_budget_ms": (1, 600_000, False),
     "bake_minutes": (0, 7 * 24 * 60, False),
+    "analysis_alpha": (0.0001, 0.5, False),
 }
 # Settings every strategy accepts whose default comes from elsewhere (the
 # endpoint or a Django setting), so they are not in COMMON_DEFAULTS.
 OPTIONAL_KEYS = {"bake_minutes"}
+# Canary settings that are absent unless asked for (no analysis: thresholds only).
+CANARY_OPTIONAL_KEYS = {"analysis", "analysis_alpha"}
 _RESOURCE_KEYS = {"cpu", "memory"}
 
 
@@ -78,6 +86,8 @@ def clean_config(strategy: str, raw: dict | None) -> dict:
     if not isinstance(raw, dict):
         raise ConfigError("config must be an object.", "config")
     allowed = set(COMMON_DEFAULTS) | set(STRATEGY_DEFAULTS[strategy]) | OPTIONAL_KEYS
+    if strategy == "canary":
+        allowed |= CANARY_OPTIONAL_KEYS
     unknown = sorted(set(raw) - allowed)
     if unknown:
         raise ConfigError(
@@ -90,6 +100,8 @@ def clean_config(strategy: str, raw: dict | None) -> dict:
             config["steps"] = _clean_steps(value)
         elif key == "resources":
             config["resources"] = _clean_resources(value)
+        elif key == "analysis":
+            config["analysis"] = _clean_analysis(value)
         else:
             config[key] = _clean_number(key, value)
     return config
@@ -104,6 +116,15 @@ def _clean_number(key: str, value):
     if not low <= value <= high:
         raise ConfigError(f"config.{key} must be between {low} and {high}.", f"config.{key}")
     return int(value) if integer else value
+
+
+def _clean_analysis(value) -> str:
+    from apps.serving import judges
+
+    available = judges.names()
+    if value not in available:
+        raise ConfigError(f"config.analysis must be one of {', '.join(available)}.", "config.analysis")
+    return value
 
 
 def _clean_steps(value) -> list:
@@ -186,8 +207,10 @@ class Verdict:
         return self.enough and self.breach is None
 
 
-def judge(stats: WindowStats, config: dict) -> Verdict:
-    """Judge a step's numbers against the thresholds in ``config``."""
+def judge(stats: WindowStats, config: dict, *, analysis_breach: str | None = None) -> Verdict:
+    """Judge a step's numbers against the thresholds in ``config``, then take
+    what the step's comparative analysis found (``analysis_breach``, see
+    ``judges.canary_analysis``) once the step has enough requests."""
     enough = stats.requests >= max(1, int(config.get("min_requests", 0)))
     if not enough:
         return Verdict(enough=False, breach=None)
@@ -198,7 +221,7 @@ def judge(stats: WindowStats, config: dict) -> Verdict:
     max_p95 = config.get("max_p95_ms")
     if max_p95 is not None and stats.p95_ms is not None and stats.p95_ms > max_p95:
         return Verdict(enough=True, breach=f"p95 latency {stats.p95_ms:.1f} ms is above the {max_p95:g} ms limit")
-    return Verdict(enough=True, breach=None)
+    return Verdict(enough=True, breach=analysis_breach)
 
 
 __all__ = ["STRATEGIES", "ConfigError", "Verdict", "WindowStats", "clean_config", "judge", "summarize"]

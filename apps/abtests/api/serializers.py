@@ -174,6 +174,13 @@ class ABTestAbortSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=2000)
 
 
+class ABTestShipSerializer(serializers.Serializer):
+    strategy = serializers.ChoiceField(choices=["immediate", "blue_green", "rolling", "canary"], default="canary",
+                                       help_text="How the winner is deployed once its promotion is approved.")
+    config = serializers.JSONField(required=False, allow_null=True, default=None,
+                                   help_text='The deployment config; a canary defaults to {"analysis": "sequential"}.')
+
+
 class ABTestConcludeSerializer(serializers.Serializer):
     winner = serializers.IntegerField(required=False, allow_null=True, default=None, min_value=0, max_value=5,
                                       help_text="The winning arm's index; null or 0 for no detectable difference.")

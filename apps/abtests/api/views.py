@@ -195,6 +195,15 @@ class ABTestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         services.ab_test_conclude(ab_test=self.get_object(), actor=request.user, **data.validated_data)
         return self._detail(int(pk))
 
+    @extend_schema(request=s.ABTestShipSerializer, responses=s.ABTestSerializer,
+                   summary="Ship the winner: a promotion request to Production, then a deployment once approved")
+    @action(detail=True, methods=["post"])
+    def ship(self, request, pk=None):
+        data = s.ABTestShipSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.ab_test_ship(ab_test=self.get_object(), actor=request.user, **data.validated_data)
+        return self._detail(int(pk))
+
     @extend_schema(request=None, responses=OpenApiTypes.OBJECT,
                    summary="Per-arm numbers and comparisons with the control, for every metric")
     @action(detail=True, methods=["get"])

@@ -2,6 +2,12 @@
 ``from apps.abtests import services; services.ab_test_start(...)``."""
 
 from apps.abtests.services.analysis import CORRECTION_ALIASES, CORRECTIONS, metric_analyze
+from apps.abtests.services.decisions import (
+    ab_test_ship,
+    ab_test_ship_continue,
+    achieved_power,
+    decision_evidence,
+)
 from apps.abtests.services.lifecycle import (
     ab_test_abort,
     ab_test_approve,
@@ -23,9 +29,13 @@ __all__ = [
     "ab_test_create",
     "ab_test_guardrails_check",
     "ab_test_needs_approval",
+    "ab_test_ship",
+    "ab_test_ship_continue",
     "ab_test_start",
     "ab_test_stats_update",
     "ab_test_stop",
     "ab_tests_stats_update",
+    "achieved_power",
+    "decision_evidence",
     "metric_analyze",
 ]

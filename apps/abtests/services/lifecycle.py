@@ -209,7 +209,16 @@ def _end(ab_test: ABTest, *, actor, status: str, reason: str, action: str, befor
     ab_test.save(update_fields=["status", "stopped_at", "stop_reason", "updated_at"])
     audit_record(actor=actor, action=action, target=ab_test, before=before, after=snapshot(ab_test, AUDIT_FIELDS),
                  message=f"{ab_test.label} {status}: {reason}" if reason else f"{ab_test.label} {status}.")
-    events.publish(f"abtests.ab_test.{status}", _payload(ab_test, reason=reason))
+    # Webhooks hear of a stop once, as ``abtest.stopped`` (below).
+    events.publish(f"abtests.ab_test.{status}", _payload(ab_test, reason=reason),
+                   webhooks=status != TestStatus.STOPPED)
+    if status == TestStatus.STOPPED:
+        # The notification teams subscribe to (webhooks), whoever stopped it: a guardrail or a person.
+        events.publish("abtest.stopped", {
+            "ab_test_id": ab_test.pk, "endpoint": ab_test.endpoint.slug, "reason": reason,
+            "arms": [{"index": arm.index, "name": arm.name, "model_version_id": arm.model_version_id,
+                      "model": arm.model_version.registered_model.name, "version": arm.model_version.version,
+                      "weight": arm.weight} for arm in _arms(ab_test)]})
 
 
 def ab_test_stop(*, ab_test: ABTest, actor, reason: str = "") -> ABTest:
@@ -232,8 +241,6 @@ def ab_test_abort(*, ab_test: ABTest, actor, reason: str) -> ABTest:
         ab_test, before = _lock(ab_test, OPEN_STATUSES, "aborted")
         _end(ab_test, actor=actor, status=TestStatus.ABORTED, reason=reason, action="ab_test.aborted", before=before)
     return ab_test
-
-
 
 
 def ab_test_guardrails_check(*, ab_test_id: int) -> list[dict]:
@@ -264,6 +271,7 @@ def ab_test_conclude(*, ab_test: ABTest, actor, winner: int | None = None, summa
     control at the test's alpha (after correction) and no sample-ratio
     mismatch; otherwise the test concludes "no detectable difference"."""
     from apps.abtests.selectors import ab_test_results
+    from apps.abtests.services.decisions import decision_evidence
     from apps.abtests.services.statistics import ab_test_stats_update
 
     require_perm(actor, "serving.deploy_endpoint", ab_test.endpoint)
@@ -286,8 +294,7 @@ def ab_test_conclude(*, ab_test: ABTest, actor, winner: int | None = None, summa
                 if not significant:
                     raise InvalidState(f"Arm {winner} is not a significant winner on {ab_test.primary_metric} at "
                                        f"alpha {ab_test.alpha:g}.", code="not_significant")
-        ab_test.decision = {"winner": winner, "summary": (summary or "").strip()
-                            or ("no detectable difference" if winner in (None, 0) else f"arm {winner} wins")}
+        ab_test.decision = decision_evidence(ab_test=ab_test, winner=winner, summary=(summary or "").strip())
         ab_test.result_snapshot = results
         ab_test.status = TestStatus.CONCLUDED
         ab_test.concluded_at = timezone.now()

@@ -228,14 +228,17 @@ def end_bake(deployment: Deployment, *, message: str) -> None:
 
 
 def _advance(deployment_id: int, seq: int) -> str:
+    from apps.serving.judges import canary_analysis
     from apps.serving.selectors import deployment_window_stats
 
-    current = Deployment.objects.only("step_started_at", "rollout_state", "rollout_step").get(pk=deployment_id)
+    current = Deployment.objects.only("step_started_at", "rollout_state", "rollout_step", "config",
+                                      "rollout_baseline").get(pk=deployment_id)
     # Read the live numbers before taking locks: it may scan many log rows.
     judged = current.rollout_state == RolloutState.OBSERVING or current.rollout_step >= 0
-    stats = None
+    stats = analysis = None
     if judged and current.step_started_at is not None:
         stats = deployment_window_stats(deployment_id=deployment_id, start=current.step_started_at)
+        analysis = canary_analysis(deployment=current, start=current.step_started_at)
     with transaction.atomic():
         deployment, others = _lock(deployment_id)
         if deployment.rollout_seq != seq or deployment.rollout_state not in (RolloutState.PROGRESSING,
@@ -246,7 +249,7 @@ def _advance(deployment_id: int, seq: int) -> str:
         now = timezone.now()
         if deployment.strategy == Strategy.BLUE_GREEN and deployment.rollout_state == RolloutState.PROGRESSING:
             return _switch_blue_green(deployment, others, before)
-        verdict = judge(stats, config) if stats is not None else None
+        verdict = judge(stats, config, analysis_breach=analysis) if stats is not None else None
         if verdict is not None and verdict.breach:
             _rollback(deployment, others, actor=None, before=before, reason=verdict.breach, automatic=True,
                       stats=stats.as_dict())
