@@ -270,6 +270,13 @@ def register_finished_runs(*, user, experiment_id: int) -> list:
 
 # --- For the apps above (serving) ---------------------------------------------------
 
+def promotion_requests_pending(*, versions) -> dict:
+    """The pending promotion request of each of ``versions`` (read through a
+    selector already), by version id, in one query."""
+    requests = PromotionRequest.objects.filter(version__in=[v.pk for v in versions], status=RequestStatus.PENDING)
+    return {r.version_id: r for r in requests}
+
+
 def model_version_find(*, user, model: str | None = None, version: int | None = None,
                        model_version_id: int | None = None) -> ModelVersion | None:
     """The version with ``model_version_id``, or number ``version`` of the

@@ -32,10 +32,10 @@ def _live_deployments_prefetch() -> Prefetch:
     )
 
 
-def endpoint_list(*, user):
-    """Endpoints the user may see, with owner and live deployments in two
-    extra queries whatever their number."""
-    return (filter_visible(user, Endpoint.objects.all(), "serving.view_endpoint")
+def endpoint_list(*, user, perm: str = "serving.view_endpoint"):
+    """Endpoints the user holds ``perm`` on (by default: may see), with owner
+    and live deployments in two extra queries whatever their number."""
+    return (filter_visible(user, Endpoint.objects.all(), perm)
             .select_related("owner").prefetch_related(_live_deployments_prefetch()).order_by("slug"))
 
 

@@ -13,10 +13,10 @@ from apps.abtests.choices import TestStatus
 from apps.abtests.forms import ABTestForm, PlanForm
 from apps.core.errors import ApplicationError, NotFound
 from apps.core.errors import PermissionDenied as AppPermissionDenied
-from apps.core.permissions import filter_visible, has_perm
+from apps.core.permissions import has_perm
 from apps.core.selectors import audit_events_for
-from apps.registry.models import ModelVersion
-from apps.serving.models import Endpoint
+from apps.registry import selectors as registry_selectors
+from apps.serving import selectors as serving_selectors
 
 NONE = "\u2013"
 
@@ -31,13 +31,11 @@ def ab_test_or_404(request, pk: int):
 
 
 def _endpoints(user):
-    return filter_visible(user, Endpoint.objects.all(), "serving.deploy_endpoint").order_by("slug")
+    return serving_selectors.endpoint_list(user=user, perm="serving.deploy_endpoint")
 
 
 def _new_test_form(user, data=None):
-    versions = (filter_visible(user, ModelVersion.objects.all(), "registry.view_registeredmodel",
-                               via="registered_model")
-                .select_related("registered_model").order_by("registered_model__name", "-version"))
+    versions = registry_selectors.model_version_list(user=user)
     return ABTestForm(data, endpoints=_endpoints(user), versions=versions)
 
 

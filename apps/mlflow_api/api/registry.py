@@ -16,8 +16,7 @@ from apps.mlflow_api.errors import NOT_IMPLEMENTED, MlflowError, invalid, not_fo
 from apps.mlflow_api.selectors import registered_model_search
 from apps.mlflow_api.services import mlflow_model_version_create
 from apps.registry import selectors, services
-from apps.registry.choices import ModelTaskType, RequestStatus
-from apps.registry.models import PromotionRequest
+from apps.registry.choices import ModelTaskType
 
 TASK_TYPE_TAG = "task_type"
 DEFAULT_JUSTIFICATION = "Requested through the MLflow API (transition-model-version-stage)."
@@ -37,8 +36,7 @@ def _version(request, fields):
 
 def _pending(versions) -> dict:
     """Pending promotion request of each version (one query)."""
-    requests = PromotionRequest.objects.filter(version__in=[v.pk for v in versions], status=RequestStatus.PENDING)
-    return {r.version_id: r for r in requests}
+    return selectors.promotion_requests_pending(versions=versions)
 
 
 def _versions_json(versions) -> list[dict]:
