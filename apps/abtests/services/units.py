@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import timedelta
 
+from django.db import connection
 from django.db.models import Count, Q, Sum
 
 from apps.abtests.choices import TestMetric
@@ -113,41 +114,54 @@ def _pre_period(ab_test: ABTest, unit_ids: list[str]) -> dict[str, dict]:
     return found
 
 
+PRE_FIELDS = ("pre_error_rate", "pre_latency_ms", "pre_accuracy")
+_COLUMNS = ("arm_index", "unit_key", *COUNTERS, *PRE_FIELDS)
+_TYPES = ("smallint", "text", *("double precision" if name.endswith("_sum") else "bigint" for name in COUNTERS),
+          *("double precision",) * len(PRE_FIELDS))
+# One statement per batch: the ORM's per-value preparation cost more than the arithmetic.
+_UPSERT = (
+    f"INSERT INTO abtests_abtestunit (ab_test_id, {', '.join(_COLUMNS)}) "
+    f"SELECT %s, * FROM unnest({', '.join(f'%s::{t}[]' for t in _TYPES)}) "
+    f"ON CONFLICT (ab_test_id, unit_key) DO UPDATE SET "
+    + ", ".join(f"{name} = EXCLUDED.{name}" for name in COUNTERS)
+)
+
+
 def units_fold(ab_test: ABTest, deltas: UnitDeltas) -> dict[tuple[int, str], list[float]]:
     """Add ``deltas`` to the units' rows and return, per (arm index, metric),
     how much each of ``ARM_FIELDS`` moved. Runs inside the caller's
-    transaction (the test row locked): rows and arm sums commit together."""
+    transaction (the test row locked): rows and arm sums commit together. A
+    unit keeps the arm it was first seen in."""
     if not deltas:
         return {}
     keys = list(deltas.counts)
-    existing = {row.unit_key: row for row in ABTestUnit.objects.filter(ab_test=ab_test, unit_key__in=keys)}
-    fresh = [key[2:] for key in keys if key not in existing and key.startswith("u:")]
-    covariates = _pre_period(ab_test, fresh)
+    existing = {row[1]: dict(zip(_COLUMNS, row, strict=True)) for row in
+                ABTestUnit.objects.filter(ab_test=ab_test, unit_key__in=keys).values_list(*_COLUMNS)}
+    covariates = _pre_period(ab_test, [key[2:] for key in keys if key not in existing and key.startswith("u:")])
     moved: dict[tuple[int, str], list[float]] = defaultdict(lambda: [0.0] * len(ARM_FIELDS))
-    rows = []
+    columns: list[list] = [[] for _ in _COLUMNS]
     for key in keys:
-        row = existing.get(key)
-        if row is None:
-            row = ABTestUnit(ab_test=ab_test, arm_index=deltas.arm[key], unit_key=key,
-                             **(covariates.get(key[2:], {}) if key.startswith("u:") else {}))
-            old = None
+        old = existing.get(key)
+        if old is None:
+            new = {"arm_index": deltas.arm[key], "unit_key": key, **dict.fromkeys(COUNTERS, 0),
+                   **dict.fromkeys(PRE_FIELDS), **covariates.get(key[2:], {})}
         else:
-            old = {name: getattr(row, name) for name in (*COUNTERS, "pre_error_rate", "pre_latency_ms",
-                                                           "pre_accuracy")}
+            new = dict(old)
         for name, value in deltas.counts[key].items():
-            if value:
-                setattr(row, name, getattr(row, name) + value)
-        new = {name: getattr(row, name) for name in (*COUNTERS, "pre_error_rate", "pre_latency_ms", "pre_accuracy")}
+            new[name] += value
         for metric in UNIT_METRICS:
             after, before = _term(new, metric), _term(old, metric) if old else None
             if after is None and before is None:
                 continue
-            total = moved[(row.arm_index, metric)]
+            total = moved[(new["arm_index"], metric)]
             for i in range(len(ARM_FIELDS)):
                 total[i] += (after[i] if after else 0.0) - (before[i] if before else 0.0)
-        rows.append(row)
-    ABTestUnit.objects.bulk_create(rows, batch_size=2000, update_conflicts=True, unique_fields=["ab_test", "unit_key"],
-                                   update_fields=list(COUNTERS))
+        for column, name, kind in zip(columns, _COLUMNS, _TYPES, strict=True):
+            value = new[name]
+            column.append(float(value) if kind == "double precision" and value is not None else
+                          int(value) if kind == "bigint" else value)
+    with connection.cursor() as cursor:
+        cursor.execute(_UPSERT, [ab_test.pk, *columns])
     return moved
 
 
