@@ -6,7 +6,7 @@ from django.contrib import admin, messages
 
 from apps.abtests import services
 from apps.abtests.choices import TestStatus
-from apps.abtests.models import ABTest, ABTestArm, ABTestArmStatistic
+from apps.abtests.models import ABTest, ABTestArm, ABTestArmStatistic, ABTestUnit
 from apps.core.admin import ObjectPermissionAdminMixin, ReadOnlyAdminMixin
 from apps.core.errors import ApplicationError
 from apps.core.permissions import has_perm
@@ -58,3 +58,11 @@ class ABTestArmStatisticAdmin(ObjectPermissionAdminMixin, ReadOnlyAdminMixin, ad
     permission_via = "arm__ab_test__endpoint"
     list_display = ["arm", "metric", "n", "sum", "sum_squares", "updated_at"]
     list_select_related = ["arm__ab_test"]
+
+
+@admin.register(ABTestUnit)
+class ABTestUnitAdmin(ObjectPermissionAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    permission_via = "ab_test__endpoint"
+    list_display = ["ab_test", "arm_index", "unit_key", "requests", "errors", "labelled", "correct"]
+    list_select_related = ["ab_test"]
+    search_fields = ["unit_key"]

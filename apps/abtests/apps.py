@@ -10,7 +10,8 @@ class AbtestsConfig(AppConfig):
     # for approval, from its challengers' models; these are the capabilities
     # the admin pages ask for.
     role_permissions = {
-        "Viewer": ["abtests.view_abtest", "abtests.view_abtestarm", "abtests.view_abtestarmstatistic"],
+        "Viewer": ["abtests.view_abtest", "abtests.view_abtestarm", "abtests.view_abtestarmstatistic",
+                   "abtests.view_abtestunit"],
         "ML Engineer": ["abtests.add_abtest", "abtests.change_abtest"],
     }
 

@@ -105,6 +105,20 @@ class ABTestArmStatistic(models.Model):
     n = models.BigIntegerField(default=0)
     sum = models.FloatField(default=0.0)
     sum_squares = models.FloatField(default=0.0)
+    # Per randomisation unit (see ``ABTestUnit``): with x_u the unit's sum of
+    # the metric and y_u its count, ``sum`` = Σx_u and ``n`` = Σy_u; these add
+    # Σx_u², Σy_u², Σx_u·y_u for the delta method, and for CUPED the unit's
+    # mean m_u = x_u / y_u against its pre-period covariate c_u.
+    units = models.BigIntegerField(default=0)
+    unit_sum_squares = models.FloatField(default=0.0)
+    unit_count_squares = models.FloatField(default=0.0)
+    unit_sum_product = models.FloatField(default=0.0)
+    unit_mean_sum = models.FloatField(default=0.0)
+    unit_mean_sum_squares = models.FloatField(default=0.0)
+    covariate_units = models.BigIntegerField(default=0)
+    covariate_sum = models.FloatField(default=0.0)
+    covariate_sum_squares = models.FloatField(default=0.0)
+    covariate_sum_product = models.FloatField(default=0.0)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -114,3 +128,40 @@ class ABTestArmStatistic(models.Model):
 
     def __str__(self):
         return f"{self.arm} {self.metric}: n={self.n}"
+
+
+class ABTestUnit(models.Model):
+    """Running aggregates of one randomisation unit (a sample, a submitting
+    lab) in one test: its requests, errors, latency, answers and the feedback
+    on them, so that results are analysed per unit without rescanning the log.
+    ``unit_key`` is ``u:<unit_id>``, or ``r:<log id>`` for a request that came
+    without a unit (its own unit). The ``pre_*`` fields hold the unit's metric
+    before the test started (CUPED's covariate), null when it had no traffic."""
+
+    ab_test = models.ForeignKey(ABTest, on_delete=models.CASCADE, related_name="units")
+    arm_index = models.PositiveSmallIntegerField()
+    unit_key = models.CharField(max_length=220)
+    requests = models.BigIntegerField(default=0)
+    errors = models.BigIntegerField(default=0)
+    answered = models.BigIntegerField(default=0)
+    latency_sum = models.FloatField(default=0.0)
+    instances = models.BigIntegerField(default=0)
+    positives = models.BigIntegerField(default=0)
+    scored = models.BigIntegerField(default=0)
+    confidence_sum = models.FloatField(default=0.0)
+    reviews = models.BigIntegerField(default=0)
+    labelled = models.BigIntegerField(default=0)
+    correct = models.BigIntegerField(default=0)
+    graded = models.BigIntegerField(default=0)
+    abs_error_sum = models.FloatField(default=0.0)
+    pre_error_rate = models.FloatField(null=True, blank=True)
+    pre_latency_ms = models.FloatField(null=True, blank=True)
+    pre_accuracy = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["ab_test", "arm_index", "unit_key"]
+        verbose_name = "A/B test unit"
+        constraints = [models.UniqueConstraint(fields=["ab_test", "unit_key"], name="ab_test_unit_unique")]
+
+    def __str__(self):
+        return f"{self.ab_test_id}/{self.arm_index} {self.unit_key}"

@@ -8,6 +8,7 @@ from django.db.models import Prefetch, QuerySet
 
 from apps.abtests.choices import PROPORTION_METRICS, TestMetric
 from apps.abtests.models import ABTest, ABTestArm, ABTestArmStatistic
+from apps.abtests.services.units import UNIT_METRICS
 from apps.abtests.stats import StatsInputError, analyze
 from apps.core.errors import NotFound
 from apps.core.permissions import filter_visible, require_perm
@@ -32,31 +33,63 @@ def ab_test_get(*, user, pk: int, perm: str = "serving.view_endpoint") -> ABTest
     return test
 
 
+def _analysis(metric: str, rows: list) -> str:
+    """How a metric is analysed: ``unit_cuped`` (the mean of the units' means,
+    CUPED on their pre-period metric) when some units have a covariate;
+    ``unit_ratio`` (delta method on per-unit sums) when units repeat;
+    else ``request`` (each request its own unit, as gbstats takes them). A
+    test whose rows predate the per-unit sums (units 0) stays on requests."""
+    if any(row.units < 2 for row in rows):
+        return "request"
+    if UNIT_METRICS[metric][2] and all(row.covariate_units > 0 for row in rows):
+        return "unit_cuped"
+    if any(row.units < row.n for row in rows):
+        return "unit_ratio"
+    return "request"
+
+
+def _arm_input(arm: ABTestArm, row, analysis: str) -> dict:
+    if analysis == "unit_ratio":
+        return {"name": arm.name, "n": row.units, "sum": row.sum, "sum_squares": row.unit_sum_squares,
+                "denominator_sum": float(row.n), "denominator_sum_squares": row.unit_count_squares,
+                "sum_product": row.unit_sum_product}
+    if analysis == "unit_cuped":
+        return {"name": arm.name, "n": row.units, "sum": row.unit_mean_sum, "sum_squares": row.unit_mean_sum_squares,
+                "covariate_sum": row.covariate_sum, "covariate_sum_squares": row.covariate_sum_squares,
+                "covariate_sum_product": row.covariate_sum_product}
+    return {"name": arm.name, "n": row.n, "sum": row.sum, "sum_squares": row.sum_squares}
+
+
+ANALYSIS_METRIC_TYPE = {"unit_ratio": "ratio", "unit_cuped": "mean"}
+
+
 def _metric_result(ab_test: ABTest, metric: str, arms: list[ABTestArm], stats: dict, *,
                    engine: str | None = None, difference: str = "relative") -> dict:
     rows = [stats.get((arm.pk, metric)) for arm in arms]
     per_arm = [{"arm": arm.name, "arm_index": arm.index, "n": row.n if row else 0,
+                "units": row.units if row else 0,
                 "mean": (row.sum / row.n) if row and row.n else None} for arm, row in zip(arms, rows, strict=True)]
     result = {"metric": metric, "arms": per_arm, "direction": -1 if metric in LOWER_IS_BETTER else 1,
-              "comparisons": [], "error": None}
+              "comparisons": [], "error": None, "analysis": "request"}
     if any(row is None or row.n < 2 for row in rows):
         result["error"] = "not enough data yet (every arm needs at least 2 observations)"
         return result
+    analysis = result["analysis"] = _analysis(metric, rows)
+    default_type = "proportion" if metric in PROPORTION_METRICS else "mean"
     total = sum(arm.weight for arm in arms)
     try:
-        analysis = analyze(
-            "proportion" if metric in PROPORTION_METRICS else "mean",
-            [{"name": arm.name, "n": row.n, "sum": row.sum, "sum_squares": row.sum_squares}
-             for arm, row in zip(arms, rows, strict=True)],
+        analysis_result = analyze(
+            ANALYSIS_METRIC_TYPE.get(analysis, default_type),
+            [_arm_input(arm, row, analysis) for arm, row in zip(arms, rows, strict=True)],
             expected_weights=[arm.weight / total for arm in arms], engine=engine or ab_test.engine,
             difference=difference,
             alpha=ab_test.alpha, correction={"bh": "benjamini-hochberg"}.get(ab_test.correction, ab_test.correction))
     except StatsInputError as exc:
         result["error"] = f"{exc.field}: {exc.message}"
         return result
-    for index, comparison in enumerate(analysis["comparisons"], start=1):
+    for index, comparison in enumerate(analysis_result["comparisons"], start=1):
         comparison["arm_index"] = index
-    result.update(comparisons=analysis["comparisons"], srm=analysis["srm"])
+    result.update(comparisons=analysis_result["comparisons"], srm=analysis_result["srm"])
     return result
 
 

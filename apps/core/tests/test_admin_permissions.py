@@ -54,7 +54,7 @@ def _model(label: str):
 def build_world(owner, tag: str) -> dict:
     """One object of every admin-registered model, all hanging off ``owner``'s
     dataset, experiment, registered model and endpoint."""
-    from apps.abtests.models import ABTest, ABTestArm, ABTestArmStatistic
+    from apps.abtests.models import ABTest, ABTestArm, ABTestArmStatistic, ABTestUnit
     from apps.datasets.models import Dataset, DatasetVersion, Expectation
     from apps.experiments.models import Experiment, Run, TrainingJob
     from apps.monitoring.models import DriftReport
@@ -106,9 +106,10 @@ def build_world(owner, tag: str) -> dict:
         ab_test = ABTest.objects.create(endpoint=endpoint, name=f"qc-test-{tag}", created_by=owner)
         arm = ABTestArm.objects.create(ab_test=ab_test, index=0, name="control", model_version=version, weight=1)
         arm_statistic = ABTestArmStatistic.objects.create(arm=arm, metric="accuracy")
+        unit = ABTestUnit.objects.create(ab_test=ab_test, arm_index=0, unit_key=f"u:S-{tag}")
     objects = [dataset, dataset_version, expectation, experiment, run, job, model, version, promotion, transition,
                webhook, delivery, endpoint, deployment, log, feedback, api_key, event, drift_report, split, ab_test,
-               arm_statistic]
+               arm_statistic, unit]
     return {type(obj)._meta.label: obj for obj in objects}
 
 
