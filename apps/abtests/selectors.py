@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+import copy
 
 from django.db.models import Prefetch, QuerySet
 
@@ -109,19 +109,24 @@ def ab_test_results(*, ab_test: ABTest) -> dict:
             "guardrails": [by_metric[m] for m in ab_test.guardrail_metrics]}
 
 
-class _Counts(NamedTuple):
-    n: int
-    sum: float
-    sum_squares: float
-
-
-def _smoothed(row) -> _Counts:
+def _smoothed(row):
     """A proportion with one success and one failure added (Agresti & Caffo
     2000), for guardrails only: a control without a single error has zero
-    variance, which would leave a failing challenger unjudged."""
+    variance, which would leave a failing challenger unjudged. The two are
+    added as two pseudo-units of one request each (x = 1 and x = 0, no
+    pre-period covariate), so the per-unit analyses see them too."""
     if row.n < 2:
-        return _Counts(row.n, row.sum, row.sum_squares)
-    return _Counts(row.n + 2, row.sum + 1, row.sum_squares + 1)
+        return row
+    row = copy.copy(row)
+    row.n, row.sum, row.sum_squares = row.n + 2, row.sum + 1, row.sum_squares + 1
+    if row.units:
+        row.units += 2
+        row.unit_sum_squares += 1
+        row.unit_count_squares += 2
+        row.unit_sum_product += 1
+        row.unit_mean_sum += 1
+        row.unit_mean_sum_squares += 1
+    return row
 
 
 def ab_test_guardrail_breaches(*, ab_test: ABTest) -> list[dict]:
