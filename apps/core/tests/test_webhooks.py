@@ -117,7 +117,10 @@ def test_connection_errors_are_logged_and_retried(admin, model):
 
 
 @pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://example.org/x", "gopher://127.0.0.1:70/",
-                                 "javascript:alert(1)", "http://", "http://user:pw@example.org/hook"])
+                                 "javascript:alert(1)", "http://", "http://user:pw@example.org/hook",
+                                 # Not ASCII: the URL a client reads back must be a valid URI.
+                                 "https://L\u00c7\u00a62\u00ad\u00f4", "https://example.org/h\u00e4k",
+                                 "https://example.org/a b"])
 def test_only_http_and_https_targets_are_accepted(admin, url):
     with pytest.raises(ValidationFailed):
         services.webhook_subscription_create(actor=admin, name="bad", url=url)

@@ -43,6 +43,9 @@ def allowed_hosts() -> list[str]:
 
 def clean_url(url: str) -> str:
     url = (url or "").strip()
+    if not url.isascii() or any(char.isspace() or not char.isprintable() for char in url):
+        raise ValidationFailed("Write the webhook URL in ASCII: the host name in its xn-- form, other characters "
+                               "percent-encoded.", details={"fields": {"url": ["Only ASCII URLs are allowed."]}})
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValidationFailed("A webhook URL must be an http:// or https:// URL with a host.",
