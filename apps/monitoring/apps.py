@@ -13,7 +13,8 @@ class MonitoringConfig(AppConfig):
     }
 
     def ready(self):
-        from apps.core import navigation
+        from apps.core import metrics, navigation
+        from apps.monitoring.series.prometheus import MetricSeriesCollector
         from apps.monitoring.series.rollup import metric_series_prune_limit
         from apps.serving import retention
 
@@ -21,3 +22,4 @@ class MonitoringConfig(AppConfig):
                             permission="monitoring.view_driftreport")
         # The log prune keeps every row the metric series has not read yet.
         retention.register_prune_guard("monitoring.metric_series", metric_series_prune_limit)
+        metrics.register_collector(MetricSeriesCollector())

@@ -205,8 +205,6 @@ DEPLOYMENT_BAKE_MINUTES = env.int("DEPLOYMENT_BAKE_MINUTES", default=15)
 MONITORING_RETENTION_MINUTE_DAYS = env.int("MONITORING_RETENTION_MINUTE_DAYS", default=14)
 MONITORING_RETENTION_HOUR_DAYS = env.int("MONITORING_RETENTION_HOUR_DAYS", default=400)
 MONITORING_RETENTION_DAY_DAYS = env.int("MONITORING_RETENTION_DAY_DAYS", default=None)
-# /metrics (Prometheus): a bearer token a scraper sends; empty: staff sessions only.
-MONITORING_METRICS_TOKEN = env.str("MONITORING_METRICS_TOKEN", default="")
 
 # --- Deployment backend (docs/kubernetes.md) ---------------------------------
 # "local": this platform's own web processes serve every deployed version.

@@ -298,3 +298,27 @@ def test_quantiles_of_merged_histograms_match_numpy():
         estimate, exact = buckets.quantile(total, q), float(np.quantile(values, q))
         assert abs(estimate - exact) <= max(_bucket_width(exact), _bucket_width(estimate))
     assert buckets.quantile(buckets.empty_counts(buckets.LATENCY_EDGES_MS), 0.5) is None
+
+
+def _samples(body: str) -> dict:
+    """``{(name, frozenset of label pairs): value}`` of a Prometheus text body."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {(sample.name, frozenset(sample.labels.items())): sample.value
+            for family in text_string_to_metric_families(body) for sample in family.samples}
+
+
+@pytest.mark.django_db
+def test_prometheus_metrics_come_from_the_series(served, client):
+    _endpoint, deployments = served
+    rows = _log(deployments, n=200)
+    services.metric_series_update(now=LATER)
+    samples = _samples(client.get("/metrics").content.decode())
+    counts = _counts_per_deployment(rows)[deployments[1].pk]
+    labels = {("endpoint", "sample-qc"), ("model", "sample-qc"), ("version", "2")}
+    for outcome, field in (("success", "successes"), ("invalid", "invalid"), ("error", "errors")):
+        assert samples["mlops_endpoint_requests_total", frozenset(labels | {("outcome", outcome)})] == counts[field]
+    assert samples["mlops_endpoint_latency_seconds_count", frozenset(labels)] == counts["successes"]
+    fast = sum(1 for r in rows if r.deployment_id == deployments[1].pk and r.status_code == 200
+               and r.latency_ms <= 12.8)
+    assert samples["mlops_endpoint_latency_seconds_bucket", frozenset(labels | {("le", "0.0128")})] == fast
