@@ -205,6 +205,9 @@ DEPLOYMENT_BAKE_MINUTES = env.int("DEPLOYMENT_BAKE_MINUTES", default=15)
 MONITORING_RETENTION_MINUTE_DAYS = env.int("MONITORING_RETENTION_MINUTE_DAYS", default=14)
 MONITORING_RETENTION_HOUR_DAYS = env.int("MONITORING_RETENTION_HOUR_DAYS", default=400)
 MONITORING_RETENTION_DAY_DAYS = env.int("MONITORING_RETENTION_DAY_DAYS", default=None)
+# /metrics names endpoints and models only when METRICS_TOKEN protects it, or when this
+# says the scrape address is private anyway.
+MONITORING_METRICS_PUBLIC = env.bool("MONITORING_METRICS_PUBLIC", default=False)
 
 # --- Deployment backend (docs/kubernetes.md) ---------------------------------
 # "local": this platform's own web processes serve every deployed version.

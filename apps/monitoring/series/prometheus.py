@@ -3,7 +3,10 @@
 answers the same totals however many gunicorn processes there are (the
 series are in the database, not in a process). Registered with
 ``apps.core.metrics.register_collector`` in ``MonitoringConfig.ready()``;
-``/metrics`` keeps core's protection (``METRICS_TOKEN``).
+``/metrics`` is open to anyone unless ``METRICS_TOKEN`` is set, and these
+series name endpoints and models (private ones too), so they are only
+exposed when a token protects ``/metrics``, or when
+``MONITORING_METRICS_PUBLIC`` says the scrape address is private anyway.
 
 The totals trail the log by the series' update (about a minute). The
 histogram exposes every fourth fixed edge (0.1 ms · 2^k): cumulative counts
@@ -11,6 +14,7 @@ at a subset of the edges are exact, only coarser."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
 
 from apps.monitoring.choices import Granularity
@@ -52,7 +56,7 @@ class MetricSeriesCollector:
                                         "Latency of answered predict requests by endpoint and model version.",
                                         labels=LABELS)
         try:
-            totals = _totals()
+            totals = _totals() if _exposed() else {}
         except Exception:  # /metrics must answer even while the database is down
             totals = {}
         for labels, entry in sorted(totals.items()):
@@ -65,6 +69,10 @@ class MetricSeriesCollector:
             latency.add_metric(list(labels), histogram, sum_value=entry["latency_sum"] / 1000)
         yield requests
         yield latency
+
+
+def _exposed() -> bool:
+    return bool(getattr(settings, "METRICS_TOKEN", "")) or settings.MONITORING_METRICS_PUBLIC
 
 
 def _seconds(edge_ms: float) -> str:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
+from django.test import override_settings
 from django.utils import timezone
 
 from apps.monitoring import selectors, services
@@ -313,7 +314,10 @@ def test_prometheus_metrics_come_from_the_series(served, client):
     _endpoint, deployments = served
     rows = _log(deployments, n=200)
     services.metric_series_update(now=LATER)
-    samples = _samples(client.get("/metrics").content.decode())
+    # Without a token /metrics is open to anyone: endpoint and model names stay out of it.
+    assert "sample-qc" not in client.get("/metrics").content.decode()
+    with override_settings(METRICS_TOKEN="s3cret"):
+        samples = _samples(client.get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret").content.decode())
     counts = _counts_per_deployment(rows)[deployments[1].pk]
     labels = {("endpoint", "sample-qc"), ("model", "sample-qc"), ("version", "2")}
     for outcome, field in (("success", "successes"), ("invalid", "invalid"), ("error", "errors")):
