@@ -49,6 +49,14 @@ BEAT_SCHEDULE = {
         "schedule": timedelta(minutes=1),
         "options": {"queue": "monitoring", "expires": 55},
     },
+    # Monitoring: fold the newly logged predictions and feedback into the
+    # metric series (minute, hour, day) and prune old points. The log prune
+    # below keeps rows this has not read yet (apps.serving.retention).
+    "monitoring-metric-series-update": {
+        "task": "apps.monitoring.tasks.metric_series_update",
+        "schedule": timedelta(minutes=1),
+        "options": {"queue": "monitoring", "expires": 55},
+    },
     "serving-prune-prediction-logs": {
         "task": "apps.serving.tasks.prediction_logs_prune",
         "schedule": timedelta(hours=24),

@@ -4,7 +4,7 @@ from django.apps import AppConfig
 class MonitoringConfig(AppConfig):
     name = "apps.monitoring"
     label = "monitoring"
-    verbose_name = "Monitoring: data drift"
+    verbose_name = "Monitoring: metric series and data drift"
 
     role_permissions = {
         "Viewer": ["monitoring.view_driftreport"],
@@ -13,7 +13,13 @@ class MonitoringConfig(AppConfig):
     }
 
     def ready(self):
-        from apps.core import navigation
+        from apps.core import metrics, navigation
+        from apps.monitoring.series.prometheus import MetricSeriesCollector
+        from apps.monitoring.series.rollup import metric_series_prune_limit
+        from apps.serving import retention
 
         navigation.register("Drift", "monitoring:drift-report-list", order=55,
                             permission="monitoring.view_driftreport")
+        # The log prune keeps every row the metric series has not read yet.
+        retention.register_prune_guard("monitoring.metric_series", metric_series_prune_limit)
+        metrics.register_collector(MetricSeriesCollector())

@@ -15,3 +15,9 @@ class Correction(models.TextChoices):
 
 
 TERMINAL_REPORT_STATUSES = (ReportStatus.DONE, ReportStatus.FAILED)
+
+
+class Granularity(models.TextChoices):
+    MINUTE = "minute", "Minute"
+    HOUR = "hour", "Hour"
+    DAY = "day", "Day"

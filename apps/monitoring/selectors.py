@@ -77,3 +77,7 @@ def drift_report_payload(report: DriftReport) -> dict:
         "started_at": report.started_at,
         "finished_at": report.finished_at,
     }
+
+
+# Metric series (apps/monitoring/series/query.py).
+from apps.monitoring.series.query import metric_series_get, metric_value  # noqa: E402, F401

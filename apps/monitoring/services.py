@@ -323,3 +323,7 @@ def drift_report_fail(*, report_id: int, reason: str) -> DriftReport | None:
         audit_record(actor=None, action="drift_report.failed", target=report, before={"status": before},
                      after={"status": report.status, "error": reason})
     return report
+
+
+# Metric series (apps/monitoring/series/rollup.py).
+from apps.monitoring.series.rollup import metric_series_prune, metric_series_update  # noqa: E402, F401

@@ -23,4 +23,13 @@ def drift_report_compute(report_id: int) -> str:
     return report.status if report is not None else "skipped"
 
 
-__all__ = ["drift_report_compute"]
+__all__ = ["drift_report_compute", "metric_series_update"]
+
+
+@shared_task(queue="monitoring", acks_late=True, soft_time_limit=50, time_limit=58)
+def metric_series_update() -> dict:
+    """Fold the newly logged predictions and joined feedback into the metric
+    series, then prune old points (each minute, from beat). ``acks_late``:
+    the watermark moves in the transaction that writes the points, so a
+    redelivered run reads only what is still unread."""
+    return services.metric_series_update()

@@ -200,6 +200,15 @@ SERVING_LOG_RETENTION_DAYS = env.int("SERVING_LOG_RETENTION_DAYS", default=30)
 # on its own. An endpoint or a deployment's config (bake_minutes) overrides it.
 DEPLOYMENT_BAKE_MINUTES = env.int("DEPLOYMENT_BAKE_MINUTES", default=15)
 
+# --- Monitoring: metric series (docs/monitoring.md) -------------------------
+# How long metric series points are kept, per granularity, in days (empty: forever).
+MONITORING_RETENTION_MINUTE_DAYS = env.int("MONITORING_RETENTION_MINUTE_DAYS", default=14)
+MONITORING_RETENTION_HOUR_DAYS = env.int("MONITORING_RETENTION_HOUR_DAYS", default=400)
+MONITORING_RETENTION_DAY_DAYS = env.int("MONITORING_RETENTION_DAY_DAYS", default=None)
+# /metrics names endpoints and models only when METRICS_TOKEN protects it, or when this
+# says the scrape address is private anyway.
+MONITORING_METRICS_PUBLIC = env.bool("MONITORING_METRICS_PUBLIC", default=False)
+
 # --- Deployment backend (docs/kubernetes.md) ---------------------------------
 # "local": this platform's own web processes serve every deployed version.
 # "kubernetes": each (endpoint, version) also gets a Kubernetes Deployment and

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from apps.core.errors import ApplicationError, PermissionDenied, ValidationFailed
 from apps.core.permissions import has_perm
-from apps.serving import logbuffer
+from apps.serving import logbuffer, retention
 from apps.serving.models import Endpoint, Feedback, PredictionLog
 from apps.serving.runtime import EndpointRoute
 from apps.serving.signature import InstanceError
@@ -313,10 +313,15 @@ def feedback_join_pending(*, horizon: timedelta = FEEDBACK_JOIN_HORIZON, actor=N
 
 def prediction_logs_prune(*, days: int | None = None, actor=None) -> int:
     """Delete prediction logs older than ``days`` (``SERVING_LOG_RETENTION_DAYS``,
-    30). Retention housekeeping by the platform (``actor`` ``None``): the rows
+    30), except the rows a registered prune guard still needs
+    (``apps.serving.retention``). Retention housekeeping by the platform (``actor`` ``None``): the rows
     are the log itself, so no audit event is written for them."""
     days = days or settings.SERVING_LOG_RETENTION_DAYS
-    deleted, _ = PredictionLog.objects.filter(created_at__lt=timezone.now() - timedelta(days=days)).delete()
+    rows = PredictionLog.objects.filter(created_at__lt=timezone.now() - timedelta(days=days))
+    # Rows an app above still has to read (monitoring's rollups) stay.
+    if (limit := retention.prune_limit()) is not None:
+        rows = rows.filter(pk__lt=limit)
+    deleted, _ = rows.delete()
     return deleted
 
 
