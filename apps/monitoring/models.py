@@ -62,3 +62,10 @@ class DriftReport(models.Model):
 
     def __str__(self):
         return f"Drift report {self.pk}"
+
+
+# Alerting keeps its models in its own package; importing them here registers
+# them with the monitoring app.
+from apps.monitoring.alerts.models import Alert, AlertRule, AlertTransition, Silence  # noqa: E402
+
+__all__ = ["Alert", "AlertRule", "AlertTransition", "DriftReport", "Silence"]
