@@ -17,8 +17,9 @@ class AlertRuleAdmin(ReadOnlyAdminMixin, ObjectPermissionAdminMixin, admin.Model
     readonly_fields = [f.name for f in AlertRule._meta.fields]
 
 
-class AlertTransitionInline(ReadOnlyAdminMixin, admin.TabularInline):
+class AlertTransitionInline(ReadOnlyAdminMixin, ObjectPermissionAdminMixin, admin.TabularInline):
     model = AlertTransition
+    permission_via = "alert__rule__endpoint"
     extra = 0
     readonly_fields = ["from_state", "to_state", "severity", "value", "silenced", "at"]
 
