@@ -4,7 +4,7 @@ from django.apps import AppConfig
 class MonitoringConfig(AppConfig):
     name = "apps.monitoring"
     label = "monitoring"
-    verbose_name = "Monitoring: data drift"
+    verbose_name = "Monitoring: drift and alerts"
 
     # Alert rules, alerts and silences are seen and changed through their
     # endpoint's rights (view, deploy); the model permissions below let the

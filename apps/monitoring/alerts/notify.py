@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 
 
 def group_window() -> timedelta:
-    return timedelta(seconds=getattr(settings, "ALERT_GROUP_WINDOW_SECONDS", 300))
+    return timedelta(seconds=settings.ALERT_GROUP_WINDOW_SECONDS)
 
 
 def alert_recipients(*, endpoint) -> list:
