@@ -103,13 +103,12 @@ def _deployment(endpoint, deployment_id):
     return match
 
 
-class AlertRuleViewSet(viewsets.ModelViewSet):
+class AlertRuleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Alert rules of endpoints you may see; changing one needs the deploy right on its endpoint."""
 
     queryset = AlertRule.objects.none()
     serializer_class = AlertRuleSerializer
     lookup_value_regex = ID_PATTERN
-    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
     def get_queryset(self):
         return selectors.alert_rule_list(user=self.request.user)
