@@ -229,3 +229,27 @@ def test_the_fallback_metrics_read_servings_window_stats(endpoint):
     now = timezone.now()
     assert values.metric_value(endpoint=endpoint, metric="request_rate", window_seconds=60, now=now) == 0.0
     assert values.metric_value(endpoint=endpoint, metric="error_rate", window_seconds=60, now=now) is None
+
+
+def test_list_endpoints_do_not_query_per_row(client_for, engineer, endpoint):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    api = client_for(engineer)
+
+    def queries(path):
+        with CaptureQueriesContext(connection) as ctx:
+            assert api.get(path).status_code == 200
+        return len(ctx.captured_queries)
+
+    services.alert_rules_ensure_defaults(endpoint=endpoint, actor=None)
+    services.silence_create(actor=engineer, endpoint=endpoint, ends_at=timezone.now() + timedelta(hours=1),
+                            reason="one")
+    paths = ("/api/v1/alert-rules/", "/api/v1/alerts/", "/api/v1/silences/")
+    [queries(p) for p in paths]  # warm the content-type cache
+    few = [queries(p) for p in paths]
+    other = endpoint_services.endpoint_create(actor=engineer, slug="qc-more")
+    services.alert_rules_ensure_defaults(endpoint=other, actor=None)
+    services.silence_create(actor=engineer, endpoint=other, ends_at=timezone.now() + timedelta(hours=1),
+                            reason="two")
+    assert [queries(p) for p in paths] == few
