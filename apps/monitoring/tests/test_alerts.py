@@ -253,3 +253,17 @@ def test_list_endpoints_do_not_query_per_row(client_for, engineer, endpoint):
     services.silence_create(actor=engineer, endpoint=other, ends_at=timezone.now() + timedelta(hours=1),
                             reason="two")
     assert [queries(p) for p in paths] == few
+
+
+def test_the_command_gives_existing_endpoints_their_default_rules(endpoint):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    out = StringIO()
+    call_command("alert_rules_ensure_defaults", stdout=out)
+    assert "qc-alerts: 4 rule(s) created" in out.getvalue()
+    call_command("alert_rules_ensure_defaults", "qc-alerts", stdout=out)
+    assert AlertRule.objects.filter(endpoint=endpoint).count() == 4
+    with pytest.raises(CommandError):
+        call_command("alert_rules_ensure_defaults", "nope")
