@@ -57,6 +57,13 @@ BEAT_SCHEDULE = {
         "schedule": timedelta(minutes=1),
         "options": {"queue": "monitoring", "expires": 55},
     },
+    # Monitoring: alert rules on each endpoint's live numbers (each rule is
+    # evaluated when due; notifications are grouped per endpoint).
+    "monitoring-alert-rules-evaluate": {
+        "task": "apps.monitoring.tasks.alert_rules_evaluate",
+        "schedule": timedelta(minutes=1),
+        "options": {"queue": "monitoring", "expires": 55},
+    },
     "serving-prune-prediction-logs": {
         "task": "apps.serving.tasks.prediction_logs_prune",
         "schedule": timedelta(hours=24),

@@ -17,3 +17,7 @@ class DriftReportAdmin(ReadOnlyAdminMixin, ObjectPermissionAdminMixin, admin.Mod
 
     def visible_queryset(self, request, queryset, *, action: str = "view"):
         return queryset.filter(pk__in=selectors.drift_report_list(user=request.user).values("pk"))
+
+
+# Alerting registers its own admins.
+from apps.monitoring.alerts import admin as alerts_admin  # noqa: E402, F401

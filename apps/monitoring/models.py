@@ -128,3 +128,11 @@ class MetricSeriesWatermark(models.Model):
 
     def __str__(self):
         return f"{self.name}: log id {self.prediction_id}"
+
+
+# Alerting keeps its models in its own package; importing them here registers
+# them with the monitoring app.
+from apps.monitoring.alerts.models import Alert, AlertRule, AlertTransition, Silence  # noqa: E402
+
+__all__ = ["Alert", "AlertRule", "AlertTransition", "DriftReport", "MetricSeriesPoint", "MetricSeriesWatermark",
+           "Silence"]

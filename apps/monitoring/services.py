@@ -20,6 +20,7 @@ from types import SimpleNamespace
 from django.db import transaction
 from django.utils import timezone
 
+from apps.core import events
 from apps.core.errors import NotFound, ValidationFailed
 from apps.core.permissions import require_perm
 from apps.core.services import audit_record
@@ -292,6 +293,8 @@ def _finish(report_id: int, *, result: dict | None, error: str = "") -> DriftRep
         audit_record(actor=None, action=f"drift_report.{'failed' if error else 'done'}", target=report,
                      before={"status": ReportStatus.RUNNING},
                      after={"status": report.status, "dataset_drift": report.dataset_drift, "error": error})
+        if report.dataset_drift and report.endpoint_slug:
+            events.publish("drift.detected", {"drift_report_id": report.pk, "endpoint": report.endpoint_slug})
     return report
 
 

@@ -23,9 +23,6 @@ def drift_report_compute(report_id: int) -> str:
     return report.status if report is not None else "skipped"
 
 
-__all__ = ["drift_report_compute", "metric_series_update"]
-
-
 @shared_task(queue="monitoring", acks_late=True, soft_time_limit=50, time_limit=58)
 def metric_series_update() -> dict:
     """Fold the newly logged predictions and joined feedback into the metric
@@ -33,3 +30,26 @@ def metric_series_update() -> dict:
     the watermark moves in the transaction that writes the points, so a
     redelivered run reads only what is still unread."""
     return services.metric_series_update()
+
+
+@shared_task(queue="monitoring", soft_time_limit=50, time_limit=58)
+def alert_rules_evaluate() -> dict:
+    """Every minute (beat ``monitoring-alert-rules-evaluate``): evaluate the due alert rules."""
+    from apps.monitoring.alerts import services as alerts
+
+    return alerts.alert_rules_evaluate()
+
+
+@shared_task(queue="monitoring", acks_late=True)
+def alert_rules_ensure_defaults(endpoint_id: int) -> int:
+    """A new endpoint's default alert rules (idempotent: rules are unique by name)."""
+    from apps.monitoring.alerts import services as alerts
+    from apps.serving.models import Endpoint
+
+    endpoint = Endpoint.objects.filter(pk=endpoint_id).first()
+    if endpoint is None:
+        return 0
+    return len(alerts.alert_rules_ensure_defaults(endpoint=endpoint, actor=None))
+
+
+__all__ = ["alert_rules_ensure_defaults", "alert_rules_evaluate", "drift_report_compute", "metric_series_update"]

@@ -417,3 +417,5 @@ EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="TracSeq MLOps <mlops@localhost>")
 SITE_URL = env.str("SITE_URL", default="").rstrip("/")
+# Alert email (apps.monitoring.alerts): at most one email per endpoint in this many seconds.
+ALERT_GROUP_WINDOW_SECONDS = env.int("ALERT_GROUP_WINDOW_SECONDS", default=300)

@@ -11,6 +11,7 @@ page of any app forgets the check, including pages added later."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
@@ -57,7 +58,7 @@ def build_world(owner, tag: str) -> dict:
     from apps.abtests.models import ABTest, ABTestArm, ABTestArmStatistic, ABTestUnit
     from apps.datasets.models import Dataset, DatasetVersion, Expectation
     from apps.experiments.models import Experiment, Run, TrainingJob
-    from apps.monitoring.models import DriftReport
+    from apps.monitoring.models import Alert, AlertRule, AlertTransition, DriftReport, Silence
     from apps.registry.models import (
         ModelVersion,
         PromotionRequest,
@@ -107,9 +108,15 @@ def build_world(owner, tag: str) -> dict:
         arm = ABTestArm.objects.create(ab_test=ab_test, index=0, name="control", model_version=version, weight=1)
         arm_statistic = ABTestArmStatistic.objects.create(arm=arm, metric="accuracy")
         unit = ABTestUnit.objects.create(ab_test=ab_test, arm_index=0, unit_key=f"u:S-{tag}")
+        alert_rule = AlertRule.objects.create(endpoint=endpoint, name=f"errors-{tag}", metric="error_rate",
+                                              warning_threshold=0.05, created_by=owner)
+        alert = Alert.objects.create(rule=alert_rule)
+        AlertTransition.objects.create(alert=alert, from_state="inactive", to_state="pending", at=now)
+        silence = Silence.objects.create(endpoint=endpoint, starts_at=now, ends_at=now + timedelta(hours=1),
+                                         reason="maintenance", created_by=owner)
     objects = [dataset, dataset_version, expectation, experiment, run, job, model, version, promotion, transition,
                webhook, delivery, endpoint, deployment, log, feedback, api_key, event, drift_report, split, ab_test,
-               arm_statistic, unit]
+               arm_statistic, unit, alert_rule, alert, silence]
     return {type(obj)._meta.label: obj for obj in objects}
 
 

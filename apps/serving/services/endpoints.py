@@ -6,6 +6,7 @@ import re
 
 from django.db import IntegrityError, transaction
 
+from apps.core import events
 from apps.core.errors import Conflict, ValidationFailed
 from apps.core.permissions import grant_on_create, require_perm
 from apps.core.services import audit_record, snapshot
@@ -103,6 +104,8 @@ def endpoint_create(*, actor, slug: str, name: str = "", environment: str = Envi
             grant_on_create(endpoint, owner=actor)
             audit_record(actor=actor, action="endpoint.created", target=endpoint,
                          after=snapshot(endpoint, ENDPOINT_AUDIT_FIELDS))
+            events.publish("serving.endpoint.created", {"endpoint_id": endpoint.pk, "slug": endpoint.slug},
+                           subject=endpoint, webhooks=False)
             transaction.on_commit(bump_routing_stamp)
     except IntegrityError:
         raise Conflict(f"An endpoint with slug {slug!r} already exists.", details={"fields": {"slug": ["taken"]}})
