@@ -13,34 +13,10 @@ from apps.core.models import AuditEvent
 from apps.registry.choices import Stage
 from apps.registry.models import PromotionRequest
 from apps.registry.services.promotion_requests import promotion_request_approve, promotion_request_reject
-from apps.serving import logbuffer
 from apps.serving.models import Deployment
-from apps.serving.runtime import runtime
 from apps.serving.tests.factories import deploy, make_endpoint, make_model_version
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _serving_process_state():
-    runtime.reset()
-    logbuffer.buffer.clear()
-    previous = logbuffer.buffer.use_thread
-    logbuffer.buffer.use_thread = False
-    yield
-    logbuffer.buffer.use_thread = previous
-    logbuffer.buffer.clear()
-    runtime.reset()
-
-
-@pytest.fixture
-def engineer(make_user):
-    return make_user("ML Engineer", username="engineer_d")
-
-
-@pytest.fixture
-def approver(make_user):
-    return make_user("Approver", username="approver_d")
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("serving_process_state")]
 
 
 @pytest.fixture
@@ -97,7 +73,7 @@ def ship_tasks(monkeypatch):
 @pytest.mark.usefixtures("approver")
 def test_shipping_the_winner_asks_for_production_and_deploys_once_approved(engineer, admin_user, running, ship_tasks,
                                                                            django_capture_on_commit_callbacks):
-    admin, approver = admin_user, type(engineer).objects.get(username="approver_d")
+    admin, approver = admin_user, type(engineer).objects.get(username="approver_ab")
     test = _concluded_with_winner(running, engineer)
     request = services.ab_test_ship(ab_test=test, actor=engineer)
     winner = test.arms.get(index=1).model_version

@@ -14,29 +14,7 @@ from apps.serving.models import Deployment, TrafficSplit
 from apps.serving.runtime import runtime
 from apps.serving.tests.factories import deploy, make_endpoint, make_model_version
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _serving_process_state():
-    runtime.reset()
-    logbuffer.buffer.clear()
-    previous = logbuffer.buffer.use_thread
-    logbuffer.buffer.use_thread = False
-    yield
-    logbuffer.buffer.use_thread = previous
-    logbuffer.buffer.clear()
-    runtime.reset()
-
-
-@pytest.fixture
-def engineer(make_user):
-    return make_user("ML Engineer", username="engineer_t")
-
-
-@pytest.fixture
-def approver(make_user):
-    return make_user("Approver", username="approver_t")
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("serving_process_state")]
 
 
 @pytest.fixture
